@@ -1,0 +1,49 @@
+# One place for every command a developer or CI runs. The virtualenv is made here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+MNIST  ?= ../shared/data/mnist
+export MOVMNIST_MNIST_DIR ?= $(abspath $(MNIST))
+
+.PHONY: run test lint types pytest bench install dev clean
+
+$(BIN)/activate:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "movmnist needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.dev
+
+## make run: build the demo dataset (synthetic digits, no download) and write a preview GIF
+run: install
+	$(BIN)/movmnist build configs/demo.yaml --out data/demo --overwrite
+	$(BIN)/movmnist preview data/demo --split test --gif data/demo-preview.gif
+	@echo "preview: data/demo-preview.gif"
+
+## make test: lint, types and the test suite
+test: lint types pytest
+
+lint: dev
+	$(BIN)/ruff check movmnist tests bench
+	$(BIN)/ruff format --check movmnist tests bench
+
+types: dev
+	$(BIN)/mypy
+
+pytest: dev
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

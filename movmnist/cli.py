@@ -1,0 +1,244 @@
+"""The command line: parse, call one library function, format. Nothing else.
+
+Heavy modules are imported inside the commands that need them, so that `--help` and
+quick commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from movmnist import __version__
+from movmnist.errors import MovmnistError
+
+
+class _RuntimeError(click.ClickException):
+    """A MovmnistError on its way out: one line on stderr, exit status 1."""
+
+    exit_code = 1
+
+
+class _InputError(click.ClickException):
+    """A MovmnistError about the user's config, files or flags: exit status 2."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MovmnistError as exc:
+            raise (_InputError if exc.exit_code == 2 else _RuntimeError)(str(exc)) from None
+
+
+def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The CONFIG argument and --set, shared by every command that reads a config."""
+    f = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config field, e.g. --set sequence.length=30 (value parsed as YAML). Repeatable.",
+    )(f)
+    return click.argument("config", required=False, metavar="[CONFIG]")(f)
+
+
+def _load(config: str | None, overrides: tuple[str, ...]) -> Any:
+    from movmnist.config import load_config
+
+    return load_config(config, overrides)
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="movmnist")
+def cli() -> None:
+    """Build Moving MNIST datasets: bouncing digits on a canvas, written as HDF5 shards.
+
+    \b
+    Example:
+        movmnist build configs/default.yaml --out data/moving-mnist
+        movmnist preview data/moving-mnist --gif preview.gif
+    """
+
+
+@cli.command()
+@config_options
+@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Dataset directory to write.")
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace a movmnist dataset already in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def build(
+    config: str | None,
+    overrides: tuple[str, ...],
+    out: Path | None,
+    workers: int | None,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Generate the dataset described by CONFIG (default: the standard Moving MNIST).
+
+    CONFIG is a YAML file, or - for stdin. Shards are written in parallel, the
+    manifest last: if manifest.json exists, the build finished.
+
+    \b
+    Example:
+        movmnist build configs/default.yaml --set sequence.length=30 --out data/mm30
+    """
+    import time
+
+    from movmnist.build import build as run_build
+
+    cfg = _load(config, overrides)
+    if out is None:
+        if config == "-":
+            raise click.UsageError("--out is required when the config comes from stdin")
+        out = Path("data") / (Path(config).stem if config else "moving-mnist")
+    bar = _ProgressBar(disable=quiet)
+    started = time.perf_counter()
+    try:
+        data = run_build(cfg, out, workers=workers, overwrite=overwrite, progress=bar)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+    files = [s for split in data["splits"].values() for s in split["shards"]]
+    summary = {
+        "out": str(out),
+        "sequences": sum(s["sequences"] for s in data["splits"].values()),
+        "splits": {k: v["sequences"] for k, v in data["splits"].items()},
+        "shards": len(files),
+        "bytes": sum(s["bytes"] for s in files),
+        "seconds": round(seconds, 3),
+        "workers": data["workers"],
+        "synthetic": bool(data["source"].get("synthetic")),
+    }
+    summary["sequences_per_second"] = round(summary["sequences"] / max(seconds, 1e-9), 1)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(
+            f"Built {summary['sequences']} sequences ({', '.join(f'{k} {v}' for k, v in summary['splits'].items())}) "
+            f"in {summary['shards']} shards, {_human_bytes(summary['bytes'])}, "
+            f"in {seconds:.1f} s ({summary['sequences_per_second']:.0f} seq/s) -> {out}"
+        )
+
+
+class _ProgressBar:
+    """tqdm on stderr, created when the build knows its total."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="seq", file=sys.stderr, disable=self.disable, smoothing=0.1)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@cli.command()
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Show what `build` would write for CONFIG, and write nothing.
+
+    \b
+    Example:
+        movmnist plan configs/default.yaml --set splits.train.sequences=1000000
+    """
+    from movmnist.build import prepare
+
+    the_plan, source, _ = prepare(_load(config, overrides))
+    data = the_plan.to_data()
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    label = " (synthetic digits)" if source.get("synthetic") else ""
+    click.echo(f"source: {source.get('kind')}{label}")
+    click.echo(f"sequence: {' x '.join(map(str, data['sequence_shape']))} uint8")
+    for name, split in data["splits"].items():
+        click.echo(f"{name}: {split['sequences']} sequences from {split['pool']}, {len(split['shards'])} shards")
+    click.echo(
+        f"total: {data['sequences']} sequences, {_human_bytes(data['raw_bytes'])} raw, "
+        f"~{_human_bytes(data['estimated_bytes'])} compressed (estimate), "
+        f"~{_human_bytes(data['worker_memory_bytes'])} memory per worker"
+    )
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect configs."""
+
+
+@config_group.command("show")
+@config_options
+def config_show(config: str | None, overrides: tuple[str, ...]) -> None:
+    """Print the fully resolved CONFIG (defaults filled in, overrides applied) as YAML.
+
+    \b
+    Example:
+        movmnist config show configs/default.yaml --set digits.count=3
+    """
+    click.echo(_load(config, overrides).to_yaml(), nl=False)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which split to show.")
+@click.option("--gif", "gif", required=True, metavar="OUT", help="Write an animated GIF here (- for stdout).")
+@click.option("--rows", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid rows.")
+@click.option("--cols", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid columns.")
+@click.option("--scale", default=3, show_default=True, type=click.IntRange(1, 16), help="Upscaling factor.")
+@click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(0.5, 100), help="Frames per second.")
+def preview(dataset: Path, split: str, gif: str, rows: int, cols: int, scale: int, fps: float) -> None:
+    """Write an animated GIF of a grid of sequences, read back from the shards.
+
+    \b
+    Example:
+        movmnist preview data/moving-mnist --split test --gif preview.gif
+    """
+    from movmnist.dataset import Dataset
+    from movmnist.preview import preview_gif
+
+    with Dataset(dataset) as ds:
+        data = preview_gif(ds, split=split, rows=rows, cols=cols, scale=scale, fps=fps)
+    if gif == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            Path(gif).write_bytes(data)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {gif}: {exc.strerror}") from None
+
+
+def main() -> None:
+    try:
+        cli(prog_name="movmnist")
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

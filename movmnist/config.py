@@ -1,0 +1,412 @@
+"""The build config: YAML in, one validated, frozen `Config` out.
+
+This module is the only owner of YAML. Everything downstream receives a `Config` and
+never reads raw dicts. Validation is pydantic v2 in strict mode: it gives us the
+dotted location of every problem, forbids unknown keys, and dumps the resolved config
+back to plain data for the manifest; we only reword its messages into one line that
+names the field, the rule and the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from movmnist.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _as_range(value: Any) -> Any:
+    """Accept a scalar (a fixed value) or a two-item [min, max] list; return a (min, max) pair."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "range", "must be a number or a [min, max] pair (got {value})", {"value": repr(value)}
+        )
+    if isinstance(value, int | float):
+        return (value, value)
+    if isinstance(value, list | tuple):
+        if len(value) != 2:
+            raise PydanticCustomError(
+                "range", "must be a number or a [min, max] pair (got {n} items)", {"n": len(value)}
+            )
+        lo, hi = value
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+            raise PydanticCustomError("range", "must have min <= max (got [{lo}, {hi}])", {"lo": lo, "hi": hi})
+        return tuple(value)
+    raise PydanticCustomError("range", "must be a number or a [min, max] pair (got {value})", {"value": repr(value)})
+
+
+IntRange = Annotated[tuple[int, int], BeforeValidator(_as_range)]
+FloatRange = Annotated[tuple[float, float], BeforeValidator(_as_range)]
+
+_POOL_RE = re.compile(r"^(?P<split>[A-Za-z_][\w/-]*)(\[(?P<start>\d*):(?P<stop>\d*)\])?$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Canvas(_Model):
+    """The frame size in pixels."""
+
+    height: int = Field(64, ge=8, le=4096)
+    width: int = Field(64, ge=8, le=4096)
+
+
+class SequenceCfg(_Model):
+    """Frames per sequence."""
+
+    length: int = Field(20, ge=2, le=100_000)
+
+
+class Digits(_Model):
+    """How many sprites per sequence, their size, and how they are drawn from the pool."""
+
+    count: IntRange = (2, 2)
+    size: int | None = Field(28, ge=2, le=4096)
+    assign: Literal["random"] = "random"
+
+    @model_validator(mode="after")
+    def _check(self) -> Digits:
+        lo, hi = self.count
+        if lo < 1 or hi > 64:
+            raise PydanticCustomError("bounds", "count must be within [1, 64] (got {v})", {"v": list(self.count)})
+        return self
+
+
+class Motion(_Model):
+    """The motion rules (a named preset) and speed in units of the free range per frame."""
+
+    preset: Literal["srivastava"] = "srivastava"
+    speed: FloatRange = (0.1, 0.1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Motion:
+        lo, hi = self.speed
+        if not (0 < lo <= hi <= 1):
+            raise PydanticCustomError("bounds", "speed must be within (0, 1] (got {v})", {"v": list(self.speed)})
+        return self
+
+
+class Render(_Model):
+    """How overlapping sprites are combined."""
+
+    combine: Literal["max"] = "max"
+
+
+class Source(_Model):
+    """Where the digit images come from."""
+
+    kind: Literal["idx", "npz", "synthetic"] = "idx"
+    path: str | None = "data/mnist"
+    seed: int = Field(0, ge=0, description="synthetic only: which synthetic digits")
+
+    @model_validator(mode="after")
+    def _check(self) -> Source:
+        if self.kind in ("idx", "npz") and not self.path:
+            raise PydanticCustomError(
+                "path", "path is required for kind '{kind}'; set source.path=DIR", {"kind": self.kind}
+            )
+        return self
+
+
+class PoolSpec(_Model):
+    """A slice of one of the source's own splits, written `train[:50000]`."""
+
+    split: str
+    start: int = 0
+    stop: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PoolSpec:
+        m = _POOL_RE.match(text.strip())
+        if not m:
+            raise PydanticCustomError(
+                "pool",
+                "must look like 'train', 'train[:50000]' or 'train[50000:]' (got {v})",
+                {"v": repr(text)},
+            )
+        start, stop = m.group("start"), m.group("stop")
+        return cls(split=m.group("split"), start=int(start) if start else 0, stop=int(stop) if stop else None)
+
+    def overlaps(self, other: PoolSpec) -> bool:
+        if self.split != other.split:
+            return False
+        inf = 1 << 62
+        return max(self.start, other.start) < min(self.stop or inf, other.stop or inf)
+
+    def __str__(self) -> str:
+        if self.start == 0 and self.stop is None:
+            return self.split
+        return f"{self.split}[{self.start or ''}:{'' if self.stop is None else self.stop}]"
+
+
+def _as_pool(value: Any) -> Any:
+    if isinstance(value, str):
+        return PoolSpec.parse(value)
+    return value
+
+
+class Split(_Model):
+    """One split of the dataset: how many sequences, and which source images it may use."""
+
+    sequences: int = Field(ge=0, le=10**10)
+    pool: Annotated[PoolSpec, BeforeValidator(_as_pool)]
+
+
+SPLITS = ("train", "val", "test")
+
+
+class Splits(_Model):
+    """The dataset's splits. A split of size 0 is not built."""
+
+    train: Split = Split(sequences=10_000, pool=PoolSpec(split="train", start=0, stop=50_000))
+    val: Split = Split(sequences=1_000, pool=PoolSpec(split="train", start=50_000))
+    test: Split = Split(sequences=10_000, pool=PoolSpec(split="test"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_defaults(cls, data: Any) -> Any:
+        # A split given in part (`splits.val.sequences=0`) keeps the other fields of its
+        # own default, which differ per split (the pool), so field defaults cannot do it.
+        if not isinstance(data, Mapping):
+            return data
+        filled = dict(data)
+        for name in SPLITS:
+            given = data.get(name)
+            if isinstance(given, Mapping):
+                default = cls.model_fields[name].default
+                filled[name] = {"sequences": default.sequences, "pool": str(default.pool), **given}
+        return filled
+
+    @model_validator(mode="after")
+    def _no_leakage(self) -> Splits:
+        active = [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences > 0]
+        for i, (a, sa) in enumerate(active):
+            for b, sb in active[i + 1 :]:
+                if sa.pool.overlaps(sb.pool):
+                    raise PydanticCustomError(
+                        "leak",
+                        "splits.{b}.pool ({pb}) shares source images with splits.{a}.pool ({pa});"
+                        " give the splits disjoint slices",
+                        {"a": a, "pa": str(sa.pool), "b": b, "pb": str(sb.pool)},
+                    )
+        return self
+
+    def active(self) -> list[tuple[str, Split]]:
+        """The splits that will be built, in order."""
+        return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences > 0]
+
+
+class Output(_Model):
+    """How shards are laid out and compressed."""
+
+    shard_size: int = Field(2000, ge=1, le=10**8, description="sequences per shard file")
+    compression: Literal["gzip", "lzf", "none"] = "gzip"
+    compression_level: int = Field(1, ge=0, le=9, description="gzip level")
+
+
+class BuildCfg(_Model):
+    """Execution knobs that never change the output bytes."""
+
+    chunk_size: int = Field(256, ge=1, le=100_000, description="sequences generated at a time")
+
+
+class Config(_Model):
+    """The whole, resolved build config."""
+
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    canvas: Canvas = Canvas()
+    sequence: SequenceCfg = SequenceCfg()
+    digits: Digits = Digits()
+    motion: Motion = Motion()
+    render: Render = Render()
+    source: Source = Source()
+    splits: Splits = Splits()
+    output: Output = Output()
+    build: BuildCfg = BuildCfg()
+
+    @model_validator(mode="after")
+    def _digit_fits(self) -> Config:
+        size = self.digits.size
+        if size is not None and (size > self.canvas.height or size > self.canvas.width):
+            raise PydanticCustomError(
+                "fit",
+                "digits.size must fit the canvas ({h}x{w}) (got {s})",
+                {"h": self.canvas.height, "w": self.canvas.width, "s": size},
+            )
+        return self
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain, JSON-able data that `Config.from_data` reads back to an equal config."""
+        data = self.model_dump(mode="json")
+        for split in SPLITS:
+            data["splits"][split]["pool"] = str(getattr(self.splits, split).pool)
+        for key in ("count",):
+            data["digits"][key] = _compact(data["digits"][key])
+        data["motion"]["speed"] = _compact(data["motion"]["speed"])
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_data(), sort_keys=False)
+
+    @classmethod
+    def from_data(cls, data: Any) -> Config:
+        """Validate plain data; raise ConfigError with a one-line message on any problem."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the config must be a mapping of sections (got {type(data).__name__})")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_format_errors(exc)) from None
+
+
+def _compact(pair: Sequence[Any]) -> Any:
+    lo, hi = pair
+    return lo if lo == hi else [lo, hi]
+
+
+# --- loading -------------------------------------------------------------------------
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file (or stdin for '-') with the safe loader and a size limit."""
+    name = "stdin" if str(path) == "-" else str(path)
+    try:
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {name} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {name} is a directory; give a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {name}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {name} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {name} is not UTF-8 text; give a YAML file") from None
+    try:
+        return yaml.safe_load(io.StringIO(text))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config {name} is not valid YAML{at}: {problem}") from None
+
+
+def apply_overrides(data: Any, overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `dotted.key=value` overrides (values parsed as YAML) to a copy of the data."""
+    import copy
+
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the config must be a mapping of sections (got {type(data).__name__})")
+    result: dict[str, Any] = copy.deepcopy(dict(data))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set expects dotted.key=value (got {item!r}), e.g. --set sequence.length=30")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        node = result
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"--set {key}: {where} is not a section, it holds {child!r}")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a config; `None` means the built-in defaults."""
+    data = read_yaml(path) if path is not None else {}
+    return Config.from_data(apply_overrides(data, overrides))
+
+
+# --- messages ------------------------------------------------------------------------
+
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "int_from_float": "an integer",
+    "finite_number": "a finite number",
+}
+_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+
+
+def _fields_at(loc: Sequence[Any]) -> list[str]:
+    """The known field names of the section that `loc` points into."""
+    model: Any = Config
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _one(err: Any) -> str:
+    loc = [p for p in err["loc"] if isinstance(p, str)]
+    where = ".".join(loc) or "config"
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "extra_forbidden":
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else f"known: {', '.join(known)}"
+        return f"{where} is not a known field; {hint}"
+    if kind == "missing":
+        return f"{where} is required"
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()))
+        return f"{where} must be {_BOUNDS[kind]} {bound} (got {value!r})"
+    if kind == "literal_error":
+        return f"{where} must be {ctx.get('expected')} (got {value!r})"
+    if kind in _TYPE_NAMES:
+        return f"{where} must be {_TYPE_NAMES[kind]} (got {value!r})"
+    if kind in ("range", "pool"):  # field validators: the message follows the field name
+        return f"{where} {err['msg']}"
+    if kind in ("path", "bounds", "fit"):  # model validators: the message starts with a field name
+        return f"{where}.{err['msg']}" if loc else str(err["msg"])
+    if kind == "leak":
+        return str(err["msg"])
+    return f"{where}: {err['msg']} (got {value!r})"
+
+
+def _format_errors(exc: ValidationError) -> str:
+    errors = exc.errors()
+    text = _one(errors[0])
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return text

@@ -1,0 +1,70 @@
+"""The manifest: the dataset's source of truth, written last and atomically.
+
+If `manifest.json` exists, the build finished. Readers find shards only through it,
+never by globbing, and never open a path outside the dataset directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from movmnist.errors import DatasetError
+
+MANIFEST = "manifest.json"
+BUILDING = ".movmnist-building.json"
+FORMAT = "movmnist"
+FORMAT_VERSION = 1
+SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5$")
+_TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
+
+
+def is_ours(name: str) -> bool:
+    """Whether a file name in a dataset directory is one that a build writes."""
+    return name in (MANIFEST, BUILDING, "README.md") or bool(SHARD_NAME.match(name) or _TEMP_NAME.match(name))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary name, fsync, and rename it into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """Load and sanity-check a dataset's manifest; raise DatasetError with the fix."""
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a directory; give the --out directory of a build")
+    path = root / MANIFEST
+    if not path.exists():
+        if (root / BUILDING).exists():
+            raise DatasetError(f"{root}: build in progress or interrupted (no {MANIFEST} yet); wait for it or rebuild")
+        raise DatasetError(f"{root} has no {MANIFEST}: not a movmnist dataset; build one with movmnist build")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path} is not readable JSON ({exc}); rebuild the dataset") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DatasetError(f"{path} is not a movmnist manifest")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} has format version {data.get('format_version')}, this movmnist reads {FORMAT_VERSION}; "
+            "rebuild the dataset or use a matching movmnist"
+        )
+    for split, info in data.get("splits", {}).items():
+        for shard in info.get("shards", []):
+            name = shard.get("file", "")
+            if not isinstance(name, str) or not SHARD_NAME.match(name) or not name.startswith(f"{split}-"):
+                raise DatasetError(f"{path} names shard {name!r}, which is not a shard file name; refusing to open it")
+    return data

@@ -1,0 +1,129 @@
+"""Planning: what a build will write, as frozen plain data. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from movmnist.config import Config, PoolSpec
+
+SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
+
+# Compressed bytes per raw byte of standard Moving MNIST frames (2 MNIST digits, 64x64),
+# measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
+# within a factor of two). Only the estimate in `movmnist plan` uses them.
+COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "none": 1.0}
+# Bytes of annotations per digit per frame (positions) and per digit (labels, source index).
+_PER_DIGIT_FRAME = 4
+_PER_DIGIT = 6
+
+
+def shard_boundaries(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """[start, stop) of each shard for n sequences: full shards, the last one shorter."""
+    return [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One shard file: sequences [first, first + size) of a split."""
+
+    split: str
+    index: int
+    count: int
+    first: int
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return SHARD_TEMPLATE.format(split=self.split, index=self.index, count=self.count)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """One split: its sequence count, its digit pool and its shards."""
+
+    name: str
+    sequences: int
+    pool: PoolSpec
+    shards: tuple[ShardSpec, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `build` will write, derived from the config and the sprite shape."""
+
+    config: Config
+    sprite_shape: tuple[int, ...]
+    splits: tuple[SplitPlan, ...]
+
+    @property
+    def sequence_shape(self) -> tuple[int, ...]:
+        """(T, H, W) or (T, H, W, C)."""
+        c = self.config
+        return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
+
+    @property
+    def sequence_bytes(self) -> int:
+        t = self.config.sequence.length
+        k = self.config.digits.count[1]
+        frames = 1
+        for d in self.sequence_shape:
+            frames *= d
+        return frames + t * k * _PER_DIGIT_FRAME + k * _PER_DIGIT
+
+    @property
+    def sequences(self) -> int:
+        return sum(s.sequences for s in self.splits)
+
+    @property
+    def shards(self) -> tuple[ShardSpec, ...]:
+        return tuple(shard for split in self.splits for shard in split.shards)
+
+    @property
+    def raw_bytes(self) -> int:
+        return self.sequences * self.sequence_bytes
+
+    @property
+    def estimated_bytes(self) -> int:
+        """Estimated size on disk after compression (annotations counted raw)."""
+        ratio = COMPRESSION_RATIO[self.config.output.compression]
+        frames = 1
+        for d in self.sequence_shape:
+            frames *= d
+        return int(self.sequences * (frames * ratio + self.sequence_bytes - frames))
+
+    def worker_memory(self) -> int:
+        """Rough peak bytes a worker holds beyond the interpreter: a chunk and its copies."""
+        return 4 * self.config.build.chunk_size * self.sequence_bytes
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for `movmnist plan --json`."""
+        return {
+            "sequence_shape": list(self.sequence_shape),
+            "sprite_shape": list(self.sprite_shape),
+            "sequences": self.sequences,
+            "raw_bytes": self.raw_bytes,
+            "estimated_bytes": self.estimated_bytes,
+            "worker_memory_bytes": self.worker_memory(),
+            "splits": {
+                s.name: {
+                    "sequences": s.sequences,
+                    "pool": str(s.pool),
+                    "shards": [{"file": sh.filename, "first": sh.first, "sequences": sh.size} for sh in s.shards],
+                }
+                for s in self.splits
+            },
+        }
+
+
+def make_plan(cfg: Config, sprite_shape: tuple[int, ...]) -> Plan:
+    """Plan the build of `cfg` for sprites of `sprite_shape` ((h, w) or (h, w, C))."""
+    splits = []
+    for name, split in cfg.splits.active():
+        bounds = shard_boundaries(split.sequences, cfg.output.shard_size)
+        shards = tuple(
+            ShardSpec(split=name, index=i, count=len(bounds), first=start, size=stop - start)
+            for i, (start, stop) in enumerate(bounds)
+        )
+        splits.append(SplitPlan(name=name, sequences=split.sequences, pool=split.pool, shards=shards))
+    return Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits))

@@ -1,0 +1,149 @@
+"""HDF5 shards: the only module that talks to h5py.
+
+A shard is written under a temporary name, flushed, fsynced and renamed into place, so
+a file with a shard's name is always whole. Handles never cross processes: writers and
+readers open files themselves, in the process that uses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from movmnist.errors import DatasetError
+
+FORMAT_VERSION = 1
+ANNOTATIONS = ("labels", "positions", "source_index")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Dataset shapes of one shard, without the leading sequence axis."""
+
+    sequence: tuple[int, ...]  # (T, H, W) or (T, H, W, C)
+    digits: int  # K, the maximum digit count
+
+    def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        t, k = self.sequence[0], self.digits
+        return {
+            "frames": (self.sequence, "uint8"),
+            "labels": ((k,), "int16"),
+            "positions": ((t, k, 2), "int16"),
+            "source_index": ((k,), "int32"),
+        }
+
+
+def compression_args(compression: str, level: int) -> dict[str, Any]:
+    """h5py create_dataset keywords for a codec name."""
+    if compression == "gzip":
+        return {"compression": "gzip", "compression_opts": level}
+    if compression == "lzf":
+        return {"compression": "lzf"}
+    return {}
+
+
+def sha256_file(path: Path, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_shard(
+    path: Path,
+    n: int,
+    layout: Layout,
+    chunks: Iterable[dict[str, np.ndarray]],
+    attrs: dict[str, Any],
+    compression: str = "gzip",
+    level: int = 1,
+) -> str:
+    """Write n sequences, arriving as consecutive chunks, to `path`; return its sha256.
+
+    Each chunk maps dataset name -> array whose first axis is the sequence. `frames` is
+    chunked one sequence per HDF5 chunk, so random access decompresses one sequence.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
+            sets = {}
+            for name, (shape, dtype) in layout.shapes().items():
+                if name == "frames":
+                    opts = {"chunks": (1, *shape), **compression_args(compression, level)}
+                else:  # small: always gzip, which every HDF5 reader can open
+                    opts = {"chunks": (min(n, 4096), *shape), **compression_args("gzip", 1)}
+                sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
+            done = 0
+            for chunk in chunks:
+                m = len(chunk["frames"])
+                for name, ds in sets.items():
+                    ds[done : done + m] = chunk[name]
+                done += m
+            if done != n:
+                raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        return digest
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class ShardReader:
+    """Read access to one shard file, opened lazily in the process that reads it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: h5py.File | None = None
+        self._pid = -1
+
+    def _open(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            try:
+                self._file = h5py.File(self.path, "r")
+            except FileNotFoundError:
+                raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
+            except OSError as exc:
+                raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
+            self._pid = os.getpid()
+        return self._file
+
+    def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
+        try:
+            return np.asarray(self._open()[name][sel])
+        except (OSError, KeyError) as exc:
+            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
+
+    def attrs(self) -> dict[str, Any]:
+        return dict(self._open().attrs)
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # h5py handles must not cross processes: a pickled reader reopens on first use.
+        return {"path": self.path, "_file": None, "_pid": -1}

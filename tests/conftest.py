@@ -1,0 +1,47 @@
+"""Shared fixtures: small configs on synthetic digits, and the real MNIST when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from movmnist.config import Config, apply_overrides
+
+SMALL = {
+    "canvas": {"height": 40, "width": 40},
+    "sequence": {"length": 6},
+    "digits": {"count": 2, "size": 14},
+    "source": {"kind": "synthetic", "path": None},
+    "splits": {
+        "train": {"sequences": 24, "pool": "train[:1000]"},
+        "val": {"sequences": 8, "pool": "train[1000:1200]"},
+        "test": {"sequences": 16, "pool": "test[:500]"},
+    },
+    "output": {"shard_size": 10},
+    "build": {"chunk_size": 4},
+}
+
+
+def small_config(*overrides: str, base: dict[str, Any] | None = None) -> Config:
+    """A tiny, fast config on synthetic digits, with `dotted.key=value` overrides."""
+    return Config.from_data(apply_overrides(base or SMALL, overrides))
+
+
+@pytest.fixture
+def small() -> Config:
+    return small_config()
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The real MNIST IDX files, from $MOVMNIST_MNIST_DIR (the Makefile points it at ../shared/data/mnist)."""
+    value = os.environ.get("MOVMNIST_MNIST_DIR")
+    if not value:
+        pytest.skip("MOVMNIST_MNIST_DIR is not set: no real MNIST to test against")
+    path = Path(value)
+    if not (path / "train-images-idx3-ubyte.gz").exists() and not (path / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"MOVMNIST_MNIST_DIR={value} holds no MNIST IDX files")
+    return path
