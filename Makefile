@@ -42,8 +42,9 @@ types: dev
 pytest: dev
 	$(BIN)/pytest -q
 
-bench: install
-	$(BIN)/python bench/run.py
+## make bench: every bench/bench_*.py in turn; each prints its table and merges its figures into bench/results.json
+bench: dev
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
