@@ -11,8 +11,12 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def open(path: str | PathLike[str]) -> Dataset:
-    """Open a built dataset directory: `movmnist.open("data/mm")["test"][0:8]`."""
+def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: int | None = None) -> Dataset:
+    """Open a built dataset directory: `movmnist.open("data/mm")["test"][0:8]`.
+
+    annotations: items are dicts of frames and every annotation (labels, positions, ...).
+    input_frames: items are (input, target) pairs, the first K frames and the rest.
+    """
     from movmnist.dataset import Dataset
 
-    return Dataset(path)
+    return Dataset(path, annotations=annotations, input_frames=input_frames)

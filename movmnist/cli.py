@@ -236,6 +236,23 @@ def preview(dataset: Path, split: str, gif: str, rows: int, cols: int, scale: in
             raise click.ClickException(f"cannot write {gif}: {exc.strerror}") from None
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def info(dataset: Path, as_json: bool) -> None:
+    """Summarise a built DATASET from its manifest: splits, shapes, source, size, build.
+
+    \b
+    Example:
+        movmnist info data/moving-mnist
+        movmnist info data/moving-mnist --json | jq .splits.test.sequences
+    """
+    from movmnist.info import format_text, summarize
+
+    summary = summarize(dataset)
+    click.echo(json.dumps(summary) if as_json else format_text(summary))
+
+
 def main() -> None:
     try:
         cli(prog_name="movmnist")

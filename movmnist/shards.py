@@ -139,6 +139,22 @@ class ShardReader:
     def attrs(self) -> dict[str, Any]:
         return dict(self._open().attrs)
 
+    def datasets(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Every dataset in the file, by path ('frames', 'labels', 'a/b'), as (shape, dtype name)."""
+        found: dict[str, tuple[tuple[int, ...], str]] = {}
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                found[name] = (tuple(obj.shape), str(obj.dtype))
+
+        self._open().visititems(visit)
+        return found
+
+    def filters(self, name: str) -> dict[str, Any]:
+        """The HDF5 filters of dataset `name`: compression, fletcher32 checksum, chunk shape."""
+        ds = self._open()[name]
+        return {"compression": ds.compression, "fletcher32": bool(ds.fletcher32), "chunks": ds.chunks}
+
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
             self._file.close()

@@ -115,7 +115,7 @@ def test_loader_indexing(tmp_path: Path) -> None:
         np.testing.assert_array_equal(test[8:13], whole[8:13])
         np.testing.assert_array_equal(test[[12, 2, 9, 10]], whole[[12, 2, 9, 10]])
         np.testing.assert_array_equal(test[::5], whole[::5])
-        assert "16 sequences in 2 shards" in repr(test)
+        assert "16 sequences of 6x40x40 uint8 in 2 shards" in repr(test)
         with pytest.raises(IndexError):
             test[16]
         with pytest.raises(DatasetError, match="split 'dev' is not in"):
