@@ -206,34 +206,79 @@ def config_show(config: str | None, overrides: tuple[str, ...]) -> None:
     click.echo(_load(config, overrides).to_yaml(), nl=False)
 
 
+def _write_out(target: str, data: bytes) -> None:
+    """Write bytes to a file, or to stdout for '-'."""
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        Path(target).write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None
+
+
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Which split to show.")
-@click.option("--gif", "gif", required=True, metavar="OUT", help="Write an animated GIF here (- for stdout).")
-@click.option("--rows", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid rows.")
-@click.option("--cols", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid columns.")
+@click.option("--gif", "gif", metavar="OUT", help="Write an animated GIF grid here (- for stdout).")
+@click.option("--png", "png", metavar="OUT", help="Write a PNG contact sheet here instead (- for stdout).")
+@click.option("--index", "index", metavar="LIST", help="Sequences to show, e.g. 0,5,8-11 (default: the first ones).")
+@click.option("--rows", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid rows (sheet: sequences).")
+@click.option("--cols", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid columns (GIF only).")
 @click.option("--scale", default=3, show_default=True, type=click.IntRange(1, 16), help="Upscaling factor.")
 @click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(0.5, 100), help="Frames per second.")
-def preview(dataset: Path, split: str, gif: str, rows: int, cols: int, scale: int, fps: float) -> None:
-    """Write an animated GIF of a grid of sequences, read back from the shards.
+@click.option("--annotate", is_flag=True, help="Draw each digit's box and label, and the frame number.")
+@click.option(
+    "--split-at", "split_at", type=int, metavar="K", help="Frame the first K frames (input) green, the rest orange."
+)
+def preview(
+    dataset: Path,
+    split: str,
+    gif: str | None,
+    png: str | None,
+    index: str | None,
+    rows: int,
+    cols: int,
+    scale: int,
+    fps: float,
+    annotate: bool,
+    split_at: int | None,
+) -> None:
+    """Write an animated GIF grid, or a PNG contact sheet, of sequences read back from the shards.
+
+    The GIF shows --rows x --cols sequences side by side; the PNG shows one sequence
+    per row and one frame per column. Colour datasets are shown in colour.
 
     \b
     Example:
         movmnist preview data/moving-mnist --split test --gif preview.gif
+        movmnist preview data/moving-mnist --index 0-3 --annotate --split-at 10 --png sheet.png
     """
     from movmnist.dataset import Dataset
-    from movmnist.preview import preview_gif
+    from movmnist.preview import parse_index, preview_gif, preview_png
 
+    if (gif is None) == (png is None):
+        raise click.UsageError("give exactly one of --gif OUT or --png OUT")
+    chosen = parse_index(index) if index is not None else None
     with Dataset(dataset) as ds:
-        data = preview_gif(ds, split=split, rows=rows, cols=cols, scale=scale, fps=fps)
-    if gif == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        try:
-            Path(gif).write_bytes(data)
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {gif}: {exc.strerror}") from None
+        if gif is not None:
+            data = preview_gif(
+                ds,
+                split=split,
+                rows=rows,
+                cols=cols,
+                scale=scale,
+                fps=fps,
+                index=chosen,
+                annotate=annotate,
+                split_at=split_at,
+            )
+        else:
+            data = preview_png(
+                ds, split=split, rows=rows, scale=scale, index=chosen, annotate=annotate, split_at=split_at
+            )
+    _write_out(gif if gif is not None else str(png), data)
 
 
 @cli.command()

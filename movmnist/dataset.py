@@ -51,9 +51,11 @@ class Split:
         *,
         annotations: bool = False,
         input_frames: int | None = None,
+        sprite: tuple[int, int] | None = None,
         _shards: list[ShardReader] | None = None,
     ) -> None:
         self.root = root
+        self.sprite = sprite
         self.name = name
         self.info = info
         self.sequence_shape = tuple(sequence_shape) if sequence_shape is not None else None
@@ -74,7 +76,12 @@ class Split:
     # --- views ---------------------------------------------------------------------
 
     def _view(self, **options: Any) -> Split:
-        kw: dict[str, Any] = {"annotations": self.annotations, "input_frames": self.input_frames, **options}
+        kw: dict[str, Any] = {
+            "annotations": self.annotations,
+            "input_frames": self.input_frames,
+            "sprite": self.sprite,
+            **options,
+        }
         return Split(self.root, self.name, self.info, self.sequence_shape, _shards=self._shards, **kw)
 
     def with_annotations(self, on: bool = True) -> Split:
@@ -152,6 +159,21 @@ class Split:
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return out[0] if scalar else out
 
+    def boxes(self, key: Key) -> np.ndarray:
+        """Each digit's box in each frame: [..., T, K, 4] int (top, left, bottom, right), bottom/right exclusive.
+
+        Taken from `positions` (top-left) and the sprite size (h, w) from the manifest,
+        clipped to the canvas; -1 where a digit is absent.
+        """
+        if self.sprite is None:
+            raise DatasetError(f"split {self.name!r} was opened without the digit size; open it with movmnist.open")
+        pos = self.read("positions", key).astype(np.int64)
+        h, w = self.sprite
+        height, width = self.shape[2:4]
+        box = np.concatenate([pos, np.minimum(pos[..., :1] + h, height), np.minimum(pos[..., 1:] + w, width)], axis=-1)
+        box[pos[..., 0] < 0] = -1
+        return box
+
     def _item(self, key: Key) -> Any:
         frames = self.read("frames", key)
         k = self.input_frames
@@ -222,8 +244,9 @@ class Dataset:
         self.root = Path(root)
         self.manifest = manifest if manifest is not None else read_manifest(self.root)
         shape = tuple(self.manifest["sequence_shape"])
+        sprite = sprite_size(self.manifest)
         self._splits = {
-            name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames)
+            name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames, sprite=sprite)
             for name, info in self.manifest["splits"].items()
         }
 

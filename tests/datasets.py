@@ -1,0 +1,55 @@
+"""Tiny built datasets for the tests of preview, export, stats and verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from movmnist import shards
+from movmnist.build import build
+from tests.conftest import small_config
+
+# test split of 5 sequences in shards of 3 and 2; train 4, val none: built in well under a second.
+TINY = (
+    "splits.train.sequences=4",
+    "splits.val.sequences=0",
+    "splits.test.sequences=5",
+    "output.shard_size=3",
+)
+
+
+def tiny(out: Path, *overrides: str) -> Path:
+    """Build the tiny dataset (plus overrides) into `out`; return `out`."""
+    build(small_config(*TINY, *overrides), out, workers=1)
+    return out
+
+
+def rgb_copy(src: Path, dst: Path) -> Path:
+    """A copy of dataset `src` with RGB frames [N, T, H, W, 3]: each sequence tinted its own colour.
+
+    Stands in for a colour source: the shards are rewritten with the shard module and the
+    manifest updated (sequence shape, checksums, sizes), as a colour build would write them.
+    """
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    tints = np.array([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0], [1.0, 1.0, 0.2]])
+    for info in manifest["splits"].values():
+        for shard in info["shards"]:
+            path = dst / shard["file"]
+            with h5py.File(path, "r") as f:
+                data = {name: f[name][:] for name in ("frames", "labels", "positions", "source_index")}
+                attrs = dict(f.attrs)
+            n = len(data["frames"])
+            tint = tints[(np.arange(n) + shard["first"]) % len(tints)][:, None, None, None, :]
+            data["frames"] = (data["frames"][..., None] * tint).astype(np.uint8)
+            layout = shards.Layout(sequence=data["frames"].shape[1:], digits=data["labels"].shape[1])
+            path.unlink()
+            shard["sha256"] = shards.write_shard(path, n, layout, [data], attrs)
+            shard["bytes"] = path.stat().st_size
+    manifest["sequence_shape"] = [*manifest["sequence_shape"], 3]
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return dst
