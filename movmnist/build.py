@@ -58,7 +58,11 @@ def default_workers() -> int:
 
 
 def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
-    """Open the source, check every pool, and plan. Returns (plan, source description, pool sizes)."""
+    """Open the source, check every pool, and plan. Returns (plan, source description, pool sizes).
+
+    The plan's config is `cfg` with `sequences: all` resolved to the pool sizes: use it,
+    not `cfg`, from here on.
+    """
     source = open_source(cfg.source)
     sizes: dict[str, int] = {}
     sprite: tuple[int, ...] = ()
@@ -72,7 +76,7 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
             f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
             "enlarge canvas.height/width or set digits.size"
         )
-    return make_plan(cfg, sprite), source.describe(), sizes
+    return make_plan(cfg.resolve_counts(sizes), sprite), source.describe(), sizes
 
 
 # --- worker side ---------------------------------------------------------------------
@@ -191,6 +195,7 @@ def build(
     """Build the dataset described by `cfg` into `out`; return the manifest it wrote."""
     started = time.perf_counter()
     plan, source, pool_sizes = prepare(cfg)
+    cfg = plan.config
     _claim(out, overwrite)
     manifest.write_json_atomic(
         out / manifest.BUILDING,

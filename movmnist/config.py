@@ -74,7 +74,7 @@ class Digits(_Model):
 
     count: IntRange = (2, 2)
     size: int | None = Field(28, ge=2, le=4096)
-    assign: Literal["random"] = "random"
+    assign: Literal["random", "each"] = "random"
 
     @model_validator(mode="after")
     def _check(self) -> Digits:
@@ -84,11 +84,24 @@ class Digits(_Model):
         return self
 
 
+PRESETS = ("srivastava", "tutorial")
+# The speed a preset uses when the config gives none (its meaning is per preset: see motion).
+PRESET_SPEED = {"srivastava": 0.1, "tutorial": 0.5}
+
+
 class Motion(_Model):
     """The motion rules (a named preset) and speed in units of the free range per frame."""
 
-    preset: Literal["srivastava"] = "srivastava"
+    preset: Literal["srivastava", "tutorial"] = "srivastava"
     speed: FloatRange = (0.1, 0.1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_speed(cls, data: Any) -> Any:
+        # Each preset has its own customary speed; an explicit `speed` always wins.
+        if isinstance(data, Mapping) and "speed" not in data and data.get("preset") in PRESET_SPEED:
+            return {**data, "speed": PRESET_SPEED[data["preset"]]}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Motion:
@@ -157,10 +170,27 @@ def _as_pool(value: Any) -> Any:
     return value
 
 
+ALL = -1  # `sequences: all`: one sequence per pool image (digits.assign: each), resolved by `resolve_counts`
+MAX_SEQUENCES = 10**10
+
+
+def _as_count(value: Any) -> Any:
+    """A sequence count: an integer in [0, 10**10], or 'all' (stored as ALL until resolved)."""
+    if value == "all":
+        return ALL
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("range", "must be an integer or 'all' (got {v})", {"v": repr(value)})
+    if value < 0:
+        raise PydanticCustomError("range", "must be >= 0 (got {v})", {"v": value})
+    if value > MAX_SEQUENCES:
+        raise PydanticCustomError("range", "must be <= {hi} (got {v})", {"hi": MAX_SEQUENCES, "v": value})
+    return value
+
+
 class Split(_Model):
     """One split of the dataset: how many sequences, and which source images it may use."""
 
-    sequences: int = Field(ge=0, le=10**10)
+    sequences: Annotated[int, BeforeValidator(_as_count)]
     pool: Annotated[PoolSpec, BeforeValidator(_as_pool)]
 
 
@@ -191,7 +221,7 @@ class Splits(_Model):
 
     @model_validator(mode="after")
     def _no_leakage(self) -> Splits:
-        active = [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences > 0]
+        active = self.active()
         for i, (a, sa) in enumerate(active):
             for b, sb in active[i + 1 :]:
                 if sa.pool.overlaps(sb.pool):
@@ -205,7 +235,7 @@ class Splits(_Model):
 
     def active(self) -> list[tuple[str, Split]]:
         """The splits that will be built, in order."""
-        return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences > 0]
+        return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences != 0]
 
 
 class Output(_Model):
@@ -245,7 +275,34 @@ class Config(_Model):
                 "digits.size must fit the canvas ({h}x{w}) (got {s})",
                 {"h": self.canvas.height, "w": self.canvas.width, "s": size},
             )
+        if self.digits.assign != "each":
+            for name, split in self.splits.active():
+                if split.sequences == ALL:
+                    raise PydanticCustomError(
+                        "fit",
+                        "splits.{name}.sequences may be 'all' only with digits.assign: each; give a number",
+                        {"name": name},
+                    )
         return self
+
+    def resolve_counts(self, pool_sizes: Mapping[str, int]) -> Config:
+        """This config with every `sequences: all` replaced by its split's pool size.
+
+        With `digits.assign: each`, sequence i of a split uses image i of its pool, so a
+        split may not ask for more sequences than its pool has images.
+        """
+        splits = {}
+        for name, split in self.splits.active():
+            size = pool_sizes[name]
+            if split.sequences == ALL:
+                split = split.model_copy(update={"sequences": size})
+            elif self.digits.assign == "each" and split.sequences > size:
+                raise ConfigError(
+                    f"splits.{name}.sequences is {split.sequences} but digits.assign: each makes one sequence per"
+                    f" image and pool {split.pool} has {size}; lower it or write sequences: all"
+                )
+            splits[name] = split
+        return self.model_copy(update={"splits": self.splits.model_copy(update=splits)})
 
     def to_data(self) -> dict[str, Any]:
         """Plain, JSON-able data that `Config.from_data` reads back to an equal config."""
@@ -255,6 +312,9 @@ class Config(_Model):
         for key in ("count",):
             data["digits"][key] = _compact(data["digits"][key])
         data["motion"]["speed"] = _compact(data["motion"]["speed"])
+        for split in SPLITS:
+            if data["splits"][split]["sequences"] == ALL:
+                data["splits"][split]["sequences"] = "all"
         return data
 
     def to_yaml(self) -> str:

@@ -54,13 +54,15 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
     present = np.arange(k_hi)[None, :] < count[:, None]  # [n, K]
 
     choice = keyed.integers(idx, rng.DIGIT, k_hi, len(pool.labels))  # [n, K]
-    start = keyed.uniform(idx, rng.START, 2 * k_hi).reshape(n, k_hi, 2)
-    angle = keyed.uniform(idx, rng.ANGLE, k_hi) * (2 * np.pi)
-    s_lo, s_hi = cfg.motion.speed
-    speed = s_lo + keyed.uniform(idx, rng.SPEED, k_hi) * (s_hi - s_lo) if s_hi > s_lo else np.full((n, k_hi), s_lo)
-    velocity = motion.direction(angle, speed)
+    if cfg.digits.assign == "each":  # sequence i shows image i of the pool as its first digit
+        if n and idx.max() >= len(pool.labels):
+            raise ValueError(f"digits.assign: each: sequence {idx.max()} has no image in a pool of {len(pool.labels)}")
+        choice[:, 0] = idx
 
-    path = motion.srivastava(start.reshape(-1, 2), velocity.reshape(-1, 2), length)
+    def draw(stream: int, count: int) -> np.ndarray:
+        return keyed.uniform(idx, stream, count)
+
+    path = motion.PRESETS[cfg.motion.preset](draw, n, k_hi, length, cfg.motion.speed)
     h, w = pool.images.shape[1:3]
     free = (cfg.canvas.height - h, cfg.canvas.width - w)
     pixels = motion.to_pixels(path.position, free).reshape(length, n, k_hi, 2).transpose(1, 0, 2, 3)

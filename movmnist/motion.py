@@ -7,9 +7,16 @@ the free range is `canvas - digit` pixels on each axis. A speed of 0.1 therefore
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from movmnist import rng
+
+# draw(stream, k) -> [N, k] float64 uniform in [0, 1): stream `stream` of each of the N
+# sequences being generated (rng.Keyed, bound to their indices).
+Draw = Callable[[int, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,52 @@ def srivastava(start: np.ndarray, velocity: np.ndarray, length: int) -> Trajecto
         positions[t] = pos
         velocities[t] = vel
     return Trajectory(positions, velocities)
+
+
+def tutorial(start: np.ndarray, components: np.ndarray, step: np.ndarray, length: int) -> Trajectory:
+    """The motion of the most copied Moving MNIST tutorial (issue 10 of this project).
+
+    Rules, per sprite: start (row, col) and velocity components (v_row, v_col) each
+    uniform in [0, 1), so the velocity is not normalised and both components start
+    non-negative; velocity = step x components, with a step of 0.5 of the free range per
+    frame. Then exactly the `srivastava` loop: each frame first steps, then clamps and
+    reverses per axis; frame 0 is after the first step; the top-left pixel is the
+    truncation of position x free range. The tutorial's own code is not among the
+    references we could read, so these rules are those stated in the issue.
+
+    start, components: [M, 2] in [0, 1); step: [M] per frame.
+    """
+    return srivastava(start, components * np.asarray(step, dtype=np.float64)[:, None], length)
+
+
+def _speed(draw: Draw, n: int, k: int, speed: tuple[float, float]) -> np.ndarray:
+    """[n, k] per-sprite speed: the fixed value, or uniform in [min, max) from stream SPEED."""
+    lo, hi = speed
+    if hi > lo:
+        return lo + draw(rng.SPEED, k) * (hi - lo)
+    return np.full((n, k), lo)
+
+
+def _draw_srivastava(draw: Draw, n: int, k: int, length: int, speed: tuple[float, float]) -> Trajectory:
+    start = draw(rng.START, 2 * k).reshape(-1, 2)
+    angle = draw(rng.ANGLE, k) * (2 * np.pi)
+    velocity = direction(angle, _speed(draw, n, k, speed))
+    return srivastava(start, velocity.reshape(-1, 2), length)
+
+
+def _draw_tutorial(draw: Draw, n: int, k: int, length: int, speed: tuple[float, float]) -> Trajectory:
+    start = draw(rng.START, 2 * k).reshape(-1, 2)
+    components = draw(rng.TUTORIAL_VELOCITY, 2 * k).reshape(-1, 2)
+    return tutorial(start, components, _speed(draw, n, k, speed).reshape(-1), length)
+
+
+# preset name -> (draw, n, k, length, speed) -> Trajectory of the n x k sprites, sprite m of
+# sequence n at index n * k + m. Each draws its random state from its own streams, then
+# calls the pure motion function above.
+PRESETS: dict[str, Callable[[Draw, int, int, int, tuple[float, float]], Trajectory]] = {
+    "srivastava": _draw_srivastava,
+    "tutorial": _draw_tutorial,
+}
 
 
 def to_pixels(position: np.ndarray, free: tuple[int, int]) -> np.ndarray:

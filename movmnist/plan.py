@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from movmnist.config import Config, PoolSpec
+from movmnist.config import ALL, Config, PoolSpec
 
 SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 
@@ -120,6 +120,8 @@ def make_plan(cfg: Config, sprite_shape: tuple[int, ...]) -> Plan:
     """Plan the build of `cfg` for sprites of `sprite_shape` ((h, w) or (h, w, C))."""
     splits = []
     for name, split in cfg.splits.active():
+        if split.sequences == ALL:
+            raise ValueError(f"splits.{name}.sequences is 'all': resolve it first (Config.resolve_counts)")
         bounds = shard_boundaries(split.sequences, cfg.output.shard_size)
         shards = tuple(
             ShardSpec(split=name, index=i, count=len(bounds), first=start, size=stop - start)

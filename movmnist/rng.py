@@ -26,6 +26,7 @@ START = 3
 ANGLE = 4
 SPEED = 5
 VELOCITY = 6
+TUTORIAL_VELOCITY = 7  # the tutorial preset's (v_row, v_col), each uniform in [0, 1)
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
