@@ -102,3 +102,24 @@ def test_all_needs_each_and_each_needs_enough_images() -> None:
         small_config("digits.assign=each", "splits.train.sequences=all").to_data()["splits"]["train"]["sequences"]
         == "all"
     )
+
+
+def test_tutorial_halves_through_the_loader(tmp_path: Path) -> None:
+    cfg = load_config(
+        ROOT / "configs" / "tutorial.yaml",
+        [
+            "source.kind=synthetic",
+            "source.path=null",
+            "canvas={height: 32, width: 32}",
+            "digits.size=14",
+            "splits.train.pool=train[:6]",
+            "splits.val.sequences=0",
+            "splits.test.pool=test[:4]",
+        ],
+    )
+    build(cfg, tmp_path / "t", workers=1)
+    ds = mds.open(tmp_path / "t", input_frames=20)
+    x, y = ds["train"][0:6]
+    assert x.shape == (6, 20, 32, 32) and y.shape == (6, 20, 32, 32)
+    frames = mds.open(tmp_path / "t")["train"][0:6]
+    np.testing.assert_array_equal(np.concatenate([x, y], axis=1), frames)
