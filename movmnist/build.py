@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,7 +102,8 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
         for start in range(shard.first, shard.first + shard.size, step):
             stop = min(start + step, shard.first + shard.size)
             chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer)
-            yield asdict(chunk)
+            # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
+            yield {f.name: getattr(chunk, f.name) for f in fields(chunk)}
             if report is not None:
                 report(stop - start)
 

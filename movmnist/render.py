@@ -19,27 +19,60 @@ def windows(frames: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(frames, shape=shape, strides=strides, writeable=True)
 
 
+def spans(flat: np.ndarray, length: int) -> np.ndarray:
+    """A writeable view [len(flat) - length + 1, length] of every run of `length` items of a 1-D array."""
+    step = flat.strides[0]
+    return np.lib.stride_tricks.as_strided(flat, shape=(flat.size - length + 1, length), strides=(step, step))
+
+
+def expand(sprites: np.ndarray, width: int) -> np.ndarray:
+    """Sprites laid out with the canvas's row pitch: [M, h, w(, C)] -> [M, L] uint8.
+
+    Row i of a sprite starts at i * width * C and is followed by zeros up to the next row;
+    the trailing zeros of the last row are cut, so L = ((h - 1) * width + w) * C. A sprite
+    placed at flat offset o of a frame then covers exactly the run [o, o + L) of it.
+    """
+    m, h, w = sprites.shape[:3]
+    pixel = int(np.prod(sprites.shape[3:], dtype=np.int64))  # C, or 1
+    rows = np.zeros((m, h, width * pixel), dtype=sprites.dtype)
+    rows[:, :, : w * pixel] = sprites.reshape(m, h, w * pixel)
+    return rows.reshape(m, -1)[:, : ((h - 1) * width + w) * pixel]
+
+
 def paste_max(
     frames: np.ndarray, seq: np.ndarray, sprites: np.ndarray, rows: np.ndarray, cols: np.ndarray, first: bool
 ) -> None:
     """Combine sprites into the frames of their sequences by pixel-wise max, in place.
 
-    frames: [N, T, H, W(, C)] uint8. seq: [M] distinct sequence numbers in 0..N-1.
-    sprites: [M, h, w(, C)] uint8, one per entry of seq. rows, cols: [M, T] int, the
-    top-left pixel of the sprite in each frame (the sprite must fit).
+    frames: [N, T, H, W(, C)] uint8, C-contiguous. seq: [M] distinct sequence numbers in
+    0..N-1. sprites: [M, h, w(, C)] uint8, one per entry of seq. rows, cols: [M, T] int,
+    the top-left pixel of the sprite in each frame (the sprite must fit).
     first: those frames are known to be zero, so the max is a plain copy (saves a read).
-    Because `seq` holds no repeats, every (sequence, frame) pair is written once, so the
-    gather-max-scatter below never has two writers on one pixel.
+
+    This is the hot loop of a build, so it is shaped for numpy rather than read as "paste a
+    h x w patch": a patch is h short rows (28 bytes for MNIST), and fancy indexing pays a
+    fixed cost per row. Instead each sprite is widened to the frame's row pitch with zero
+    fill (`expand`), which makes its footprint one contiguous run of the flat frame; the
+    zeros in between are harmless under max (and, when `first`, land on zeros). So one
+    (sequence, frame) pair is one contiguous copy, and the sprite is broadcast over the T
+    frames instead of repeated. Runs never leave their frame, and `seq` holds no repeats, so
+    no two runs of one call overlap and the gather-max-scatter has one writer per pixel.
     """
     m, t = rows.shape
     if m == 0:
         return
-    h, w = sprites.shape[1:3]
-    view = windows(frames, h, w)
-    seqs = np.repeat(seq, t)
-    frame = np.tile(np.arange(t), m)
-    r, c = rows.reshape(-1), cols.reshape(-1)
-    patches = np.repeat(sprites, t, axis=0)
-    if not first:
-        np.maximum(patches, view[seqs, frame, r, c], out=patches)
-    view[seqs, frame, r, c] = patches
+    if not frames.flags.c_contiguous:
+        raise ValueError("paste_max needs C-contiguous frames")
+    height, width = frames.shape[2:4]
+    pixel = int(np.prod(frames.shape[4:], dtype=np.int64))
+    wide = expand(sprites, width)  # [M, L]
+    frame = height * width * pixel
+    start = (np.asarray(seq, dtype=np.intp)[:, None] * t + np.arange(t)) * frame  # [M, T]
+    start += (np.asarray(rows, dtype=np.intp) * width + np.asarray(cols, dtype=np.intp)) * pixel
+    view = spans(frames.reshape(-1), wide.shape[1])
+    if first:
+        view[start] = wide[:, None, :]
+    else:
+        runs = view[start]  # [M, T, L], a copy
+        np.maximum(runs, wide[:, None, :], out=runs)
+        view[start] = runs
