@@ -298,6 +298,95 @@ def info(dataset: Path, as_json: bool) -> None:
     click.echo(json.dumps(summary) if as_json else format_text(summary))
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option(
+    "--regenerate",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="Also regenerate K sampled sequences from the config and compare them byte for byte.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict.")
+def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
+    """Check every shard of DATASET against its manifest: exists, sha256, sizes, shapes, dtypes.
+
+    Exit status 0 when everything holds, 1 with a per-shard report otherwise.
+    --regenerate needs the digit source the dataset was built from.
+
+    \b
+    Example:
+        movmnist verify data/moving-mnist --regenerate 20
+    """
+    from movmnist.verify import format_text
+    from movmnist.verify import verify as run_verify
+
+    report = run_verify(dataset, regenerate=regenerate)
+    if as_json:
+        click.echo(json.dumps(report.to_data()))
+    else:
+        text = format_text(report)
+        if quiet:
+            text = "\n".join(line for line in text.splitlines() if not line.startswith("ok "))
+        click.echo(text)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which split to export.")
+@click.option(
+    "--format",
+    "format_",
+    default="npy",
+    show_default=True,
+    type=click.Choice(["npy", "predrnn-npz"]),
+    help="npy: one uint8 array; predrnn-npz: PredRNN / E3D-LSTM's clips, dims, input_raw_data.",
+)
+@click.option(
+    "--layout",
+    default="tnhw",
+    show_default=True,
+    type=click.Choice(["tnhw", "nthw", "ntchw"]),
+    help="npy axis order: tnhw is mnist_test_seq.npy's [T, N, H, W]; ntchw is torchvision's [N, T, C, H, W].",
+)
+@click.option(
+    "--input-frames",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="predrnn-npz: frames of input per clip (default: half the sequence).",
+)
+@click.option("--out", "-o", required=True, metavar="FILE", help="File to write (- for stdout).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+def export(
+    dataset: Path, split: str, format_: str, layout: str, input_frames: int | None, out: str, quiet: bool
+) -> None:
+    """Export one split to a file other code reads: npy (time-major like mnist_test_seq.npy) or PredRNN's npz.
+
+    Streams: reads one chunk of sequences at a time, so memory stays small whatever the split's size.
+
+    \b
+    Example:
+        movmnist export data/moving-mnist --split test --format npy -o mnist_test_seq.npy
+        movmnist export data/moving-mnist --split train --format predrnn-npz -o moving-mnist-train.npz
+    """
+    from movmnist.dataset import Dataset
+    from movmnist.export import export as run_export
+
+    if format_ != "npy" and layout != "tnhw":
+        raise click.UsageError("--layout applies to --format npy only")
+    if format_ != "predrnn-npz" and input_frames is not None:
+        raise click.UsageError("--input-frames applies to --format predrnn-npz only")
+    with Dataset(dataset) as ds:
+        summary = run_export(ds, out, split=split, format=format_, layout=layout, input_frames=input_frames)
+    if not quiet:
+        shape = " x ".join(map(str, summary["shape"]))
+        click.echo(f"exported {summary['sequences']} {split} sequences as {format_} [{shape}] -> {out}", err=True)
+
+
 def main() -> None:
     try:
         cli(prog_name="movmnist")

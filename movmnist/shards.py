@@ -133,7 +133,7 @@ class ShardReader:
     def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
         try:
             return np.asarray(self._open()[name][sel])
-        except (OSError, KeyError) as exc:
+        except (OSError, KeyError, RuntimeError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
 
     def attrs(self) -> dict[str, Any]:
@@ -147,7 +147,10 @@ class ShardReader:
             if isinstance(obj, h5py.Dataset):
                 found[name] = (tuple(obj.shape), str(obj.dtype))
 
-        self._open().visititems(visit)
+        try:
+            self._open().visititems(visit)
+        except (OSError, RuntimeError) as exc:  # h5py's errors for damaged files
+            raise DatasetError(f"shard {self.path}: cannot list its datasets ({exc}); run movmnist verify") from None
         return found
 
     def filters(self, name: str) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def test_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     runner = CliRunner()
-    commands = [["build"], ["plan"], ["preview"], ["config", "show"], ["info"]]
+    commands = [["build"], ["plan"], ["preview"], ["config", "show"], ["info"], ["verify"], ["export"]]
     for words in commands:
         result = runner.invoke(cli, [*words, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, words
