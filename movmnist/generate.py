@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,12 @@ class Chunk:
 def frame_shape(cfg: Config, pool: Pool) -> tuple[int, ...]:
     """Shape of one sequence: (T, H, W) or (T, H, W, C)."""
     return (cfg.sequence.length, cfg.canvas.height, cfg.canvas.width, *pool.images.shape[3:])
+
+
+@functools.lru_cache(maxsize=16)
+def _ink(pool: Pool) -> render.Ink:
+    """Each pool image's ink window, once per pool (pools are memoised, so by identity)."""
+    return render.ink_windows(pool.images)
 
 
 def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.ndarray | None = None) -> Chunk:
@@ -73,10 +80,14 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
     else:
         frames = out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
         frames.fill(0)
+    top, left, window = _ink(pool)
     for k in range(k_hi):
         seq = np.flatnonzero(present[:, k])
-        sprites = pool.images[choice[seq, k]]
-        render.paste_max(frames, seq, sprites, pixels[seq, :, k, 0], pixels[seq, :, k, 1], first=k == 0)
+        image = choice[seq, k]
+        ink = (top[image], left[image], window)
+        render.paste_max(
+            frames, seq, pool.images[image], pixels[seq, :, k, 0], pixels[seq, :, k, 1], first=k == 0, ink=ink
+        )
 
     absent = ~present
     labels = pool.labels[choice].astype(np.int16)

@@ -39,8 +39,43 @@ def expand(sprites: np.ndarray, width: int) -> np.ndarray:
     return rows.reshape(m, -1)[:, : ((h - 1) * width + w) * pixel]
 
 
+Ink = tuple[np.ndarray, np.ndarray, tuple[int, int]]
+
+
+def ink_windows(sprites: np.ndarray, block: int = 4096) -> Ink:
+    """The smallest common window that holds each sprite's ink (its non-zero pixels).
+
+    sprites: [M, h, w(, C)]. Returns (top [M], left [M], (rows, cols)): sprite i's ink lies
+    within rows top[i]..top[i] + rows - 1 and cols left[i]..left[i] + cols - 1, and every
+    window lies within its sprite. (rows, cols) is (0, 0) when no sprite has any ink.
+    Meant to be computed once per pool (generate caches it): ~0.3 us a sprite.
+    """
+    m, h, w = sprites.shape[:3]
+    in_rows = np.empty((m, h), dtype=bool)
+    in_cols = np.empty((m, w), dtype=bool)
+    for lo in range(0, m, block):
+        nz = sprites[lo : lo + block].reshape(-1, h, w, int(np.prod(sprites.shape[3:], dtype=np.int64))) != 0
+        ink = (nz.any(axis=3) if nz.shape[3] > 1 else nz[..., 0]).astype(np.float32)
+        # Counting ink pixels by matrix products: numpy's reductions over a short inner
+        # axis (any/max over 28 pixels) cost ~80 ns a row, 20x more than this.
+        in_rows[lo : lo + block] = ink @ np.ones(w, dtype=np.float32) > 0
+        in_cols[lo : lo + block] = np.ones(h, dtype=np.float32) @ ink > 0
+    first_row, first_col = in_rows.argmax(axis=1), in_cols.argmax(axis=1)
+    n_rows = np.where(in_rows.any(axis=1), h - in_rows[:, ::-1].argmax(axis=1) - first_row, 0)
+    n_cols = np.where(in_cols.any(axis=1), w - in_cols[:, ::-1].argmax(axis=1) - first_col, 0)
+    rows, cols = int(n_rows.max(initial=0)), int(n_cols.max(initial=0))
+    # A sprite whose ink starts late gets a window that starts early enough to stay inside it.
+    return np.minimum(first_row, h - rows), np.minimum(first_col, w - cols), (rows, cols)
+
+
 def paste_max(
-    frames: np.ndarray, seq: np.ndarray, sprites: np.ndarray, rows: np.ndarray, cols: np.ndarray, first: bool
+    frames: np.ndarray,
+    seq: np.ndarray,
+    sprites: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    first: bool,
+    ink: Ink | None = None,
 ) -> None:
     """Combine sprites into the frames of their sequences by pixel-wise max, in place.
 
@@ -48,6 +83,7 @@ def paste_max(
     0..N-1. sprites: [M, h, w(, C)] uint8, one per entry of seq. rows, cols: [M, T] int,
     the top-left pixel of the sprite in each frame (the sprite must fit).
     first: those frames are known to be zero, so the max is a plain copy (saves a read).
+    ink: `ink_windows(sprites)`, if the caller has it (computed here otherwise).
 
     This is the hot loop of a build, so it is shaped for numpy rather than read as "paste a
     h x w patch": a patch is h short rows (28 bytes for MNIST), and fancy indexing pays a
@@ -57,6 +93,8 @@ def paste_max(
     (sequence, frame) pair is one contiguous copy, and the sprite is broadcast over the T
     frames instead of repeated. Runs never leave their frame, and `seq` holds no repeats, so
     no two runs of one call overlap and the gather-max-scatter has one writer per pixel.
+    Only the window holding the ink is pasted (`ink_windows`): MNIST digits fit 20 x 20 of
+    their 28 x 28, which makes the runs 30% shorter; zeros outside it change nothing.
     """
     m, t = rows.shape
     if m == 0:
@@ -65,10 +103,15 @@ def paste_max(
         raise ValueError("paste_max needs C-contiguous frames")
     height, width = frames.shape[2:4]
     pixel = int(np.prod(frames.shape[4:], dtype=np.int64))
-    wide = expand(sprites, width)  # [M, L]
+    top, left, (h, w) = ink_windows(sprites) if ink is None else ink
+    if h == 0:  # no ink at all: the max changes nothing
+        return
+    inked = windows(sprites[:, None], h, w)[np.arange(m), 0, top, left]  # [M, h, w(, C)]
+    wide = expand(inked, width)  # [M, L]
     frame = height * width * pixel
     start = (np.asarray(seq, dtype=np.intp)[:, None] * t + np.arange(t)) * frame  # [M, T]
-    start += (np.asarray(rows, dtype=np.intp) * width + np.asarray(cols, dtype=np.intp)) * pixel
+    start += (np.asarray(rows, dtype=np.intp) + top[:, None]) * (width * pixel)
+    start += (np.asarray(cols, dtype=np.intp) + left[:, None]) * pixel
     view = spans(frames.reshape(-1), wide.shape[1])
     if first:
         view[start] = wide[:, None, :]
