@@ -66,10 +66,22 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
     source = open_source(cfg.source)
     sizes: dict[str, int] = {}
     sprite: tuple[int, ...] = ()
-    for name, split in cfg.splits.active():
+    active = cfg.splits.active()
+    for name, split in active:
         pool = load_pool(cfg.source, split.pool, cfg.digits.size)
         sizes[name] = len(pool.labels)
         sprite = tuple(pool.images.shape[1:])
+    # The config refused pools that overlap in any large split; slices counted from different
+    # ends (train[:50000], train[-20000:]) are decided here, with the split's real size.
+    for i, (a, sa) in enumerate(active):
+        for b, sb in active[i + 1 :]:
+            if sa.pool.split == sb.pool.split:
+                count = len(source.load(sa.pool.split))
+                if sa.pool.overlap_at(sb.pool, count):
+                    raise ConfigError(
+                        f"splits.{b}.pool ({sb.pool}) shares source images with splits.{a}.pool ({sa.pool})"
+                        f" in the source's {sa.pool.split} split of {count} images; give the splits disjoint slices"
+                    )
     h, w = sprite[:2] if sprite else (0, 0)
     if h > cfg.canvas.height or w > cfg.canvas.width:
         raise ConfigError(

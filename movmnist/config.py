@@ -49,7 +49,9 @@ def _as_range(value: Any) -> Any:
 IntRange = Annotated[tuple[int, int], BeforeValidator(_as_range)]
 FloatRange = Annotated[tuple[float, float], BeforeValidator(_as_range)]
 
-_POOL_RE = re.compile(r"^(?P<split>[A-Za-z_][\w/-]*)(\[(?P<start>\d*):(?P<stop>\d*)\])?$")
+_POOL_RE = re.compile(r"^(?P<split>[A-Za-z_][\w/-]*)(\[(?P<start>-?\d+)?:(?P<stop>-?\d+)?\])?$")
+# A TFDS name: dataset[/config][:version], as tfds.builder takes it.
+_TFDS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:\d+\.\d+\.\d+)?$")
 
 
 class _Model(BaseModel):
@@ -73,7 +75,7 @@ class Digits(_Model):
     """How many sprites per sequence, their size, and how they are drawn from the pool."""
 
     count: IntRange = (2, 2)
-    size: int | None = Field(28, ge=2, le=4096)
+    size: int | None = Field(None, ge=2, le=4096, description="resample sprites to size x size; null: the source's")
     assign: Literal["random", "each"] = "random"
 
     @model_validator(mode="after")
@@ -118,11 +120,17 @@ class Render(_Model):
 
 
 class Source(_Model):
-    """Where the digit images come from."""
+    """Where the digit images come from. Fields a kind does not use are ignored."""
 
-    kind: Literal["idx", "npz", "synthetic"] = "idx"
-    path: str | None = "data/mnist"
+    kind: Literal["tfds", "idx", "npz", "synthetic"] = "tfds"
+    name: str = Field("mnist", description="tfds only: the TFDS dataset, e.g. mnist, fashion_mnist, cifar10")
+    data_dir: str | None = Field(
+        None, description="tfds only: TFDS data dir; null: $TFDS_DATA_DIR or ~/tensorflow_datasets"
+    )
+    mirror: str | None = Field(None, description="tfds only: URL base to download the IDX sets from instead")
+    path: str | None = None
     seed: int = Field(0, ge=0, description="synthetic only: which synthetic digits")
+    colour: bool = Field(False, description="synthetic only: tint each digit, giving RGB images")
 
     @model_validator(mode="after")
     def _check(self) -> Source:
@@ -130,11 +138,25 @@ class Source(_Model):
             raise PydanticCustomError(
                 "path", "path is required for kind '{kind}'; set source.path=DIR", {"kind": self.kind}
             )
+        if self.kind == "tfds" and not _TFDS_NAME_RE.match(self.name):
+            raise PydanticCustomError(
+                "path",
+                "name must be a TFDS dataset name like 'mnist', 'emnist/letters' or 'cifar10:3.0.2' (got {v})",
+                {"v": repr(self.name)},
+            )
+        if self.mirror is not None and not re.match(r"^(https?|file)://", self.mirror):
+            raise PydanticCustomError(
+                "path", "mirror must be an http(s):// URL base (got {v})", {"v": repr(self.mirror)}
+            )
         return self
 
 
+_HUGE = 1 << 62
+
+
 class PoolSpec(_Model):
-    """A slice of one of the source's own splits, written `train[:50000]`."""
+    """A slice of one of the source's own splits, written like a Python slice: `train[:50000]`,
+    `train[-10000:]` (negative bounds count from the split's end)."""
 
     split: str
     start: int = 0
@@ -146,17 +168,31 @@ class PoolSpec(_Model):
         if not m:
             raise PydanticCustomError(
                 "pool",
-                "must look like 'train', 'train[:50000]' or 'train[50000:]' (got {v})",
+                "must look like 'train', 'train[:50000]' or 'train[-10000:]' (got {v})",
                 {"v": repr(text)},
             )
         start, stop = m.group("start"), m.group("stop")
         return cls(split=m.group("split"), start=int(start) if start else 0, stop=int(stop) if stop else None)
 
+    def bounds(self, count: int) -> tuple[int, int]:
+        """(start, stop) in a split of `count` images, negative bounds counting from its end (unclipped)."""
+        start = self.start + count if self.start < 0 else self.start
+        stop = count if self.stop is None else self.stop + count if self.stop < 0 else self.stop
+        return start, stop
+
     def overlaps(self, other: PoolSpec) -> bool:
+        """Whether the slices share images in a split of any size so large that every bound is
+        inside it. The build checks again with the split's real size (`overlap_at`), which
+        decides slices that count from different ends, such as train[:50000] and train[-10000:]."""
+        return self.overlap_at(other, _HUGE)
+
+    def overlap_at(self, other: PoolSpec, count: int) -> bool:
+        """Whether the two slices share an image of a split of `count` images."""
         if self.split != other.split:
             return False
-        inf = 1 << 62
-        return max(self.start, other.start) < min(self.stop or inf, other.stop or inf)
+        (a0, a1), (b0, b1) = self.bounds(count), other.bounds(count)
+        a0, a1, b0, b1 = (min(max(v, 0), count) for v in (a0, a1, b0, b1))
+        return max(a0, b0) < min(a1, b1) and a0 < a1 and b0 < b1
 
     def __str__(self) -> str:
         if self.start == 0 and self.stop is None:
@@ -200,8 +236,10 @@ SPLITS = ("train", "val", "test")
 class Splits(_Model):
     """The dataset's splits. A split of size 0 is not built."""
 
-    train: Split = Split(sequences=10_000, pool=PoolSpec(split="train", start=0, stop=50_000))
-    val: Split = Split(sequences=1_000, pool=PoolSpec(split="train", start=50_000))
+    # val carves the last 10,000 images out of the source's train split (MNIST's 50,000 /
+    # 10,000 division, and it works for any train split larger than 10,000).
+    train: Split = Split(sequences=10_000, pool=PoolSpec(split="train", start=0, stop=-10_000))
+    val: Split = Split(sequences=1_000, pool=PoolSpec(split="train", start=-10_000))
     test: Split = Split(sequences=10_000, pool=PoolSpec(split="test"))
 
     @model_validator(mode="before")

@@ -31,3 +31,9 @@ class OutputError(MovmnistError):
     """The output directory cannot be used as asked."""
 
     exit_code = 2
+
+
+class DownloadError(MovmnistError):
+    """A source could not be downloaded, or what arrived failed its checksum."""
+
+    exit_code = 1

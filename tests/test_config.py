@@ -21,12 +21,15 @@ def test_default_yaml_is_the_built_in_default() -> None:
 def test_standard_moving_mnist_defaults() -> None:
     c = Config()
     assert (c.canvas.height, c.canvas.width, c.sequence.length) == (64, 64, 20)
-    assert c.digits.count == (2, 2) and c.digits.size == 28
+    assert c.digits.count == (2, 2) and c.digits.size is None  # the source's size: MNIST's 28
     assert c.motion.preset == "srivastava" and c.motion.speed == (0.1, 0.1)
     assert c.render.combine == "max"
-    assert str(c.splits.train.pool) == "train[:50000]"
-    assert str(c.splits.val.pool) == "train[50000:]"
+    assert (c.source.kind, c.source.name, c.source.data_dir, c.source.mirror) == ("tfds", "mnist", None, None)
+    # MNIST has no validation split: val is its last 10,000 train images (train[50000:]).
+    assert str(c.splits.train.pool) == "train[:-10000]"
+    assert str(c.splits.val.pool) == "train[-10000:]"
     assert str(c.splits.test.pool) == "test"
+    assert c.splits.train.pool.bounds(60000) == (0, 50000) and c.splits.val.pool.bounds(60000) == (50000, 60000)
 
 
 def test_overrides_are_yaml_typed_and_round_trip() -> None:
@@ -52,8 +55,13 @@ def test_overrides_are_yaml_typed_and_round_trip() -> None:
             "splits.test.pool (train[40000:]) shares source images with splits.train.pool",
         ),
         ("splits.test.pool=test[a:b]", "splits.test.pool must look like 'train', 'train[:50000]'"),
-        ("source.kind=idx", None),
-        ("source.path=null", "source.path is required for kind 'idx'"),
+        ("source.kind=idx", "source.path is required for kind 'idx'; set source.path=DIR"),
+        ("source.path=null", None),
+        ("source.name=Not A Set", "source.name must be a TFDS dataset name like 'mnist'"),
+        ("source.name=emnist/letters", None),
+        ("source.mirror=ftp://x", "source.mirror must be an http(s):// URL base"),
+        ("splits.val.pool=train[-20000:]", "splits.val.pool (train[-20000:]) shares source images with splits.train"),
+        ("splits.test.pool=train[-", "splits.test.pool must look like"),
         ("output.compression=bz2", "output.compression must be 'gzip', 'lzf' or 'none' (got 'bz2')"),
         ("canvas=3", "canvas must be a mapping (got 3)"),
         ("seed=-1", "seed must be >= 0 (got -1)"),
@@ -102,4 +110,4 @@ def test_config_show_prints_the_resolved_config() -> None:
     assert result.exit_code == 0
     data = yaml.safe_load(result.output)
     assert data["digits"]["count"] == 3 and data["canvas"] == {"height": 64, "width": 64}
-    assert data["splits"]["train"]["pool"] == "train[:50000]"
+    assert data["splits"]["train"]["pool"] == "train[:-10000]"

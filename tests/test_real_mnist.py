@@ -21,11 +21,12 @@ def test_standard_build_on_real_mnist(tmp_path: Path, mnist_dir: Path) -> None:
     out = tmp_path / "mm"
     args = ["build", str(Path(__file__).parents[1] / "configs" / "default.yaml"), "-o", str(out), "-q", "--json"]
     sizes = ["splits.train.sequences=40", "splits.val.sequences=20", "splits.test.sequences=30"]
-    result = CliRunner().invoke(cli, [*args, "--set", f"source.path={mnist_dir}", *[f"--set={s}" for s in sizes]])
+    local = ["--set", "source.kind=idx", "--set", f"source.path={mnist_dir}"]
+    result = CliRunner().invoke(cli, [*args, *local, *[f"--set={s}" for s in sizes]])
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["source"]["synthetic"] is False
-    assert manifest["splits"]["val"]["pool"] == "train[50000:]" and manifest["splits"]["val"]["pool_size"] == 10000
+    assert manifest["source"]["synthetic"] is False and manifest["source"]["kind"] == "idx"
+    assert manifest["splits"]["val"]["pool"] == "train[-10000:]" and manifest["splits"]["val"]["pool_size"] == 10000
 
     images = {"train": _mnist(mnist_dir, "train-images"), "test": _mnist(mnist_dir, "t10k-images")}
     labels = {"train": _mnist(mnist_dir, "train-labels"), "test": _mnist(mnist_dir, "t10k-labels")}

@@ -1,7 +1,8 @@
 """Digit sources: where the sprites come from, and the pools of them that the splits draw on.
 
-A source (`open_source`) is one of: a folder of MNIST IDX files, a Keras-layout npz, or the
-built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a pool
+A source (`open_source`) is one of: a TensorFlow Datasets image set by name (downloaded
+and cached on first use; `movmnist.sources.tfds`), a folder of MNIST IDX files, a
+Keras-layout npz, or the built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a pool
 (`load_pool`) is a slice of one of them, resampled to the sprite size. Every source decodes
 a split once per process and `load_pool` is memoised, because build workers call it once
 per shard. Arrays handed out are shared, hence read-only.
@@ -22,6 +23,7 @@ from movmnist.sources.base import DigitSource, Images, readonly
 from movmnist.sources.idx import open_idx
 from movmnist.sources.npz import open_npz
 from movmnist.sources.synthetic import open_synthetic
+from movmnist.sources.tfds import open_tfds
 
 __all__ = ["DigitSource", "Images", "Pool", "load_pool", "open_source", "pool_bounds", "resize_images"]
 
@@ -34,9 +36,10 @@ def _path(cfg: Source) -> str:
 
 # kind -> opener. Relative paths are taken from the current directory.
 _OPENERS: dict[str, Callable[[Source], DigitSource]] = {
+    "tfds": lambda cfg: open_tfds(cfg.name, cfg.data_dir, cfg.mirror),
     "idx": lambda cfg: open_idx(_path(cfg)),
     "npz": lambda cfg: open_npz(_path(cfg)),
-    "synthetic": lambda cfg: open_synthetic(cfg.seed),
+    "synthetic": lambda cfg: open_synthetic(cfg.seed, cfg.colour),
 }
 
 
@@ -99,18 +102,22 @@ def load_pool(cfg: Source, pool: PoolSpec, size: int | None) -> Pool:
 
 
 def pool_bounds(pool: PoolSpec, count: int) -> tuple[int, int]:
-    """The (start, stop) a pool takes from a split of `count` images; SourceError if it does not fit."""
-    stop = count if pool.stop is None else pool.stop
+    """The (start, stop) a pool takes from a split of `count` images; SourceError if it does not fit.
+
+    Negative bounds count from the split's end, as in Python, but a slice must lie inside
+    the split: it is refused rather than silently clipped.
+    """
+    start, stop = pool.bounds(count)
     where = f"the source's {pool.split} split ({count} images)"
-    if pool.start < 0 or stop < 0:
-        raise SourceError(f"pool {pool} has a negative bound; slices count from 0")
+    if start < 0 or stop < 0:
+        raise SourceError(f"pool {pool} starts before the beginning of {where}; shorten the slice")
     if stop > count:
         raise SourceError(f"pool {pool} ends past {where}; shorten the slice")
-    if pool.start >= count:
+    if start >= count:
         raise SourceError(f"pool {pool} starts past the end of {where}; shorten the slice")
-    if pool.start >= stop:
+    if start >= stop:
         raise SourceError(f"pool {pool} is empty; give a slice with start < stop")
-    return pool.start, stop
+    return start, stop
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:

@@ -194,35 +194,62 @@ def _recentre(images: np.ndarray) -> np.ndarray:
 # --- ranges and the source -----------------------------------------------------------
 
 
-def render_digits(seed: int, split: str, start: int, stop: int) -> Images:
-    """Synthetic digits start..stop-1 of a split: images [n, 28, 28] uint8, labels [n] int64.
+def tint_colours(seed: int, split_code: int, block: int) -> np.ndarray:
+    """The RGB colour of each image of a block: [BLOCK, 3] uint8, a saturated hue per image.
 
-    A pure function of (seed, split, index): any range gives the same bytes for an image.
+    Its own generator (a fourth key word), so the grey digits are the same bytes with or
+    without colour.
+    """
+    hue = np.random.default_rng([block, split_code, seed, 1]).uniform(0.0, 1.0, BLOCK)
+    # HSV with S = V = 1: each channel is a clipped triangle wave of the hue.
+    phase = (hue[:, None] * 6.0 + np.array([0.0, 4.0, 2.0])) % 6.0
+    channel = np.clip(np.abs(phase - 3.0) - 1.0, 0.0, 1.0)
+    return np.rint(channel * 255).astype(np.uint8)
+
+
+def tint(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Grey [n, h, w] uint8 times a colour [n, 3] uint8 -> [n, h, w, 3] uint8 (ink 255 -> the colour)."""
+    product = images[..., None].astype(np.uint16) * colours[:, None, None, :].astype(np.uint16)
+    return ((product + 127) // 255).astype(np.uint8)
+
+
+def render_digits(seed: int, split: str, start: int, stop: int, colour: bool = False) -> Images:
+    """Synthetic digits start..stop-1 of a split: images [n, 28, 28] uint8 ([n, 28, 28, 3] with
+    `colour`: each digit tinted with its own hue), labels [n] int64.
+
+    A pure function of (seed, split, index, colour): any range gives the same bytes for an image.
     """
     if split not in SPLIT_SIZES:
         raise unknown_split("the synthetic source", split, SPLIT_SIZES)
     if not 0 <= start <= stop <= SPLIT_SIZES[split]:
         raise SourceError(f"synthetic {split}[{start}:{stop}] is outside the split's 0..{SPLIT_SIZES[split]} images")
-    images = np.empty((stop - start, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    channels = (3,) if colour else ()
+    images = np.empty((stop - start, IMAGE_SIZE, IMAGE_SIZE, *channels), np.uint8)
     labels = np.empty(stop - start, np.int64)
+    code = _SPLIT_CODES[split]
     for block in range(start // BLOCK, -(-stop // BLOCK)):
         lo, hi = max(start, block * BLOCK), min(stop, (block + 1) * BLOCK)
-        block_images, block_labels = _render_block(block, _SPLIT_CODES[split], seed)
-        images[lo - start : hi - start] = block_images[lo - block * BLOCK : hi - block * BLOCK]
-        labels[lo - start : hi - start] = block_labels[lo - block * BLOCK : hi - block * BLOCK]
+        block_images, block_labels = _render_block(block, code, seed)
+        part = slice(lo - block * BLOCK, hi - block * BLOCK)
+        if colour:
+            images[lo - start : hi - start] = tint(block_images[part], tint_colours(seed, code, block)[part])
+        else:
+            images[lo - start : hi - start] = block_images[part]
+        labels[lo - start : hi - start] = block_labels[part]
     return Images(images=readonly(images), labels=readonly(labels))
 
 
 @functools.lru_cache(maxsize=4)
-def _whole_split(seed: int, split: str) -> Images:
-    return render_digits(seed, split, 0, SPLIT_SIZES[split])
+def _whole_split(seed: int, split: str, colour: bool) -> Images:
+    return render_digits(seed, split, 0, SPLIT_SIZES[split], colour)
 
 
 @dataclass(frozen=True, eq=False)
 class SyntheticSource:
-    """Generated digits; `seed` picks which. Splits 'train' (60000) and 'test' (10000)."""
+    """Generated digits; `seed` picks which, `colour` tints each one. Splits 'train' (60000), 'test' (10000)."""
 
     seed: int
+    colour: bool = False
 
     kind = "synthetic"
     synthetic = True
@@ -231,24 +258,27 @@ class SyntheticSource:
         return tuple(SPLIT_SIZES)
 
     def load(self, split: str) -> Images:
-        """The whole split, rendered once per process: [M, 28, 28] uint8, labels [M] int64."""
+        """The whole split, rendered once per process: [M, 28, 28(, 3)] uint8, labels [M] int64."""
         if split not in SPLIT_SIZES:
             raise unknown_split("the synthetic source", split, SPLIT_SIZES)
-        return _whole_split(self.seed, split)
+        return _whole_split(self.seed, split, self.colour)
 
     def describe(self) -> dict[str, Any]:
-        shape = [IMAGE_SIZE, IMAGE_SIZE]
+        shape = [IMAGE_SIZE, IMAGE_SIZE, 3] if self.colour else [IMAGE_SIZE, IMAGE_SIZE]
+        generator = {"version": GENERATOR_VERSION, "seed": self.seed, "templates_sha256": templates().digest}
+        if self.colour:
+            generator["colour"] = True
         return {
             "kind": self.kind,
             "path": None,
             "synthetic": self.synthetic,
             "splits": {s: {"count": n, "image_shape": shape, "dtype": "uint8"} for s, n in SPLIT_SIZES.items()},
-            "generator": {"version": GENERATOR_VERSION, "seed": self.seed, "templates_sha256": templates().digest},
+            "generator": generator,
         }
 
 
-def open_synthetic(seed: int) -> SyntheticSource:
-    """The synthetic source for `seed` (a non-negative integer)."""
+def open_synthetic(seed: int, colour: bool = False) -> SyntheticSource:
+    """The synthetic source for `seed` (a non-negative integer), grey or tinted."""
     if seed < 0:
         raise SourceError(f"source.seed must be >= 0 (got {seed})")
-    return SyntheticSource(seed=seed)
+    return SyntheticSource(seed=seed, colour=colour)
