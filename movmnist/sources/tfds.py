@@ -66,10 +66,14 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
 
 
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """The data dir to use, absolute: `data_dir`, else TFDS's default."""
+    return (Path(data_dir).expanduser() if data_dir else default_data_dir()).absolute()
+
+
 def cache_path(name: str, data_dir: str | Path | None = None) -> Path:
     """Where the decoded arrays of `name` live: {data_dir}/movmnist/{name} (':' spelled '@')."""
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    return root / CACHE_DIR / name.replace(":", "@")
+    return data_root(data_dir) / CACHE_DIR / name.replace(":", "@")
 
 
 def read_cache(directory: Path) -> dict[str, Any] | None:
@@ -155,7 +159,7 @@ def open_tfds(name: str, data_dir: str | Path | None = None, mirror: str | None 
 
 def status(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Whether `name` is cached (and, for the other sets, prepared by TFDS), without importing TFDS."""
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    root = data_root(data_dir)
     directory = cache_path(name, root)
     meta = read_cache(directory)
     info: dict[str, Any] = {
@@ -198,7 +202,7 @@ def fetch(
     meta = None if force else read_cache(directory)
     if meta is not None:
         return meta
-    root = directory.parents[name.count("/") + 1]
+    root = data_root(data_dir)
     if name in IDX_SETS:
         arrays, meta = _fetch_idx(name, root, mirror, checksums, probe_seconds)
     else:
@@ -297,7 +301,8 @@ def _fetch_data_source(name: str, root: Path, probe_seconds: float) -> tuple[dic
     except Exception as exc:
         raise SourceError(f"tensorflow-datasets cannot open {name!r} ({_reason(exc)})") from None
     image_key, label_key = _feature_keys(name, builder.info)
-    if not builder.is_prepared():
+    prepared = builder.is_prepared()
+    if not prepared:
         if importlib.util.find_spec("tensorflow") is None:
             raise SourceError(
                 f"{name} is not prepared in {root}, and tensorflow-datasets needs TensorFlow to prepare it:"
@@ -306,7 +311,7 @@ def _fetch_data_source(name: str, root: Path, probe_seconds: float) -> tuple[dic
         urls = [*(builder.url_infos or {}), "https://storage.googleapis.com/tfds-data/"]
         _check_reachable(name, root, urls, probe_seconds)
     try:
-        sources = tfds.data_source(name, data_dir=str(root), download=True)
+        sources = tfds.data_source(name, data_dir=str(root), download=not prepared)
     except Exception as exc:
         raise DownloadError(f"tensorflow-datasets could not prepare {name} ({_reason(exc)}); {WAYS_OUT}") from None
     if not sources:
