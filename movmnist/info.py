@@ -19,7 +19,9 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
 
     Keys: path, sequences, frames, bytes (shard bytes on disk), sequence_shape ([T, H, W]
     or [T, H, W, C]), frames_per_sequence, canvas ([H, W]), channels, digits and motion
-    (their config sections), source (kind, path, synthetic), compression (codec, level),
+    (their config sections), source (kind, path, synthetic; name for tfds sources),
+    source_image_shape (the source's image shape, the sprite size when digits.size is null),
+    compression (codec, level),
     seed, created, build_seconds, workers, built_with (movmnist version that built it),
     package_version (this movmnist), and splits: {name: {sequences, frames, shards, bytes,
     pool, pool_size}}.
@@ -53,7 +55,13 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         "channels": shape[3] if len(shape) > 3 else 1,
         "digits": cfg.get("digits", {}),
         "motion": cfg.get("motion", {}),
-        "source": {k: source.get(k) for k in ("kind", "path", "synthetic")},
+        "source_image_shape": next(
+            (v.get("image_shape") for v in source.get("splits", {}).values() if isinstance(v, dict)), None
+        ),
+        "source": {
+            **{k: source.get(k) for k in ("kind", "path", "synthetic")},
+            **({"name": source["name"]} if source.get("name") else {}),  # tfds sources
+        },
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),
         "created": m.get("created"),
@@ -78,12 +86,21 @@ def _range(value: Any) -> str:
     return f"{value[0]} to {value[1]}" if isinstance(value, list) else str(value)
 
 
+def _sprite(s: dict[str, Any]) -> str:
+    size = s["digits"].get("size")
+    if size:
+        return f"size {size}"
+    shape = s.get("source_image_shape")
+    return f"size {'x'.join(map(str, shape[:2]))} (the source's)" if shape else "the source's size"
+
+
 def format_text(s: dict[str, Any]) -> str:
     """The summary as the lines `movmnist info` prints."""
     h, w = s["canvas"]
     colour = "grey" if s["channels"] == 1 else f"{s['channels']} channels"
     src = s["source"]
-    source = f"{src['kind']}" + (" (synthetic digits)" if src.get("synthetic") else "")
+    source = f"{src['kind']}" + (f" {src['name']}" if src.get("name") else "")
+    source += " (synthetic digits)" if src.get("synthetic") else ""
     if src.get("path"):
         source += f" from {src['path']}"
     motion = {k: v for k, v in s["motion"].items() if k != "preset"}
@@ -94,7 +111,7 @@ def format_text(s: dict[str, Any]) -> str:
         f"dataset:     {s['path']}",
         f"sequences:   {s['sequences']} ({s['frames']} frames), {s['frames_per_sequence']} frames each",
         f"canvas:      {h}x{w} {colour}, uint8",
-        f"digits:      {_range(s['digits'].get('count'))} per sequence, size {s['digits'].get('size')}",
+        f"digits:      {_range(s['digits'].get('count'))} per sequence, {_sprite(s)}",
         f"motion:      {s['motion'].get('preset')}" + (f" ({extras})" if extras else ""),
         f"source:      {source}",
         f"seed:        {s['seed']}",

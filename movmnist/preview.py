@@ -187,7 +187,8 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def _title(dataset: Dataset, split: str) -> str:
-    kind = "synthetic digits" if dataset.synthetic else dataset.manifest["source"].get("kind", "")
+    source = dataset.manifest["source"]
+    kind = "synthetic digits" if dataset.synthetic else source.get("name") or source.get("kind", "")
     return f"{split} · {kind}"
 
 

@@ -217,6 +217,10 @@ def test_build_downloads_with_the_registered_urls_redirected(
         assert ds["val"].read("source_index", slice(None)).min() >= 40
     assert "tensorflow" not in sys.modules
 
+    info = CliRunner().invoke(cli, ["info", str(out)])
+    assert f"source:      tfds mnist from {data_dir / 'movmnist' / 'mnist'}" in info.output
+    assert "digits:      2 per sequence, size 28x28 (the source's)" in info.output
+
     shown = CliRunner().invoke(cli, ["sources", "--set", f"source.data_dir={data_dir}", "--json"])
     assert shown.exit_code == 0, shown.output
     report = {item["name"]: item for item in json.loads(shown.output)["tfds"]}
