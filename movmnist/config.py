@@ -276,12 +276,40 @@ class Splits(_Model):
         return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences != 0]
 
 
+# Codecs that take a level: the range they accept, and the level when none is given.
+# zstd and lz4 are HDF5 filter plugins (hdf5plugin): readers need `import hdf5plugin`.
+CODEC_LEVELS = {"gzip": (0, 9, 1), "zstd": (1, 22, 3)}
+
+
 class Output(_Model):
     """How shards are laid out and compressed."""
 
     shard_size: int = Field(2000, ge=1, le=10**8, description="sequences per shard file")
-    compression: Literal["gzip", "lzf", "none"] = "gzip"
-    compression_level: int = Field(1, ge=0, le=9, description="gzip level")
+    compression: Literal["gzip", "lzf", "zstd", "lz4", "none"] = "gzip"
+    compression_level: int = Field(1, ge=0, le=22, description="gzip 0-9 (default 1), zstd 1-22 (default 3)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_level(cls, data: Any) -> Any:
+        # The field's default (1) is gzip's; a codec with another default gets it here,
+        # only when no level is given, so gzip configs (and their bytes) are unchanged.
+        if isinstance(data, Mapping) and "compression_level" not in data:
+            codec = CODEC_LEVELS.get(data.get("compression"))  # type: ignore[arg-type]
+            if codec is not None:
+                return {**data, "compression_level": codec[2]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_level(self) -> Output:
+        if self.compression in CODEC_LEVELS:
+            lo, hi, _ = CODEC_LEVELS[self.compression]
+            if not lo <= self.compression_level <= hi:
+                raise PydanticCustomError(
+                    "bounds",
+                    "compression_level must be within [{lo}, {hi}] for {codec} (got {v})",
+                    {"lo": lo, "hi": hi, "codec": self.compression, "v": self.compression_level},
+                )
+        return self
 
 
 class BuildCfg(_Model):

@@ -106,7 +106,7 @@ def format_text(s: dict[str, Any]) -> str:
     motion = {k: v for k, v in s["motion"].items() if k != "preset"}
     extras = ", ".join(f"{k} {_range(v)}" for k, v in motion.items())
     comp = s["compression"]
-    codec = f"{comp['codec']} level {comp['level']}" if comp["codec"] == "gzip" else str(comp["codec"])
+    codec = f"{comp['codec']} level {comp['level']}" if comp["codec"] in ("gzip", "zstd") else str(comp["codec"])
     lines = [
         f"dataset:     {s['path']}",
         f"sequences:   {s['sequences']} ({s['frames']} frames), {s['frames_per_sequence']} frames each",

@@ -12,7 +12,7 @@ SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 # Compressed bytes per raw byte of standard Moving MNIST frames (2 MNIST digits, 64x64),
 # measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
 # within a factor of two). Only the estimate in `movmnist plan` uses them.
-COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "none": 1.0}
+COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "zstd": 0.015, "lz4": 0.033, "none": 1.0}
 # Bytes of annotations per digit per frame (positions) and per digit (labels, source index).
 _PER_DIGIT_FRAME = 4
 _PER_DIGIT = 6

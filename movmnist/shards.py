@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import hdf5plugin  # registers the zstd and lz4 HDF5 filters, for writing and for reading
 import numpy as np
 
 from movmnist.errors import DatasetError
@@ -42,12 +43,18 @@ class Layout:
 
 
 def compression_args(compression: str, level: int) -> dict[str, Any]:
-    """h5py create_dataset keywords for a codec name."""
+    """h5py create_dataset keywords for a codec name (gzip, lzf, zstd, lz4, none)."""
     if compression == "gzip":
         return {"compression": "gzip", "compression_opts": level}
     if compression == "lzf":
         return {"compression": "lzf"}
-    return {}
+    if compression == "zstd":
+        return dict(hdf5plugin.Zstd(clevel=level))
+    if compression == "lz4":
+        return dict(hdf5plugin.LZ4())
+    if compression == "none":
+        return {}
+    raise ValueError(f"unknown compression {compression!r}")
 
 
 def sha256_file(path: Path, block: int = 1 << 20) -> str:
