@@ -454,3 +454,38 @@ def test_synthetic_pool() -> None:
     pool = load_pool(cfg, PoolSpec.parse("test[100:164]"), 32)
     assert pool.images.shape == (64, 32, 32)
     np.testing.assert_array_equal(pool.labels, render_digits(1, "test", 100, 164).labels)
+
+
+# --- pools counted from the end ------------------------------------------------------
+
+
+def test_negative_pool_bounds(tmp_path: Path) -> None:
+    make_idx_dir(tmp_path)
+    pool = load_pool(idx_cfg(tmp_path), PoolSpec.parse("train[-10:]"), None)
+    np.testing.assert_array_equal(pool.source_index, np.arange(N_TRAIN - 10, N_TRAIN))
+    assert pool.spec == "train[-10:]"
+    assert pool_bounds(PoolSpec.parse("train[:-10000]"), 60000) == (0, 50000)
+    assert pool_bounds(PoolSpec.parse("train[-15:-5]"), N_TRAIN) == (N_TRAIN - 15, N_TRAIN - 5)
+    with raises("pool train\\[-70:\\] starts before the beginning of the source's train split \\(50 images\\)"):
+        pool_bounds(PoolSpec.parse("train[-70:]"), N_TRAIN)
+    with raises("pool train\\[:-60\\] starts before the beginning"):
+        pool_bounds(PoolSpec.parse("train[:-60]"), N_TRAIN)
+
+
+def test_pools_from_both_ends_are_checked_with_the_real_split_size(tmp_path: Path) -> None:
+    from movmnist.build import prepare
+    from movmnist.errors import ConfigError
+    from tests.conftest import small_config
+
+    make_idx_dir(tmp_path)
+    base = ["source.kind=idx", f"source.path={tmp_path}", "splits.test.pool=test[:10]"]
+    # Disjoint in a large split, so the config takes them; in a split of 50 they share 10 images.
+    cfg = small_config(*base, "splits.train.pool=train[:40]", "splits.val.pool=train[-20:]")
+    with pytest.raises(
+        ConfigError,
+        match="splits.val.pool \\(train\\[-20:\\]\\) shares source images with "
+        "splits.train.pool \\(train\\[:40\\]\\) in the source's train split of 50 images",
+    ):
+        prepare(cfg)
+    _, _, sizes = prepare(small_config(*base, "splits.train.pool=train[:30]", "splits.val.pool=train[-20:]"))
+    assert sizes == {"train": 30, "val": 20, "test": 10}
