@@ -483,8 +483,10 @@ def test_pools_from_both_ends_are_checked_with_the_real_split_size(tmp_path: Pat
     cfg = small_config(*base, "splits.train.pool=train[:40]", "splits.val.pool=train[-20:]")
     with pytest.raises(
         ConfigError,
-        match="splits.val.pool \\(train\\[-20:\\]\\) shares source images with "
-        "splits.train.pool \\(train\\[:40\\]\\) in the source's train split of 50 images",
+        match=re.escape(
+            "splits.val.pool (train[-20:]) shares source images with splits.train.pool (train[:40])"
+            " in the source's train split of 50 images"
+        ),
     ):
         prepare(cfg)
     _, _, sizes = prepare(small_config(*base, "splits.train.pool=train[:30]", "splits.val.pool=train[-20:]"))
