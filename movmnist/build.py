@@ -24,7 +24,7 @@ import numpy as np
 from movmnist import __version__, manifest, shards
 from movmnist.config import Config
 from movmnist.errors import ConfigError, OutputError
-from movmnist.generate import generate
+from movmnist.generate import extras, generate
 from movmnist.plan import Plan, ShardSpec, make_plan
 from movmnist.sources import load_pool, open_source
 
@@ -115,7 +115,7 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
             stop = min(start + step, shard.first + shard.size)
             chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer)
             # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
-            yield {f.name: getattr(chunk, f.name) for f in fields(chunk)}
+            yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
             if report is not None:
                 report(stop - start)
 
@@ -129,7 +129,7 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
         "seed": cfg.seed,
         "config": cfg.to_data(),
     }
-    layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1])
+    layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
     digest = shards.write_shard(
         path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
     )

@@ -86,37 +86,55 @@ class Digits(_Model):
         return self
 
 
-PRESETS = ("srivastava", "tutorial")
-# The speed a preset uses when the config gives none (its meaning is per preset: see motion).
-PRESET_SPEED = {"srivastava": 0.1, "tutorial": 0.5}
+PRESETS = ("srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic")
+Preset = Literal["srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic"]
+# What a preset sets when the config does not: (section, field) -> value. The speed's
+# meaning is per preset (README, "Motion presets"); svg combines by clipped sum of 32 px
+# digits, as edenton/svg does.
+PRESET_DEFAULTS: dict[str, dict[tuple[str, str], Any]] = {
+    "srivastava": {("motion", "speed"): 0.1},
+    "tutorial": {("motion", "speed"): 0.5},
+    "tfds": {("motion", "speed"): 0.1},
+    "svg-deterministic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
+    "svg-stochastic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
+}
 
 
 class Motion(_Model):
-    """The motion rules (a named preset) and speed in units of the free range per frame."""
+    """The motion rules (a named preset), speed, and the free parameters on top of any preset."""
 
-    preset: Literal["srivastava", "tutorial"] = "srivastava"
+    preset: Preset = "srivastava"
     speed: FloatRange = (0.1, 0.1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset_speed(cls, data: Any) -> Any:
-        # Each preset has its own customary speed; an explicit `speed` always wins.
-        if isinstance(data, Mapping) and "speed" not in data and data.get("preset") in PRESET_SPEED:
-            return {**data, "speed": PRESET_SPEED[data["preset"]]}
-        return data
+    acceleration: float = Field(0.0, ge=0, le=1, description="sd of the per-frame velocity noise")
+    boundary: Literal["bounce", "wrap", "open"] = "bounce"
 
     @model_validator(mode="after")
     def _check(self) -> Motion:
         lo, hi = self.speed
-        if not (0 < lo <= hi <= 1):
-            raise PydanticCustomError("bounds", "speed must be within (0, 1] (got {v})", {"v": list(self.speed)})
+        if not (0 <= lo <= hi <= 1 and hi > 0):
+            raise PydanticCustomError(
+                "bounds", "speed must be within [0, 1] with max > 0 (got {v})", {"v": list(self.speed)}
+            )
         return self
 
 
 class Render(_Model):
-    """How overlapping sprites are combined."""
+    """How overlapping sprites are combined, and what touches the walls."""
 
-    combine: Literal["max"] = "max"
+    combine: Literal["max", "sum", "over"] = "max"
+    bounce_on: Literal["patch", "ink"] = "patch"
+
+
+class Annotations(_Model):
+    """Which annotations beyond labels, positions and source_index each shard stores."""
+
+    trajectories: bool = True
+    velocities: bool = True
+    boxes: bool = True
+    amodal_boxes: bool = True
+    masks: bool = True
+    visibility: bool = True
+    events: bool = True
 
 
 class Source(_Model):
@@ -327,10 +345,28 @@ class Config(_Model):
     digits: Digits = Digits()
     motion: Motion = Motion()
     render: Render = Render()
+    annotations: Annotations = Annotations()
     source: Source = Source()
     splits: Splits = Splits()
     output: Output = Output()
     build: BuildCfg = BuildCfg()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        # A preset's customary settings fill the fields the config leaves out; explicit
+        # values always win. Done before validation so `config show` shows the result.
+        if not isinstance(data, Mapping) or not isinstance(data.get("motion"), Mapping):
+            return data
+        defaults = PRESET_DEFAULTS.get(data["motion"].get("preset", "srivastava"))
+        if defaults is None:
+            return data
+        filled = dict(data)
+        for (section, key), value in defaults.items():
+            given = filled.get(section, {})
+            if isinstance(given, Mapping) and key not in given:
+                filled[section] = {**given, key: value}
+        return filled
 
     @model_validator(mode="after")
     def _digit_fits(self) -> Config:
@@ -340,6 +376,12 @@ class Config(_Model):
                 "fit",
                 "digits.size must fit the canvas ({h}x{w}) (got {s})",
                 {"h": self.canvas.height, "w": self.canvas.width, "s": size},
+            )
+        if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
+            raise PydanticCustomError(
+                "fit",
+                "render.bounce_on: ink needs motion.boundary: bounce (got {b}); set bounce_on: patch",
+                {"b": self.motion.boundary},
             )
         if self.digits.assign != "each":
             for name, split in self.splits.active():

@@ -32,11 +32,11 @@ import numpy as np
 
 from movmnist.errors import DatasetError
 from movmnist.manifest import read_manifest
-from movmnist.shards import ShardReader
+from movmnist.shards import OPTIONAL, TABLES, ShardReader
 
 Key = int | slice | np.ndarray | list[int]
 # Known annotations first, in this order; anything else a shard holds follows, sorted.
-_ORDER = ("labels", "positions", "source_index")
+_ORDER = ("labels", "positions", "source_index", *OPTIONAL)
 
 
 class Split:
@@ -108,7 +108,7 @@ class Split:
     def annotation_names(self) -> tuple[str, ...]:
         """The datasets besides `frames` that the shards hold (read from the first shard)."""
         if self._names is None:
-            names = [n for n in self._shards[0].datasets() if n != "frames"] if self._shards else []
+            names = [n for n in self._shards[0].datasets() if n != "frames" and n not in TABLES] if self._shards else []
             known = [n for n in _ORDER if n in names]
             self._names = (*known, *sorted(n for n in names if n not in _ORDER))
         return self._names
@@ -158,6 +158,17 @@ class Split:
             return self._shards[0].read(name, slice(0, 0)) if self._shards else np.empty((0,))
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return out[0] if scalar else out
+
+    def events(self, key: Key | None = None) -> np.ndarray:
+        """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
+        (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
+        if not self._shards or "events" not in self._shards[0].datasets():
+            raise DatasetError(f"split {self.name!r} has no events; build with annotations.events: true")
+        rows = np.concatenate([shard.read("events", slice(None)) for shard in self._shards])
+        if key is None:
+            return rows
+        idx, _ = self._indices(key)
+        return rows[np.isin(rows[:, 0], idx)]
 
     def boxes(self, key: Key) -> np.ndarray:
         """Each digit's box in each frame: [..., T, K, 4] int (top, left, bottom, right), bottom/right exclusive.

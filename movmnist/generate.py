@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from movmnist import motion, render, rng
+from movmnist import annotate, motion, render, rng
 from movmnist.config import Config
 from movmnist.sources import Pool
 
@@ -20,12 +20,22 @@ class Chunk:
     labels:       [n, K] int16, the digit class, -1 where the sequence has fewer digits
     positions:    [n, T, K, 2] int16, top-left (row, col) pixel of each digit, -1 if absent
     source_index: [n, K] int32, index of the digit image in the source's own split, -1 if absent
+    The optional annotations (None unless the config asks for them) are documented in
+    `annotate` and the README's schema; `events` is a table [E, 4] int32.
     """
 
     frames: np.ndarray
     labels: np.ndarray
     positions: np.ndarray
     source_index: np.ndarray
+    trajectories: np.ndarray | None = None
+    velocities: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    amodal_boxes: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    z_order: np.ndarray | None = None
+    events: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -40,6 +50,14 @@ def frame_shape(cfg: Config, pool: Pool) -> tuple[int, ...]:
 def _ink(pool: Pool) -> render.Ink:
     """Each pool image's ink window, once per pool (pools are memoised, so by identity)."""
     return render.ink_windows(pool.images)
+
+
+def extras(cfg: Config) -> tuple[str, ...]:
+    """The optional datasets a build of `cfg` stores (shards.OPTIONAL and TABLES names)."""
+    names = [name for name, on in cfg.annotations.model_dump().items() if on]
+    if cfg.render.combine == "over":
+        names.append("z_order")
+    return tuple(names)
 
 
 def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.ndarray | None = None) -> Chunk:
@@ -69,10 +87,36 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
     def draw(stream: int, count: int) -> np.ndarray:
         return keyed.uniform(idx, stream, count)
 
-    path = motion.PRESETS[cfg.motion.preset](draw, n, k_hi, length, cfg.motion.speed)
+    want = set(extras(cfg))
     h, w = pool.images.shape[1:3]
-    free = (cfg.canvas.height - h, cfg.canvas.width - w)
-    pixels = motion.to_pixels(path.position, free).reshape(length, n, k_hi, 2).transpose(1, 0, 2, 3)
+    height, width = cfg.canvas.height, cfg.canvas.width
+    ink, ink_count = (
+        annotate.ink_boxes(pool.images[choice], colour=pool.images.ndim == 4)  # [n, K, 4], [n, K]
+        if want or cfg.render.bounce_on == "ink"
+        else (None, None)
+    )
+    if cfg.render.bounce_on == "ink" and ink is not None:
+        # The ink box, not the patch, touches the walls: a per-digit free range and offset.
+        extent = np.stack([ink[..., 2] - ink[..., 0], ink[..., 3] - ink[..., 1]], axis=-1)
+        free = np.array([height, width]) - extent
+        offset = -ink[..., :2]
+    else:
+        free = np.broadcast_to(np.array([height - h, width - w]), (n, k_hi, 2))
+        offset = None
+    spec = motion.Spec(
+        length=length,
+        speed=cfg.motion.speed,
+        free=free.reshape(-1, 2),
+        canvas=(height, width),
+        sprite=(h, w),
+        boundary=cfg.motion.boundary,
+        acceleration=cfg.motion.acceleration,
+    )
+    path = motion.move(cfg.motion.preset, draw, n, k_hi, spec)
+    assert path.pixels is not None
+    pixels = path.pixels.reshape(length, n, k_hi, 2).transpose(1, 0, 2, 3)  # [n, T, K, 2]
+    if offset is not None:
+        pixels = pixels + offset[:, None]
 
     shape = (n, *frame_shape(cfg, pool))
     if out is None:
@@ -80,20 +124,33 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
     else:
         frames = out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
         frames.fill(0)
-    top, left, window = _ink(pool)
-    for k in range(k_hi):
-        seq = np.flatnonzero(present[:, k])
-        image = choice[seq, k]
-        ink = (top[image], left[image], window)
-        render.paste_max(
-            frames, seq, pool.images[image], pixels[seq, :, k, 0], pixels[seq, :, k, 1], first=k == 0, ink=ink
-        )
+    z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
+    need_mask = bool(want & {"masks", "boxes", "visibility"})
+    composed = render.compose(
+        frames,
+        pool.images,
+        choice,
+        present,
+        pixels,
+        combine=cfg.render.combine,
+        z_order=z_order,
+        wrap=cfg.motion.boundary == "wrap",
+        clip=cfg.motion.boundary != "bounce" or offset is not None,
+        with_mask=need_mask,
+        ink=_ink(pool),
+    )
 
     absent = ~present
     labels = pool.labels[choice].astype(np.int16)
     labels[absent] = -1
     source_index = pool.source_index[choice].astype(np.int32)
     source_index[absent] = -1
-    pixels = np.ascontiguousarray(pixels)
-    pixels.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
-    return Chunk(frames=frames, labels=labels, positions=pixels, source_index=source_index)
+    positions = np.clip(pixels, -(2**15), 2**15 - 1).astype(np.int16)
+    positions.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
+    if not want:
+        return Chunk(frames=frames, labels=labels, positions=positions, source_index=source_index)
+
+    assert ink is not None and ink_count is not None
+    wrap = cfg.motion.boundary == "wrap"
+    notes = annotate.compute(want, idx, path, pixels, present, ink, ink_count, composed, (h, w), wrap, z_order)
+    return Chunk(frames=frames, labels=labels, positions=positions, source_index=source_index, **notes)

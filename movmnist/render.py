@@ -119,3 +119,141 @@ def paste_max(
         runs = view[start]  # [M, T, L], a copy
         np.maximum(runs, wide[:, None, :], out=runs)
         view[start] = runs
+
+
+def paste(
+    frames: np.ndarray,
+    seq: np.ndarray,
+    sprites: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    combine: str,
+    first: bool,
+    mask: np.ndarray | None = None,
+    label: np.ndarray | None = None,
+) -> None:
+    """Combine sprites into the frames by `combine`, in place, and mark the mask.
+
+    As `paste_max` (same arguments and run layout), for every render.combine:
+      max:  pixel-wise max;
+      sum:  sum clipped to 255;
+      over: the sprite's ink (value > 0, any channel) replaces what is below; call in
+            z-order, bottom first.
+    mask: [N, T, H, W] uint8 or None; label: [M] uint8, the mark of each sprite. A mask
+    pixel takes the sprite's label where the sprite shows there: for max, where its
+    value is at least what was there (a tie goes to the later sprite, as in `compose`);
+    for sum and over, wherever it has ink. With `first`, frames and mask are known zero.
+    """
+    m, t = rows.shape
+    if m == 0:
+        return
+    if not frames.flags.c_contiguous:
+        raise ValueError("paste needs C-contiguous frames")
+    height, width = frames.shape[2:4]
+    pixel = int(np.prod(frames.shape[4:], dtype=np.int64))
+    wide = expand(sprites, width)[:, None, :]  # [M, 1, L]
+    base = (np.asarray(seq, dtype=np.intp)[:, None] * t + np.arange(t)) * (height * width)
+    at = base + np.asarray(rows, dtype=np.intp) * width + np.asarray(cols, dtype=np.intp)  # [M, T] in pixels
+    view = spans(frames.reshape(-1), wide.shape[-1])
+    ink = wide > 0
+    if first:
+        view[at * pixel] = wide
+        win = ink
+    else:
+        runs = view[at * pixel]  # [M, T, L], a copy
+        if combine == "max":
+            win = (wide >= runs) & ink
+            np.maximum(runs, wide, out=runs)
+        elif combine == "sum":
+            win = ink
+            runs = np.minimum(runs.astype(np.uint16) + wide, 255).astype(np.uint8)
+        else:
+            win = np.broadcast_to(ink, runs.shape)
+            runs = np.where(win, wide, runs)
+        view[at * pixel] = runs
+    if mask is None or label is None:
+        return
+    if pixel > 1:  # a pixel shows the sprite if any of its channels does
+        win = np.asarray(win.reshape(*win.shape[:-1], -1, pixel).any(axis=-1))
+    mview = spans(mask.reshape(-1), win.shape[-1])
+    marks = mview[at] if not first else np.zeros((m, t, win.shape[-1]), dtype=np.uint8)
+    labels = np.asarray(label, dtype=np.uint8)[:, None, None]
+    np.copyto(marks, np.broadcast_to(labels, marks.shape), where=np.broadcast_to(win, marks.shape))
+    mview[at] = marks
+
+
+def compose(
+    frames: np.ndarray,
+    images: np.ndarray,
+    choice: np.ndarray,
+    present: np.ndarray,
+    pixels: np.ndarray,
+    combine: str,
+    z_order: np.ndarray | None = None,
+    wrap: bool = False,
+    clip: bool = False,
+    with_mask: bool = False,
+    ink: Ink | None = None,
+) -> tuple[np.ndarray, int, int] | None:
+    """Draw every digit of every sequence into `frames` (zeroed), in place.
+
+    frames: [n, T, H, W(, C)] uint8; images: the pool [M, h, w(, C)]; choice, present: [n, K]
+    (which image each slot shows, and whether the slot is used); pixels: [n, T, K, 2] int
+    top-left (row, col). z_order: [n, K] layer of each slot (over: drawn bottom first), or
+    None for slot order. wrap: the canvas is a torus (a digit across an edge shows on the
+    other side). clip: positions may leave the canvas; the sprites are then drawn on a
+    canvas padded by a sprite on every side and cropped. ink: `ink_windows(images)`, if the
+    caller has it (paste_max then pastes only the ink windows).
+    Returns, if with_mask, (mask, pad_h, pad_w): the mask [n, T, H + 2 pad_h, W + 2 pad_w]
+    uint8 (slot + 1 where that digit shows, see `paste`; 0 outside the canvas), else None.
+    """
+    n, t, height, width = frames.shape[:4]
+    h, w = images.shape[1:3]
+    k = choice.shape[1]
+    pad = clip or wrap
+    ph, pw = (h, w) if pad else (0, 0)
+    # Grayscale max with a mask: draw (value << 8 | slot + 1) into one uint16 canvas with
+    # paste_max, so the max carries the winner's mark along (one pass instead of two).
+    packed = with_mask and combine == "max" and frames.ndim == 4
+    if packed or pad:
+        buf = np.zeros((n, t, height + 2 * ph, width + 2 * pw, *frames.shape[4:]), np.uint16 if packed else np.uint8)
+    else:
+        buf = frames
+    mask = np.zeros(buf.shape[:4], dtype=np.uint8) if with_mask and not packed else None
+    if z_order is None:
+        layers = np.broadcast_to(np.arange(k), (n, k))
+    else:
+        layers = np.argsort(np.where(z_order < 0, k, z_order), axis=1, kind="stable")
+    copies = [(0, 0), (-height, 0), (0, -width), (-height, -width)] if wrap else [(0, 0)]
+    first = True
+    for z in range(k):
+        slot = layers[:, z]
+        seq = np.flatnonzero(present[np.arange(n), slot])
+        if len(seq) == 0:
+            continue
+        slot = slot[seq]
+        sprites = images[choice[seq, slot]]
+        label = (slot + 1).astype(np.uint8)
+        if packed:
+            sprites = (sprites.astype(np.uint16) << 8) | ((sprites > 0) * label[:, None, None]).astype(np.uint16)
+        for dr, dc in copies:
+            rows, cols = pixels[seq, :, slot, 0] + dr, pixels[seq, :, slot, 1] + dc
+            if pad:  # anything further out is invisible, and stays so inside the padding
+                rows, cols = np.clip(rows, -h, height) + h, np.clip(cols, -w, width) + w
+            if combine == "max" and mask is None:
+                window = None if ink is None else (ink[0][choice[seq, slot]], ink[1][choice[seq, slot]], ink[2])
+                paste_max(buf, seq, sprites, rows, cols, first=first, ink=window)
+            else:
+                paste(buf, seq, sprites, rows, cols, combine, first, mask, label)
+            first = False
+    if packed:
+        frames[...] = buf[:, :, ph : ph + height, pw : pw + width] >> 8
+        mask = (buf & 0xFF).astype(np.uint8)
+    elif pad:
+        frames[...] = buf[:, :, ph : ph + height, pw : pw + width]
+    if mask is None:
+        return None
+    if pad:  # what fell in the padding is not visible
+        mask[:, :, :ph], mask[:, :, ph + height :] = 0, 0
+        mask[:, :, :, :pw], mask[:, :, :, pw + width :] = 0, 0
+    return mask, ph, pw

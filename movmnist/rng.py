@@ -27,6 +27,16 @@ ANGLE = 4
 SPEED = 5
 VELOCITY = 6
 TUTORIAL_VELOCITY = 7  # the tutorial preset's (v_row, v_col), each uniform in [0, 1)
+ACCELERATION = 8  # motion.acceleration: per frame, per sprite, two Gaussians (Box-Muller: 4 uniforms)
+TFDS_DIRECTION = 9  # tfds: a Gaussian 2-vector per sprite (4 uniforms), normalised
+SVG_START = 10  # svg-*: integer top-left per sprite (2 uniforms)
+SVG_VELOCITY = 11  # svg-*: integer velocity per sprite (2 uniforms)
+SVG_REDRAW = 12  # svg-stochastic: per frame, per sprite, 4 uniforms for the redraws at wall hits
+OPEN_START = 13  # motion.boundary: open: start top-left anywhere from fully off to fully on the canvas
+Z_ORDER = 14  # render.combine: over: the drawing order of the digits
+MMNIST_ROTATION = 15  # mmnist++: rotation per frame, per sprite
+MMNIST_SCALE = 16  # mmnist++: scale variation per sprite
+MMNIST_ILLUMINATION = 17  # mmnist++: illumination factor per sequence
 
 
 def _mix(z: np.ndarray) -> np.ndarray:

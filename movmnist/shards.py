@@ -23,23 +23,47 @@ from movmnist.errors import DatasetError
 
 FORMAT_VERSION = 1
 ANNOTATIONS = ("labels", "positions", "source_index")
+# Optional per-sequence annotations (config `annotations`), in the order they are written.
+OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "z_order")
+# Tables: one row per event, appended whatever the sequence; not indexed by sequence.
+TABLES = ("events",)
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Dataset shapes of one shard, without the leading sequence axis."""
+    """Dataset shapes of one shard, without the leading sequence (or row) axis.
+
+    The one place where every dataset's shape and dtype is written down; README's
+    schema documents the same.
+    """
 
     sequence: tuple[int, ...]  # (T, H, W) or (T, H, W, C)
     digits: int  # K, the maximum digit count
+    extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
         t, k = self.sequence[0], self.digits
+        optional = {
+            "trajectories": ((t, k, 2), "float32"),
+            "velocities": ((t, k, 2), "float32"),
+            "boxes": ((t, k, 4), "int16"),
+            "amodal_boxes": ((t, k, 4), "int16"),
+            "masks": (self.sequence[:3], "uint8"),
+            "visibility": ((t, k), "float32"),
+            "z_order": ((k,), "int8"),
+        }
         return {
             "frames": (self.sequence, "uint8"),
             "labels": ((k,), "int16"),
             "positions": ((t, k, 2), "int16"),
             "source_index": ((k,), "int32"),
+            **{name: optional[name] for name in OPTIONAL if name in self.extras},
         }
+
+    def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Tables: name -> (row shape, dtype). `events` rows: (sequence, frame, digit, wall)."""
+        return {"events": ((4,), "int32")} if "events" in self.extras else {}
 
 
 def compression_args(compression: str, level: int) -> dict[str, Any]:
@@ -84,8 +108,9 @@ def write_shard(
 ) -> str:
     """Write n sequences, arriving as consecutive chunks, to `path`; return its sha256.
 
-    Each chunk maps dataset name -> array whose first axis is the sequence. `frames` is
-    chunked one sequence per HDF5 chunk, so random access decompresses one sequence.
+    Each chunk maps dataset name -> array whose first axis is the sequence (for tables:
+    the row, appended). `frames` and `masks` are chunked one sequence per HDF5 chunk, so
+    random access decompresses one sequence.
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -94,16 +119,26 @@ def write_shard(
                 f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
             sets = {}
             for name, (shape, dtype) in layout.shapes().items():
-                if name == "frames":
+                if name in ("frames", "masks"):
                     opts = {"chunks": (1, *shape), **compression_args(compression, level)}
                 else:  # small: always gzip, which every HDF5 reader can open
                     opts = {"chunks": (min(n, 4096), *shape), **compression_args("gzip", 1)}
                 sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
+            tables = {
+                name: f.create_dataset(
+                    name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(4096, *row), compression="gzip"
+                )
+                for name, (row, dtype) in layout.tables().items()
+            }
             done = 0
             for chunk in chunks:
                 m = len(chunk["frames"])
                 for name, ds in sets.items():
                     ds[done : done + m] = chunk[name]
+                for name, ds in tables.items():
+                    rows = chunk[name]
+                    ds.resize(len(ds) + len(rows), axis=0)
+                    ds[len(ds) - len(rows) :] = rows
                 done += m
             if done != n:
                 raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")

@@ -47,7 +47,7 @@ def test_overrides_are_yaml_typed_and_round_trip() -> None:
         ("canvas.width=1.5", "canvas.width must be an integer (got 1.5)"),
         ("motion.preset=warp", "motion.preset must be 'srivastava'"),
         ("motion.speed=[0.3, 0.1]", "motion.speed must have min <= max (got [0.3, 0.1])"),
-        ("motion.speed=0", "motion.speed must be within (0, 1] (got [0.0, 0.0])"),
+        ("motion.speed=0", "motion.speed must be within [0, 1] with max > 0 (got [0.0, 0.0])"),
         ("digits.count=0", "digits.count must be within [1, 64] (got [0, 0])"),
         ("digits.size=80", "digits.size must fit the canvas (64x64) (got 80)"),
         (

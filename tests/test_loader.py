@@ -27,7 +27,9 @@ def test_views_cut_frames_and_carry_annotations(built: Path) -> None:
     test = movmnist.open(built)["test"]
     whole = test[:]
     assert test.shape == (16, 6, 40, 40) == whole.shape
-    assert test.annotation_names == ("labels", "positions", "source_index")
+    names = ("labels", "positions", "source_index", "trajectories", "velocities")
+    names += ("boxes", "amodal_boxes", "masks", "visibility")  # events is a table, not per sequence
+    assert test.annotation_names == names
 
     pairs = test.with_input_frames(2)
     x, y = pairs[5]
@@ -38,12 +40,12 @@ def test_views_cut_frames_and_carry_annotations(built: Path) -> None:
     np.testing.assert_array_equal(np.concatenate([xs, ys], axis=1), whole[3:9])
 
     item = test.with_annotations()[4]
-    assert set(item) == {"frames", "labels", "positions", "source_index"}
+    assert set(item) == {"frames", *names}
     np.testing.assert_array_equal(item["labels"], test.read("labels", 4))
     assert item["positions"].shape == (6, 2, 2)
 
     both = movmnist.open(built, annotations=True, input_frames=4)["test"][[1, 15]]
-    assert set(both) == {"input", "target", "labels", "positions", "source_index"}
+    assert set(both) == {"input", "target", *names}
     assert both["input"].shape == (2, 4, 40, 40) and both["target"].shape == (2, 2, 40, 40)
     assert both["positions"].shape == (2, 6, 2, 2)  # per-frame annotations are not cut
 

@@ -16,7 +16,7 @@ from movmnist.config import load_config
 from movmnist.errors import ConfigError
 from movmnist.generate import generate
 from movmnist.sources import load_pool
-from tests.conftest import small_config
+from tests.conftest import SMALL, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,3 +123,123 @@ def test_tutorial_halves_through_the_loader(tmp_path: Path) -> None:
     assert x.shape == (6, 20, 32, 32) and y.shape == (6, 20, 32, 32)
     frames = mds.open(tmp_path / "t")["train"][0:6]
     np.testing.assert_array_equal(np.concatenate([x, y], axis=1), frames)
+
+
+# --- tfds ---------------------------------------------------------------------------------
+
+
+def _tfds_formula(x0: np.ndarray, v: np.ndarray, length: int, free: np.ndarray) -> np.ndarray:
+    """moving_sequence.py in float32: x0 + v t; p % 2; min(p, 2 - p); round(p * free)."""
+    t = np.arange(length, dtype=np.float32)[:, None]
+    p = (x0.astype(np.float32)[None] + v.astype(np.float32)[None] * t) % np.float32(2)
+    p = np.minimum(p, np.float32(2) - p)
+    return np.round(p * free.astype(np.float32)).astype(np.int64)
+
+
+def test_tfds_matches_the_formula_on_1000_cases() -> None:
+    g = np.random.default_rng(7)
+    for _ in range(1000):
+        x0 = g.random(2).astype(np.float32)
+        d = g.normal(size=2)
+        v = (0.1 * d / np.linalg.norm(d)).astype(np.float32)
+        free = g.integers(1, 60, 2)
+        path = motion.tfds(x0[None], v[None], 20, free[None])
+        assert path.pixels is not None
+        np.testing.assert_array_equal(path.pixels[:, 0], _tfds_formula(x0, v, 20, free))
+
+
+def test_tfds_rules_by_hand() -> None:
+    # From 0.95 at +0.1 per frame: 0.95, 1.05 -> 0.95 (reflected off the high wall), 1.15 -> 0.85.
+    path = motion.tfds(np.array([[0.95, 0.5]]), np.array([[0.1, 0.0]]), 3, np.array([[36, 36]]))
+    np.testing.assert_allclose(path.position[:, 0, 0], [0.95, 0.95, 0.85], atol=1e-6)
+    assert path.hits is not None and path.pixels is not None
+    assert path.hits[:, 0, 0].tolist() == [0, 1, 0]
+    assert path.velocity[1, 0, 0] < 0 and path.pixels[0, 0, 0] == 34  # round(0.95 * 36) = round(34.2)
+    # Round half to even, as tf.math.round: 0.125 * 36 = 4.5 -> 4.
+    assert motion.tfds(np.array([[0.125, 0.0]]), np.zeros((1, 2)), 1, np.array([[36, 36]])).pixels[0, 0, 0] == 4  # type: ignore[index]
+
+
+def test_tfds_preset_speed_and_frame_zero_at_start() -> None:
+    cfg = small_config("motion.preset=tfds", "digits.count=1", "sequence.length=12")
+    pool = load_pool(cfg.source, cfg.splits.train.pool, cfg.digits.size)
+    chunk = generate(cfg, pool, "train", np.arange(200))
+    assert chunk.velocities is not None and chunk.trajectories is not None
+    np.testing.assert_allclose(np.linalg.norm(chunk.velocities[:, :, 0], axis=-1), 0.1, rtol=1e-5)
+    assert chunk.trajectories.min() >= 0 and chunk.trajectories.max() <= 1
+    np.testing.assert_array_equal(chunk.positions[:, :, 0], np.round(chunk.trajectories[:, :, 0] * np.float32(26)))
+
+
+# --- svg ----------------------------------------------------------------------------------
+
+
+def test_svg_deterministic_by_hand() -> None:
+    # F = 32: positions 0..31. From 30 at +4: 30, 34 -> 31 (clamped to F - 1, reversed), 27, 23.
+    path = motion.svg(np.array([[30, 2]]), np.array([[4, -3]]), 4, np.array([[32, 32]]), np.array([4]))
+    assert path.pixels is not None
+    assert path.pixels[:, 0, 0].tolist() == [30, 31, 27, 23]
+    assert path.pixels[:, 0, 1].tolist() == [2, 0, 3, 6]  # 2, -1 -> 0 (reversed to +3), 3, 6
+    assert path.velocity[1, 0, 0] * 32 == -4
+
+
+def test_svg_stochastic_redraws_at_walls() -> None:
+    g = np.random.default_rng(3)
+    m = 200
+    start, vel = g.integers(0, 32, (m, 2)), g.integers(-4, 5, (m, 2))
+    redraw = g.random((30, m, 4))
+    path = motion.svg(start, vel, 30, np.full((m, 2), 32), np.full(m, 4), redraw)
+    assert path.pixels is not None and path.hits is not None
+    assert path.pixels.min() >= 0 and path.pixels.max() <= 31
+    v = np.rint(path.velocity * 32).astype(int)
+    assert np.abs(v).max() <= 4
+    t, i = np.nonzero(path.hits[:, :, 1] == 1)  # right wall: moving left afterwards, 1..4 px
+    assert len(t) and (v[t, i, 1] <= -1).all()
+    t, i = np.nonzero(path.hits[:, :, 0] == -1)  # top wall, no col hit: moving down, 1..4 px
+    keep = path.hits[t, i, 1] == 0
+    assert (v[t[keep], i[keep], 0] >= 1).all()
+
+
+def test_svg_preset_defaults() -> None:
+    cfg = small_config("motion.preset=svg-stochastic", base={k: v for k, v in SMALL.items() if k != "digits"})
+    assert cfg.render.combine == "sum" and cfg.digits.size == 32 and cfg.motion.speed == (0.125, 0.125)
+    assert small_config("motion.preset=svg-deterministic", "render.combine=max").render.combine == "max"
+
+
+# --- free parameters ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic"])
+def test_wrap_and_open(preset: str) -> None:
+    wrap = small_config(f"motion.preset={preset}", "motion.boundary=wrap", "motion.speed=0.3", "digits.size=14")
+    pool = load_pool(wrap.source, wrap.splits.train.pool, wrap.digits.size)
+    chunk = generate(wrap, pool, "train", np.arange(40))
+    assert chunk.positions.min() >= 0 and chunk.positions.max() < 40
+    assert chunk.events is not None and len(chunk.events) == 0  # no walls, no bounces
+    # A digit that wraps shows on both sides: its visible box spans more than the sprite.
+    assert chunk.boxes is not None
+    assert ((chunk.boxes[..., 2] - chunk.boxes[..., 0]) > 14).any()
+    opened = small_config(f"motion.preset={preset}", "motion.boundary=open", "digits.size=14", "sequence.length=20")
+    chunk = generate(opened, pool, "train", np.arange(100))
+    assert chunk.visibility is not None
+    assert (chunk.visibility == 0).any() and (chunk.visibility > 0.99).any()  # fully off and fully on
+    assert chunk.positions.min() < 0 or chunk.positions.max() > 40 - 14
+
+
+def test_acceleration_changes_speed_but_not_the_walls() -> None:
+    cfg = small_config("motion.acceleration=0.02", "digits.count=1")
+    pool = load_pool(cfg.source, cfg.splits.train.pool, cfg.digits.size)
+    chunk = generate(cfg, pool, "train", np.arange(50))
+    assert chunk.velocities is not None
+    speed = np.linalg.norm(chunk.velocities[:, :, 0], axis=-1)
+    assert speed.std() > 0.005
+    assert chunk.positions.min() >= 0 and chunk.positions.max() <= 40 - 14
+    plain = generate(small_config("digits.count=1"), pool, "train", np.arange(50))
+    np.testing.assert_array_equal(plain.source_index, chunk.source_index)  # the noise has its own stream
+    assert not np.array_equal(plain.positions, chunk.positions)
+
+
+@pytest.mark.parametrize("name", ["tfds", "svg-stochastic"])
+def test_preset_configs_load(name: str) -> None:
+    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    assert cfg.motion.preset == name
+    with pytest.raises(ConfigError, match=r"render\.bounce_on: ink needs motion\.boundary: bounce"):
+        load_config(ROOT / "configs" / f"{name}.yaml", ["render.bounce_on=ink", "motion.boundary=wrap"])
