@@ -88,7 +88,7 @@ def _check_shard(root: Path, split: str, entry: dict[str, Any], layout: Layout) 
                 got_shape, got_dtype = found[name]
                 check.problems.append(f"{name} is {list(got_shape)} {got_dtype}, expected {[n, *shape]} {dtype}")
         for name, (shape, _) in found.items():
-            if name not in layout.shapes() and (not shape or shape[0] != n):
+            if name not in layout.shapes() and name not in layout.tables() and (not shape or shape[0] != n):
                 check.problems.append(f"{name} has {shape[0] if shape else 0} rows, expected {n} (one per sequence)")
         if attrs.get("split") != split or int(attrs.get("first_index", -1)) != int(entry["first"]):
             check.problems.append(
@@ -120,9 +120,14 @@ def _read_all(reader: ShardReader, name: str, n: int, step: int = 256) -> None:
 
 
 def _layout(manifest: dict[str, Any]) -> Layout:
+    from movmnist.config import Config
+    from movmnist.generate import extras
+
     count = manifest["config"]["digits"]["count"]
     k = max(count) if isinstance(count, list) else int(count)
-    return Layout(sequence=tuple(manifest["sequence_shape"]), digits=k)
+    # Datasets built before the `annotations` section hold only the three basic ones.
+    optional = extras(Config.from_data(manifest["config"])) if "annotations" in manifest["config"] else ()
+    return Layout(sequence=tuple(manifest["sequence_shape"]), digits=k, extras=optional)
 
 
 def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
@@ -159,7 +164,16 @@ def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
         pool = load_pool(cfg.source, split_cfg.pool, cfg.digits.size)
         fresh = asdict(generate(cfg, pool, name, indices))
         stored = dataset[name]
+        held = {"frames", *stored.annotation_names}
+        if fresh.get("events") is not None:
+            rows = stored.events(indices)
+            if rows.shape != fresh["events"].shape or rows.tobytes() != fresh["events"].tobytes():
+                report.mismatched.append(
+                    f"{name}: events of sequences {indices.tolist()} differ from a fresh generation"
+                )
         for field_name, value in fresh.items():
+            if value is None or field_name not in held:
+                continue
             kept = stored.read(field_name, indices)
             for j, i in enumerate(indices):
                 if kept[j].shape != value[j].shape or kept[j].tobytes() != value[j].tobytes():
