@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from movmnist import __version__, manifest, shards
+from movmnist import __version__, card, manifest, shards
 from movmnist.config import Config
 from movmnist.errors import ConfigError, OutputError
 from movmnist.generate import extras, generate
@@ -149,6 +149,8 @@ def _claim(out: Path, overwrite: bool) -> None:
     except PermissionError:
         raise OutputError(f"no permission to write {out}; choose another --out") from None
     others = [e.name for e in entries if not manifest.is_ours(e.name)]
+    if not others and entries and all(e.name in manifest.CARD_FILES for e in entries):
+        others = [entries[0].name]  # a README.md or preview.gif alone is nobody's dataset card: maybe the user's
     if others:
         raise OutputError(
             f"{out} is not empty and is not a movmnist dataset (it holds {others[0]!r}); choose an empty or new --out"
@@ -252,6 +254,7 @@ def build(
             for s in plan.splits
         },
     }
+    card.write_card(out, data)  # before the manifest, which stays the last file a build writes
     manifest.write_json_atomic(out / manifest.MANIFEST, data)
     (out / manifest.BUILDING).unlink()
     return data

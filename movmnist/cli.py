@@ -469,6 +469,39 @@ def fetch(name: str, data_dir: str | None, mirror: str | None, force: bool, as_j
     click.echo(f"{name}: {sizes} images of {shape} uint8, cached in {cache_path(name, data_dir)}")
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", help="One split (default: every split).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N sequences of each split.")
+@click.option("--plot", metavar="PNG", help="Also write the statistics as one PNG figure of panels (- for stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout.")
+def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None, as_json: bool) -> None:
+    """Statistics of DATASET: labels, positions, speeds, movement, overlap, wall contact, PCA.
+
+    Streams over the shards with bounded memory; --limit samples the first N sequences.
+
+    \b
+    Example:
+        movmnist stats data/moving-mnist --split test --plot stats.png
+        movmnist stats data/moving-mnist --limit 1000 --json | jq .test.overlap_rate
+    """
+    from movmnist.dataset import Dataset
+    from movmnist.stats import compute_stats, format_text
+
+    if plot == "-" and as_json:
+        raise click.UsageError("--plot - and --json would both write to stdout; give --plot a file name")
+    with Dataset(dataset) as ds:
+        result = compute_stats(ds, split=split, limit=limit)
+    if plot is not None:
+        from movmnist.plot import plot_stats
+
+        _write_out(plot, plot_stats(result, title=f"{dataset.name}: {', '.join(result)}"))
+    if as_json:
+        click.echo(json.dumps({name: s.to_data() for name, s in result.items()}))
+    elif plot != "-":
+        click.echo(format_text(result))
+
+
 def main() -> None:
     try:
         cli(prog_name="movmnist")

@@ -19,12 +19,13 @@ BUILDING = ".movmnist-building.json"
 FORMAT = "movmnist"
 FORMAT_VERSION = 1
 SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5$")
+CARD_FILES = ("README.md", "preview.gif")  # the dataset card (movmnist.card): its text and the GIF it shows
 _TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
 
 
 def is_ours(name: str) -> bool:
     """Whether a file name in a dataset directory is one that a build writes."""
-    return name in (MANIFEST, BUILDING, "README.md") or bool(SHARD_NAME.match(name) or _TEMP_NAME.match(name))
+    return name in (MANIFEST, BUILDING, *CARD_FILES) or bool(SHARD_NAME.match(name) or _TEMP_NAME.match(name))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

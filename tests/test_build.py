@@ -72,7 +72,8 @@ def test_manifest_and_shard_layout(tmp_path: Path) -> None:
         assert f.attrs["split"] == "train" and f.attrs["first_index"] == 10 and f.attrs["seed"] == 0
         assert json.loads(f.attrs["config"])["sequence"]["length"] == 6
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["manifest.json"] + [s["file"] for sp in data["splits"].values() for s in sp["shards"]]
+        ["manifest.json", "README.md", "preview.gif"]
+        + [s["file"] for sp in data["splits"].values() for s in sp["shards"]]
     )
 
 

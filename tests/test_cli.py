@@ -87,7 +87,7 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     runner = CliRunner()
     commands = [["build"], ["plan"], ["preview"], ["config", "show"], ["info"], ["verify"], ["export"]]
-    commands += [["sources"], ["fetch"]]
+    commands += [["sources"], ["fetch"], ["stats"]]
     for words in commands:
         result = runner.invoke(cli, [*words, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, words
