@@ -14,6 +14,7 @@ from typing import Any
 
 from movmnist.info import human_bytes
 from movmnist.manifest import CARD_FILES
+from movmnist.shards import TABLES
 
 README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
 
@@ -22,6 +23,14 @@ _MEANINGS = {
     "labels": "digit class of each digit slot, -1 if absent",
     "positions": "top-left (row, col) pixel of each digit in each frame, -1 if absent",
     "source_index": "index of each digit's image in the source's own split, -1 if absent",
+    "trajectories": "sub-pixel (row, col) position of each digit, in free ranges",
+    "velocities": "(row, col) velocity of each digit after each frame, in free ranges per frame",
+    "boxes": "visible ink box of each digit (x0, y0, x1, y1), -1 when hidden",
+    "amodal_boxes": "whole ink box of each digit (x0, y0, x1, y1), even where occluded",
+    "masks": "which digit shows at each pixel: slot + 1, 0 for background",
+    "visibility": "visible fraction of each digit's ink",
+    "z_order": "layer of each digit, 0 drawn first",
+    "events": "table of bounces: one row (sequence, frame, digit, wall) per bounce",
 }
 
 _MOTION = {
@@ -146,7 +155,8 @@ def card_text(
         "| dataset | shape | dtype | meaning |",
         "| --- | --- | --- | --- |",
         *[
-            f"| `{ds}` | [N, {', '.join(map(str, dshape))}] | {dtype} | {_MEANINGS.get(ds, 'annotation')} |"
+            f"| `{ds}` | [{'E' if ds in TABLES else 'N'}, {', '.join(map(str, dshape))}] | {dtype} |"
+            f" {_MEANINGS.get(ds, 'annotation')} |"
             for ds, (dshape, dtype) in datasets.items()
         ],
         "",

@@ -170,19 +170,43 @@ class Split:
         idx, _ = self._indices(key)
         return rows[np.isin(rows[:, 0], idx)]
 
-    def boxes(self, key: Key) -> np.ndarray:
-        """Each digit's box in each frame: [..., T, K, 4] int (top, left, bottom, right), bottom/right exclusive.
+    def sprite_boxes(self, key: Key) -> np.ndarray:
+        """Each digit's sprite square in each frame: [..., T, K, 4] int64 (top, left, bottom, right).
 
-        Taken from `positions` (top-left) and the sprite size (h, w) from the manifest,
-        clipped to the canvas; -1 where a digit is absent.
+        The square the motion rules move (its top-left is `positions`, its side the digit
+        size from the manifest), clipped to the canvas, bottom/right exclusive; -1 (all
+        four) where the slot is unused or the square is wholly off the canvas. Note the
+        order differs from the stored `boxes`/`amodal_boxes` datasets, which are ink boxes
+        (x0, y0, x1, y1): see `digit_boxes`.
         """
         if self.sprite is None:
             raise DatasetError(f"split {self.name!r} was opened without the digit size; open it with movmnist.open")
         pos = self.read("positions", key).astype(np.int64)
         h, w = self.sprite
+        return self._clip(pos[..., 0], pos[..., 1], pos[..., 0] + h, pos[..., 1] + w, key)
+
+    def digit_boxes(self, key: Key) -> np.ndarray:
+        """Each digit's box, as `sprite_boxes` lays it out: its stored ink box (`amodal_boxes`, else
+        `boxes`) when the shards hold one, else its sprite square. Clipped to the canvas."""
+        names = self.annotation_names
+        stored = next((n for n in ("amodal_boxes", "boxes") if n in names), None)
+        if stored is None:
+            return self.sprite_boxes(key)
+        b = self.read(stored, key).astype(np.int64)  # (x0, y0, x1, y1)
+        unset = (b == -1).all(axis=-1)
+        box = self._clip(b[..., 1], b[..., 0], b[..., 3], b[..., 2], key)
+        box[unset] = -1
+        return box
+
+    def _clip(self, top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray, key: Key) -> np.ndarray:
         height, width = self.shape[2:4]
-        box = np.concatenate([pos, np.minimum(pos[..., :1] + h, height), np.minimum(pos[..., 1:] + w, width)], axis=-1)
-        box[pos[..., 0] < 0] = -1
+        box = np.stack(
+            [np.clip(top, 0, height), np.clip(left, 0, width), np.clip(bottom, 0, height), np.clip(right, 0, width)],
+            axis=-1,
+        )
+        used = self.read("labels", key) >= 0  # [..., K]
+        shown = used[..., None, :] & (box[..., 2] > box[..., 0]) & (box[..., 3] > box[..., 1])
+        box[~shown] = -1
         return box
 
     def _item(self, key: Key) -> Any:

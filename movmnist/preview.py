@@ -61,8 +61,9 @@ def cells(
 
     colour: RGB output (grey frames repeated into three channels); RGB datasets are always
     colour. annotate: each digit's box outline (1 px, inside the box, a colour per digit
-    slot) drawn on the frame, and a strip under it with the frame number and the labels in
-    their boxes' colours. The frame is otherwise untouched.
+    slot; the stored ink box when the shards hold one, else the sprite square) drawn on
+    the frame, and a strip under it with the frame number and the labels in their boxes'
+    colours. The frame is otherwise untouched.
     """
     frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
     rgb = colour or annotate or frames.ndim == 5
@@ -71,7 +72,7 @@ def cells(
     tiles = np.repeat(np.repeat(frames, scale, axis=2), scale, axis=3)
     if not annotate or not len(indices):
         return np.ascontiguousarray(tiles)
-    boxes = split.boxes(list(indices)) * scale  # [n, T, K, 4]
+    boxes = split.digit_boxes(list(indices)) * scale  # [n, T, K, 4]
     labels = split.read("labels", list(indices))  # [n, K]
     for (i, t, k), (top, left, bottom, right) in _present(boxes):
         c = DIGIT_COLOURS[k % len(DIGIT_COLOURS)]

@@ -7,12 +7,16 @@ the dataset's size. The numpy core (`SplitStats.add`) does no I/O.
 
 What is measured (per split):
 - labels: how many digits of each class;
-- digit-centre heat map: [H, W] counts of each present digit's box centre, per frame;
+- digit-centre heat map: [H, W] counts of each digit's sprite-square centre, per frame;
 - speed: per digit and step, the distance in pixels between consecutive top-left positions;
 - mean frame and frame-difference images: per-pixel mean of the frames, and mean and
   std of |frame[t+1] - frame[t]| (where the movement is);
-- overlap rate: the fraction of frames in which two digits' boxes intersect;
-- wall rate: the fraction of digit-frames in which a digit's box touches the canvas edge;
+- overlap rate: the fraction of frames in which two digits' sprite squares intersect;
+- wall rate: the fraction of digit-frames in which a digit's sprite square touches the
+  canvas edge (the square is what the motion rules bounce, so this counts contacts);
+
+Boxes here are the sprite squares (`Split.sprite_boxes`: positions and the digit size),
+clipped to the canvas, whatever ink boxes the shards also hold.
 - PCA: the frames of a sample projected on their first two principal components
   (numpy SVD), with the first digit's label for colour.
 """
@@ -236,7 +240,7 @@ def split_stats(part: Split, limit: int | None = None, chunk: int = 256) -> Spli
     acc = SplitStats(shape[2], shape[3], shape[4] if len(shape) > 4 else 1)
     for start in range(0, n, chunk):
         key = slice(start, min(start + chunk, n))
-        acc.add(part[key], part.read("labels", key), part.read("positions", key), part.boxes(key))
+        acc.add(part[key], part.read("labels", key), part.read("positions", key), part.sprite_boxes(key))
     return acc
 
 

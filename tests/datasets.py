@@ -41,12 +41,13 @@ def rgb_copy(src: Path, dst: Path) -> Path:
         for shard in info["shards"]:
             path = dst / shard["file"]
             with h5py.File(path, "r") as f:
-                data = {name: f[name][:] for name in ("frames", "labels", "positions", "source_index")}
+                data = {name: f[name][:] for name in f}
                 attrs = dict(f.attrs)
             n = len(data["frames"])
             tint = tints[(np.arange(n) + shard["first"]) % len(tints)][:, None, None, None, :]
             data["frames"] = (data["frames"][..., None] * tint).astype(np.uint8)
-            layout = shards.Layout(sequence=data["frames"].shape[1:], digits=data["labels"].shape[1])
+            extras = tuple(name for name in data if name in shards.OPTIONAL + shards.TABLES)
+            layout = shards.Layout(sequence=data["frames"].shape[1:], digits=data["labels"].shape[1], extras=extras)
             path.unlink()
             shard["sha256"] = shards.write_shard(path, n, layout, [data], attrs)
             shard["bytes"] = path.stat().st_size

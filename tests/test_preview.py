@@ -76,20 +76,34 @@ def test_split_at_colours_the_borders_of_input_and_target(grey: Path) -> None:
     assert bad.exit_code == 2 and "--split-at must be in [1, 5]" in bad.output
 
 
-def test_annotate_changes_pixels_only_at_box_edges(grey: Path) -> None:
-    split = movmnist.open(grey)["test"]
+def _edges(boxes: np.ndarray, shape: tuple[int, ...], scale: int) -> np.ndarray:
+    """[n, T, H*scale, W*scale] bool: the 1-px rim of each (top, left, bottom, right) box."""
+    edges = np.zeros(shape, bool)
+    for i, t, k in np.ndindex(*boxes.shape[:3]):
+        top, left, bottom, right = (int(v) * scale for v in boxes[i, t, k])
+        if bottom > top:
+            edges[i, t, top, left:right] = edges[i, t, bottom - 1, left:right] = True
+            edges[i, t, top:bottom, left] = edges[i, t, top:bottom, right - 1] = True
+    return edges
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_annotate_changes_pixels_only_at_box_edges(grey: Path, tmp_path: Path, stored: bool) -> None:
+    # With ink boxes stored (the default) those are drawn; without, the sprite squares.
+    path = grey if stored else tiny(tmp_path / "d", "annotations.boxes=false", "annotations.amodal_boxes=false")
+    split = movmnist.open(path)["test"]
     plain = cells(split, [0, 4], scale=2, colour=True)
     marked = cells(split, [0, 4], scale=2, annotate=True)
     assert marked.shape == (2, T, 2 * H + CAPTION, 2 * W, 3)
     changed = (marked[:, :, : 2 * H] != plain).any(axis=-1)
-    # Box edges from positions and the digit size alone (14 px, scale 2), independently of preview.
-    edges = np.zeros(changed.shape, bool)
-    positions = split.read("positions", [0, 4])
-    for i, t, k in np.ndindex(*positions.shape[:3]):
-        r, c = positions[i, t, k]
-        top, left, bottom, right = 2 * r, 2 * c, 2 * min(r + 14, H), 2 * min(c + 14, W)
-        edges[i, t, top, left:right] = edges[i, t, bottom - 1, left:right] = True
-        edges[i, t, top:bottom, left] = edges[i, t, top:bottom, right - 1] = True
+    # The boxes, read independently of preview: x0, y0, x1, y1 ink boxes, or positions + the 14 px digit size.
+    if stored:
+        x0, y0, x1, y1 = np.moveaxis(split.read("amodal_boxes", [0, 4]).astype(int), -1, 0)
+        boxes = np.stack([np.clip(y0, 0, H), np.clip(x0, 0, W), np.clip(y1, 0, H), np.clip(x1, 0, W)], axis=-1)
+    else:
+        r, c = np.moveaxis(split.read("positions", [0, 4]).astype(int), -1, 0)
+        boxes = np.stack([r, c, np.minimum(r + 14, H), np.minimum(c + 14, W)], axis=-1)
+    edges = _edges(boxes, changed.shape, 2)
     assert changed.any()
     assert not (changed & ~edges).any()
     assert marked[:, :, 2 * H :].any()  # the caption strip holds the frame number and labels
