@@ -12,6 +12,8 @@ import gzip
 import hashlib
 import http.server
 import json
+import re
+import shutil
 import socket
 import sys
 import threading
@@ -338,3 +340,38 @@ def test_quick_commands_do_not_import_tensorflow_datasets(tmp_path: Path) -> Non
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_an_unwritable_data_dir_is_named(tmp_path: Path, mirror: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _, checksums = mirror
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SourceError, match=re.escape("; set source.data_dir to a writable folder")):
+        tfds_source.fetch("mnist", blocker / "tfds", mirror=server.url, checksums=checksums)
+
+    # Downloads succeed but the cache cannot be put in place (simulated: root ignores
+    # permission bits): the error names the cache, and no temporary folder is left behind.
+    def deny(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    data_dir = tmp_path / "tfds"
+    directory = tfds_source.cache_path("mnist", data_dir)
+    tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)
+    shutil.rmtree(directory)  # TFDS keeps the downloads: the next fetch only decodes and caches
+    monkeypatch.setattr(tfds_source.os, "replace", deny)
+    with pytest.raises(SourceError, match=re.escape(f"cannot write the cache {directory} (Permission denied)")):
+        tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)
+    assert not directory.exists() and not list(directory.parent.glob(".*"))
+
+
+def test_fetch_force_replaces_the_cache_and_a_finished_cache_is_kept(tmp_path: Path, mirror: Any) -> None:
+    server, _, checksums = mirror
+    data_dir = tmp_path / "tfds"
+    tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)
+    directory = tfds_source.cache_path("mnist", data_dir)
+    (directory / "marker").write_text("old")
+    assert tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)  # cached: untouched
+    assert (directory / "marker").exists()
+    tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums, force=True)
+    assert not (directory / "marker").exists() and tfds_source.read_cache(directory) is not None
+    assert not list(directory.parent.glob(".*tmp*"))

@@ -242,9 +242,14 @@ def _fetch_idx(
     )
     if not have:
         _check_reachable(name, root, urls.values(), probe_seconds)
-    manager = tfds_download.DownloadManager(
-        download_dir=downloads, dataset_name=name, url_infos=expected, force_checksums_validation=True
-    )
+    try:
+        manager = tfds_download.DownloadManager(
+            download_dir=downloads, dataset_name=name, url_infos=expected, force_checksums_validation=True
+        )
+    except OSError as exc:
+        raise SourceError(
+            f"cannot write to {downloads} ({exc.strerror or exc}); set source.data_dir to a writable folder"
+        ) from None
     try:
         paths = manager.download(urls)
     except tfds_download.NonMatchingChecksumError as exc:
@@ -375,8 +380,12 @@ def _read_all(name: str, split: str, source: Any, image_key: str, label_key: str
 
 
 def _write_cache(directory: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write the arrays and cache.json into a temporary folder, then rename it into place."""
-    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+    """Write the arrays and cache.json into a temporary folder, then rename it into place.
+
+    Safe when several machines fetch into one shared data dir at once: the temporary name is
+    per host and process, and whoever renames second finds a whole cache and keeps it.
+    """
+    tmp = directory.with_name(f".{directory.name}.tmp-{socket.gethostname()}-{os.getpid()}")
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -384,12 +393,17 @@ def _write_cache(directory: Path, arrays: dict[str, np.ndarray], meta: dict[str,
         for key, array in arrays.items():
             np.save(tmp / f"{key}.npy", array, allow_pickle=False)
         (tmp / CACHE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
+        if directory.exists():  # stale, or being replaced (fetch --force): the manifest-like file first
+            (directory / CACHE_FILE).unlink(missing_ok=True)
+            shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.replace(tmp, directory)
+        except OSError:
+            if read_cache(directory) is None:  # not another process's finished cache
+                raise
     except OSError as exc:
         raise SourceError(
-            f"cannot write the cache {directory} ({exc.strerror}); set source.data_dir to a writable folder"
+            f"cannot write the cache {directory} ({exc.strerror or exc}); set source.data_dir to a writable folder"
         ) from None
     finally:
         if tmp.exists():
