@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[dev,test-torch]'
+	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -1,32 +1,33 @@
-"""Execute a plan: shard tasks on worker processes, then the manifest, last.
+"""Execute a plan: shard tasks on an engine, then the manifest, last.
 
 Workers receive plain data (the frozen config, a shard spec, a directory path) and
 open every file themselves; each writes whole shards under a temporary name and
-renames them into place. The driver owns the directory and the manifest.
+renames them into place, then their sha256 records. The driver owns the directory (its
+lock, `outdir`), the manifest, and turns failures into one-line errors; where tasks run
+is the engine's business (`engines`).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import functools
 import os
+import shutil
 import socket
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from movmnist import __version__, card, manifest, shards
+from movmnist import __version__, card, engines, manifest, outdir, shards
 from movmnist.config import Config
-from movmnist.errors import ConfigError, OutputError
+from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
 from movmnist.generate import extras, generate
+from movmnist.info import human_bytes
 from movmnist.plan import Plan, ShardSpec, make_plan
-from movmnist.sources import load_pool, open_source
+from movmnist.sources import Pool, load_pool, open_source
 
 Progress = Callable[[int], None]
 
@@ -93,19 +94,24 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
 
 # --- worker side ---------------------------------------------------------------------
 
-_progress_queue: Any = None
+# Pools the driver handed to this worker process (local engine), so that it need not decode
+# or render them again; keyed like `load_pool`'s arguments.
+_given_pools: dict[tuple[Any, ...], Pool] = {}
 
 
-def _init_worker(queue: Any) -> None:
-    global _progress_queue
-    _progress_queue = queue
+def _take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
+    _given_pools.update(pools)
+
+
+def _pool(cfg: Config, split: str) -> Pool:
+    key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+    return _given_pools.get(key) or load_pool(*key)
 
 
 def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None) -> ShardResult:
     """Generate and write one shard. Pure in its inputs: same arguments, same bytes."""
-    report = progress or (_progress_queue.put if _progress_queue is not None else None)
-    split = getattr(cfg.splits, shard.split)
-    pool = load_pool(cfg.source, split.pool, cfg.digits.size)
+    report = progress or engines.worker_progress()
+    pool = _pool(cfg, shard.split)
     plan = make_plan(cfg, tuple(pool.images.shape[1:]))
     step = cfg.build.chunk_size
     buffer = np.empty(step * int(np.prod(plan.sequence_shape)), dtype=np.uint8)
@@ -127,7 +133,7 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
         "split": shard.split,
         "first_index": shard.first,
         "seed": cfg.seed,
-        "config": cfg.to_data(),
+        "config": cfg.dataset_data(),
     }
     layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
     digest = shards.write_shard(
@@ -139,64 +145,10 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
 # --- driver side ---------------------------------------------------------------------
 
 
-def _claim(out: Path, overwrite: bool) -> None:
-    """Make `out` ready for a build, refusing to touch anything that is not ours."""
+def _make_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file, not a directory; choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        entries = sorted(out.iterdir())
-    except PermissionError:
-        raise OutputError(f"no permission to write {out}; choose another --out") from None
-    others = [e.name for e in entries if not manifest.is_ours(e.name)]
-    if not others and entries and all(e.name in manifest.CARD_FILES for e in entries):
-        others = [entries[0].name]  # a README.md or preview.gif alone is nobody's dataset card: maybe the user's
-    if others:
-        raise OutputError(
-            f"{out} is not empty and is not a movmnist dataset (it holds {others[0]!r}); choose an empty or new --out"
-        )
-    if entries and not overwrite:
-        raise OutputError(
-            f"{out} already holds a movmnist dataset; pass --overwrite to replace it, or choose another --out"
-        )
-    # The manifest goes first, so that a half-deleted dataset never looks complete.
-    for entry in sorted(entries, key=lambda e: e.name != manifest.MANIFEST):
-        entry.unlink()
-
-
-def _run_local(
-    tasks: list[ShardSpec], cfg: Config, out: Path, workers: int, progress: Progress | None
-) -> list[ShardResult]:
-    if workers <= 1:
-        return [run_shard(cfg, task, str(out), progress) for task in tasks]
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    queue = ctx.Queue()
-    stop = threading.Event()
-
-    def drain() -> None:
-        while not stop.is_set() or not queue.empty():
-            try:
-                n = queue.get(timeout=0.1)
-            except Exception:  # queue.Empty, or the queue closed under us
-                continue
-            if progress is not None:
-                progress(n)
-
-    drainer = threading.Thread(target=drain, daemon=True)
-    drainer.start()
-    try:
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-            futures = [pool.submit(run_shard, cfg, task, str(out)) for task in tasks]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for f in futures:
-                    f.cancel()
-                raise failed[0].exception()  # type: ignore[misc]
-            return [f.result() for f in futures]
-    finally:
-        stop.set()
-        drainer.join()
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def build(
@@ -205,50 +157,129 @@ def build(
     *,
     workers: int | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Reporter | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the dataset described by `cfg` into `out`; return the manifest it wrote."""
+    """Build the dataset described by `cfg` into `out`; return the manifest it wrote.
+
+    With `resume`, keep every shard an interrupted build of the same config finished (each
+    checked against its sha256 record) and build only the rest; the result is byte-identical
+    to an uninterrupted build. Storage errors raise BuildError, Ctrl-C raises Interrupted;
+    either way temporary files are removed, finished shards kept, and nothing looks complete.
+    """
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume contradict each other; pass one of them")
     started = time.perf_counter()
     plan, source, pool_sizes = prepare(cfg)
-    cfg = plan.config
-    _claim(out, overwrite)
+    cfg = plan.config  # with `sequences: all` resolved
+    out = Path(out)
+    note = warn or (lambda message: None)
+    try:
+        _make_dir(out)
+        with outdir.locked(out, note):
+            job = _Job(cfg, out, plan, source, pool_sizes, started)
+            try:
+                return _build_locked(job, workers, overwrite, resume, progress, note)
+            except KeyboardInterrupt:  # before or after the shards (during them, _build_locked says more)
+                outdir.remove_temporaries(out)
+                raise Interrupted(f"interrupted; finished shards are kept in {out}", out=str(out)) from None
+    except OSError as exc:
+        path = exc.filename if isinstance(exc.filename, str) else out
+        raise _storage_error(WriteFailed.from_os_error(path, exc), plan) from None
+
+
+def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None) -> BuildError:
+    todo = "" if remaining is None else f", {human_bytes(remaining)} of it still to write"
+    return BuildError(
+        f"{exc}; the build needs about {human_bytes(plan.estimated_bytes)} in total (plan estimate){todo}; "
+        "free some space or fix the permissions, then rerun with --resume"
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What `build` has prepared before it takes the directory."""
+
+    cfg: Config
+    out: Path
+    plan: Plan
+    source: dict[str, Any]
+    pool_sizes: dict[str, int]
+    started: float
+
+
+def _build_locked(
+    job: _Job,
+    workers: int | None,
+    overwrite: bool,
+    resume: bool,
+    progress: Reporter | None,
+    warn: Callable[[str], None],
+) -> dict[str, Any]:
+    cfg, out, plan = job.cfg, job.out, job.plan
+    config = cfg.dataset_data()
+    if resume:
+        finished = outdir.check_finished(out, plan, config, warn)
+        if finished.complete is not None:
+            outdir.finish(out, plan)
+            return finished.complete
+    else:
+        outdir.claim(out, overwrite)
+        finished = outdir.Finished()
     manifest.write_json_atomic(
         out / manifest.BUILDING,
-        {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "config": cfg.to_data()},
+        {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
     )
-    tasks = list(plan.shards)
-    n_workers = max(1, min(workers or default_workers(), len(tasks)))
+    tasks = [t for t in plan.shards if t.filename not in finished.shards]
+    remaining = sum(t.size for t in tasks) * plan.estimated_bytes // max(plan.sequences, 1)
+    _warn_if_short(out, remaining, warn)
+    results = {
+        t.filename: ShardResult(t.filename, t.split, t.first, t.size, *finished.shards[t.filename])
+        for t in plan.shards
+        if t.filename in finished.shards
+    }
     if progress is not None:
         progress.start(plan.sequences)
-    results = _run_local(tasks, cfg, out, n_workers, progress.advance if progress is not None else None)
+        progress.advance(sum(r.sequences for r in results.values()))
+    pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
+    engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
+    task = functools.partial(run_shard, cfg, out=str(out.resolve()))
+    try:
+        with engine:
+            for result in engine.run(task, tasks, progress.advance if progress is not None else None):
+                results[result.file] = result
+    except KeyboardInterrupt:
+        outdir.remove_temporaries(out)
+        raise Interrupted(
+            f"interrupted: {len(results)} of {len(plan.shards)} shards are finished and kept in {out}",
+            out=str(out),
+            finished=len(results),
+            total=len(plan.shards),
+        ) from None
+    except engines.ShardTaskError as exc:
+        outdir.remove_temporaries(out)
+        raise _task_error(exc, plan, remaining) from None
 
-    by_split: dict[str, list[ShardResult]] = {}
-    for r in results:
-        by_split.setdefault(r.split, []).append(r)
     data = {
         "format": manifest.FORMAT,
         "format_version": manifest.FORMAT_VERSION,
         "movmnist_version": __version__,
-        "created": _now(),
-        "build_seconds": round(time.perf_counter() - started, 3),
-        "workers": n_workers,
-        "config": cfg.to_data(),
-        "source": source,
+        "created": outdir.now(),
+        "build_seconds": round(time.perf_counter() - job.started, 3),
+        "workers": engine.workers,
+        "engine": engine.name,
+        "config": config,
+        "source": job.source,
         "sequence_shape": list(plan.sequence_shape),
         "splits": {
             s.name: {
                 "sequences": s.sequences,
                 "pool": str(s.pool),
-                "pool_size": pool_sizes[s.name],
+                "pool_size": job.pool_sizes[s.name],
                 "shards": [
-                    {
-                        "file": r.file,
-                        "first": r.first,
-                        "sequences": r.sequences,
-                        "sha256": r.sha256,
-                        "bytes": r.bytes,
-                    }
-                    for r in by_split[s.name]
+                    {"file": r.file, "first": r.first, "sequences": r.sequences, "sha256": r.sha256, "bytes": r.bytes}
+                    for r in (results[shard.filename] for shard in s.shards)
                 ],
             }
             for s in plan.splits
@@ -256,9 +287,32 @@ def build(
     }
     card.write_card(out, data)  # before the manifest, which stays the last file a build writes
     manifest.write_json_atomic(out / manifest.MANIFEST, data)
-    (out / manifest.BUILDING).unlink()
+    outdir.finish(out, plan)
     return data
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _task_error(exc: engines.ShardTaskError, plan: Plan, remaining: int) -> MovmnistError:
+    error = exc.error
+    if isinstance(error, WriteFailed):
+        return _storage_error(error, plan, remaining)
+    if isinstance(error, MovmnistError):
+        return error
+    if isinstance(error, engines.WorkerLost):
+        return BuildError(
+            f"a worker process died while building {exc.shard} (killed, or out of memory?); "
+            "finished shards are kept: rerun with --resume"
+        )
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return BuildError(
+        f"building {exc.shard} failed: {type(error).__name__}{': ' + message if message else ''}; "
+        "finished shards are kept: rerun with --resume"
+    )
+
+
+def _warn_if_short(out: Path, needed: int, warn: Callable[[str], None]) -> None:
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        return
+    if free < needed:
+        warn(f"{out} has {human_bytes(free)} free, but the plan estimates {human_bytes(needed)} still to write")

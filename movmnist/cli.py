@@ -35,6 +35,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except MovmnistError as exc:
+            if exc.exit_code not in (1, 2):  # 130 for an interrupted build
+                error = click.ClickException(str(exc))
+                error.exit_code = exc.exit_code  # type: ignore[misc]
+                raise error from None
             raise (_InputError if exc.exit_code == 2 else _RuntimeError)(str(exc)) from None
 
 
@@ -56,14 +60,6 @@ def _load(config: str | None, overrides: tuple[str, ...]) -> Any:
     return load_config(config, overrides)
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="movmnist")
 def cli() -> None:
@@ -80,7 +76,20 @@ def cli() -> None:
 @config_options
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Dataset directory to write.")
 @click.option("--workers", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
-@click.option("--overwrite", is_flag=True, help="Replace a movmnist dataset already in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace a movmnist dataset (or an interrupted build) in --out.")
+@click.option(
+    "--resume", is_flag=True, help="Finish an interrupted build: keep the shards it finished, build the rest."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    help="Where shard tasks run (default: the config's engine.kind, local).",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Dask scheduler address (implies --engine dask); without it, dask starts a local cluster.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def build(
@@ -89,33 +98,62 @@ def build(
     out: Path | None,
     workers: int | None,
     overwrite: bool,
+    resume: bool,
+    engine: str | None,
+    scheduler: str | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
     """Generate the dataset described by CONFIG (default: the standard Moving MNIST).
 
     CONFIG is a YAML file, or - for stdin. Shards are written in parallel, the
-    manifest last: if manifest.json exists, the build finished.
+    manifest last: if manifest.json exists, the build finished. An interrupted
+    build (Ctrl-C, a crash, a full disk) is finished with --resume.
 
     \b
     Example:
         movmnist build configs/default.yaml --set sequence.length=30 --out data/mm30
+        movmnist build configs/default.yaml --out data/mm --resume
+        movmnist build configs/default.yaml --out /shared/mm --scheduler tcp://10.0.0.5:8786
     """
+    import shlex
     import time
 
     from movmnist.build import build as run_build
+    from movmnist.errors import Interrupted
 
-    cfg = _load(config, overrides)
+    if scheduler is not None:
+        engine = engine or "dask"
+        if engine != "dask":
+            raise click.UsageError("--scheduler is for --engine dask; drop one of them")
+    engine_overrides: tuple[str, ...] = (f"engine.kind={engine}",) if engine else ()
+    engine_overrides += (f"engine.address={json.dumps(scheduler)}",) if scheduler else ()
+    cfg = _load(config, overrides + engine_overrides)
     if out is None:
         if config == "-":
             raise click.UsageError("--out is required when the config comes from stdin")
         out = Path("data") / (Path(config).stem if config else "moving-mnist")
     bar = _ProgressBar(disable=quiet)
     started = time.perf_counter()
+
+    def warn(message: str) -> None:
+        bar.write(f"warning: {message}")
+
     try:
-        data = run_build(cfg, out, workers=workers, overwrite=overwrite, progress=bar)
+        data = run_build(cfg, out, workers=workers, overwrite=overwrite, resume=resume, progress=bar, warn=warn)
+    except Interrupted as exc:
+        bar.close()
+        again = ["movmnist", "build", *([config] if config else []), "--out", str(out)]
+        again += [word for item in overrides for word in ("--set", item)]
+        again += ["--engine", engine] if engine else []
+        again += ["--scheduler", scheduler] if scheduler else []
+        hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"
+        click.echo(f"{exc}{hint}", err=True)
+        sys.exit(exc.exit_code)
     finally:
         bar.close()
+    from movmnist.info import human_bytes
+
     seconds = time.perf_counter() - started
     files = [s for split in data["splits"].values() for s in split["shards"]]
     summary = {
@@ -134,7 +172,7 @@ def build(
     else:
         click.echo(
             f"Built {summary['sequences']} sequences ({', '.join(f'{k} {v}' for k, v in summary['splits'].items())}) "
-            f"in {summary['shards']} shards, {_human_bytes(summary['bytes'])}, "
+            f"in {summary['shards']} shards, {human_bytes(summary['bytes'])}, "
             f"in {seconds:.1f} s ({summary['sequences_per_second']:.0f} seq/s) -> {out}"
         )
 
@@ -155,6 +193,12 @@ class _ProgressBar:
         if self._bar is not None:
             self._bar.update(n)
 
+    def write(self, message: str) -> None:
+        """A line on stderr that does not garble the bar."""
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -171,6 +215,7 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
         movmnist plan configs/default.yaml --set splits.train.sequences=1000000
     """
     from movmnist.build import prepare
+    from movmnist.info import human_bytes
 
     the_plan, source, _ = prepare(_load(config, overrides))
     data = the_plan.to_data()
@@ -183,9 +228,9 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     for name, split in data["splits"].items():
         click.echo(f"{name}: {split['sequences']} sequences from {split['pool']}, {len(split['shards'])} shards")
     click.echo(
-        f"total: {data['sequences']} sequences, {_human_bytes(data['raw_bytes'])} raw, "
-        f"~{_human_bytes(data['estimated_bytes'])} compressed (estimate), "
-        f"~{_human_bytes(data['worker_memory_bytes'])} memory per worker"
+        f"total: {data['sequences']} sequences, {human_bytes(data['raw_bytes'])} raw, "
+        f"~{human_bytes(data['estimated_bytes'])} compressed (estimate), "
+        f"~{human_bytes(data['worker_memory_bytes'])} memory per worker"
     )
 
 

@@ -336,6 +336,28 @@ class BuildCfg(_Model):
     chunk_size: int = Field(256, ge=1, le=100_000, description="sequences generated at a time")
 
 
+_ADDRESS_RE = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+
+
+class Engine(_Model):
+    """Where shard tasks run: local worker processes, or a Dask cluster. Never changes the bytes."""
+
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = Field(None, description="dask only: scheduler address; none starts a LocalCluster")
+
+    @model_validator(mode="after")
+    def _check(self) -> Engine:
+        if self.address is not None and self.kind != "dask":
+            raise PydanticCustomError(
+                "path", "address is for kind 'dask' only; set engine.kind=dask or drop engine.address", {}
+            )
+        if self.address is not None and not _ADDRESS_RE.match(self.address):
+            raise PydanticCustomError(
+                "path", "address must look like tcp://HOST:PORT (got {v})", {"v": repr(self.address)}
+            )
+        return self
+
+
 class Config(_Model):
     """The whole, resolved build config."""
 
@@ -350,6 +372,7 @@ class Config(_Model):
     splits: Splits = Splits()
     output: Output = Output()
     build: BuildCfg = BuildCfg()
+    engine: Engine = Engine()
 
     @model_validator(mode="before")
     @classmethod
@@ -423,6 +446,16 @@ class Config(_Model):
         for split in SPLITS:
             if data["splits"][split]["sequences"] == ALL:
                 data["splits"][split]["sequences"] = "all"
+        return data
+
+    def dataset_data(self) -> dict[str, Any]:
+        """`to_data` without the engine section: everything that decides the output bytes.
+
+        Shards and manifests record this, so a dataset built on Dask is byte-identical to a
+        local one, and `--resume` compares it to refuse a different config.
+        """
+        data = self.to_data()
+        del data["engine"]
         return data
 
     def to_yaml(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class MovmnistError(Exception):
     """A problem the user can act on; the message is one line that says how."""
@@ -37,3 +39,80 @@ class DownloadError(MovmnistError):
     """A source could not be downloaded, or what arrived failed its checksum."""
 
     exit_code = 1
+
+
+class BuildError(MovmnistError):
+    """A build could not finish (disk full, no permission, a worker died); finished shards are kept."""
+
+    exit_code = 1
+
+
+class BuildLocked(MovmnistError):
+    """Another build is running in the same output directory."""
+
+    exit_code = 1
+
+
+class Interrupted(MovmnistError):
+    """The build was interrupted (Ctrl-C); finished shards are kept for --resume."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, out: str = "", finished: int = 0, total: int = 0) -> None:
+        super().__init__(message, out, finished, total)
+        self.out, self.finished, self.total = out, finished, total
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class WriteFailed(MovmnistError):
+    """Writing a file failed for a reason of the storage (full, read-only, no permission).
+
+    Raised in worker processes and pickled back to the driver, which adds the plan's size
+    estimate; so it keeps its parts as plain strings.
+    """
+
+    exit_code = 1
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.reason}"
+
+    @classmethod
+    def from_os_error(cls, path: object, exc: OSError) -> WriteFailed:
+        return cls(str(path), os_reason(exc))
+
+
+_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file size limit exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+_REASON_TEXT = {  # HDF5 reports the C errno only inside its message text
+    "no space left": errno.ENOSPC,
+    "quota exceeded": errno.EDQUOT,
+    "file too large": errno.EFBIG,
+    "read-only file system": errno.EROFS,
+    "permission denied": errno.EACCES,
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for an OSError, also for h5py's, whose errno is buried in its text."""
+    if exc.errno in _REASONS:
+        return _REASONS[exc.errno]
+    text = str(exc).lower()
+    for needle, code in _REASON_TEXT.items():
+        if needle in text:
+            return _REASONS[code]
+    if exc.strerror:
+        return exc.strerror.lower()
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -16,16 +16,20 @@ from movmnist.errors import DatasetError
 
 MANIFEST = "manifest.json"
 BUILDING = ".movmnist-building.json"
+LOCK = ".movmnist-lock"  # held while a builder runs: its pid and host
 FORMAT = "movmnist"
 FORMAT_VERSION = 1
 SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5$")
 CARD_FILES = ("README.md", "preview.gif")  # the dataset card (movmnist.card): its text and the GIF it shows
-_TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
+RECORD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5\.sha256$")  # written after each shard
+TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
 
 
 def is_ours(name: str) -> bool:
     """Whether a file name in a dataset directory is one that a build writes."""
-    return name in (MANIFEST, BUILDING, *CARD_FILES) or bool(SHARD_NAME.match(name) or _TEMP_NAME.match(name))
+    return name in (MANIFEST, BUILDING, LOCK, *CARD_FILES) or bool(
+        SHARD_NAME.match(name) or RECORD_NAME.match(name) or TEMP_NAME.match(name)
+    )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -19,7 +19,7 @@ import h5py
 import hdf5plugin  # registers the zstd and lz4 HDF5 filters, for writing and for reading
 import numpy as np
 
-from movmnist.errors import DatasetError
+from movmnist.errors import DatasetError, WriteFailed
 
 FORMAT_VERSION = 1
 ANNOTATIONS = ("labels", "positions", "source_index")
@@ -110,47 +110,102 @@ def write_shard(
 
     Each chunk maps dataset name -> array whose first axis is the sequence (for tables:
     the row, appended). `frames` and `masks` are chunked one sequence per HDF5 chunk, so
-    random access decompresses one sequence.
+    random access decompresses one sequence. The shard is written under a temporary name,
+    fsynced and renamed; then its sha256 record (`record_path`) is written the same way, so
+    a shard with a record is whole. Storage failures (disk full, read-only, no permission)
+    raise WriteFailed.
     """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in attrs.items():
-                f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
-            sets = {}
-            for name, (shape, dtype) in layout.shapes().items():
-                if name in ("frames", "masks"):
-                    opts = {"chunks": (1, *shape), **compression_args(compression, level)}
-                else:  # small: always gzip, which every HDF5 reader can open
-                    opts = {"chunks": (min(n, 4096), *shape), **compression_args("gzip", 1)}
-                sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
-            tables = {
-                name: f.create_dataset(
-                    name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(4096, *row), compression="gzip"
-                )
-                for name, (row, dtype) in layout.tables().items()
-            }
-            done = 0
-            for chunk in chunks:
-                m = len(chunk["frames"])
-                for name, ds in sets.items():
-                    ds[done : done + m] = chunk[name]
-                for name, ds in tables.items():
-                    rows = chunk[name]
-                    ds.resize(len(ds) + len(rows), axis=0)
-                    ds[len(ds) - len(rows) :] = rows
-                done += m
-            if done != n:
-                raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
+        _write_hdf5(tmp, path, n, layout, chunks, attrs, compression, level)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         digest = sha256_file(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+        write_record(path, digest)
         return digest
+    except OSError as exc:
+        raise WriteFailed.from_os_error(path, exc) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+
+
+def _write_hdf5(
+    tmp: Path,
+    path: Path,
+    n: int,
+    layout: Layout,
+    chunks: Iterable[dict[str, np.ndarray]],
+    attrs: dict[str, Any],
+    compression: str,
+    level: int,
+) -> None:
+    with h5py.File(tmp, "w") as f:
+        for key, value in attrs.items():
+            f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
+        sets = {}
+        for name, (shape, dtype) in layout.shapes().items():
+            if name in ("frames", "masks"):
+                opts = {"chunks": (1, *shape), **compression_args(compression, level)}
+            else:  # small: always gzip, which every HDF5 reader can open
+                opts = {"chunks": (min(n, 4096), *shape), **compression_args("gzip", 1)}
+            sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
+        tables = {
+            name: f.create_dataset(
+                name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(4096, *row), compression="gzip"
+            )
+            for name, (row, dtype) in layout.tables().items()
+        }
+        done = 0
+        for chunk in chunks:
+            m = len(chunk["frames"])
+            for name, ds in sets.items():
+                ds[done : done + m] = chunk[name]
+            for name, ds in tables.items():
+                rows = chunk[name]
+                ds.resize(len(ds) + len(rows), axis=0)
+                ds[len(ds) - len(rows) :] = rows
+            done += m
+        if done != n:
+            raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
+
+
+# --- sha256 records: `{shard}.sha256`, written after the shard's rename -------------------
+
+RECORD_SUFFIX = ".sha256"
+
+
+def record_path(path: Path) -> Path:
+    """Where the sha256 record of the shard at `path` lives."""
+    return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def write_record(path: Path, digest: str) -> None:
+    """Write `{shard}.sha256` in `sha256sum` format (so `sha256sum -c` checks it), atomically."""
+    record = record_path(path)
+    tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(f"{digest}  {path.name}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, record)
+        _fsync_dir(record.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_record(path: Path) -> str | None:
+    """The sha256 recorded for the shard at `path`, or None when there is no well-formed record."""
+    try:
+        text = record_path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    digest, _, name = text.strip().partition("  ")
+    if name != path.name or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return digest
 
 
 class ShardReader:

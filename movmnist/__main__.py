@@ -1,0 +1,5 @@
+"""`python -m movmnist` is the `movmnist` command."""
+
+from movmnist.cli import main
+
+main()
