@@ -102,16 +102,22 @@ def _exit_with(driver: int) -> None:
 
 @contextlib.contextmanager
 def _no_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends: a submit may start a worker, which must be registered
-    (and so stoppable) before KeyboardInterrupt can be raised."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold Ctrl-C until the block ends: a submit may start a worker, which must be in the
+    executor's process table (and so stoppable) before KeyboardInterrupt can be raised.
+
+    Python runs signal handlers in the main thread whichever thread the kernel picked, so a
+    signal mask cannot do this; a handler that only takes note, then re-raises, can."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _windowed(
