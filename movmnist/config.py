@@ -162,7 +162,7 @@ class Source(_Model):
                 "name must be a TFDS dataset name like 'mnist', 'emnist/letters' or 'cifar10:3.0.2' (got {v})",
                 {"v": repr(self.name)},
             )
-        if self.mirror is not None and not re.match(r"^(https?|file)://", self.mirror):
+        if self.mirror is not None and not re.match(r"^https?://", self.mirror):
             raise PydanticCustomError(
                 "path", "mirror must be an http(s):// URL base (got {v})", {"v": repr(self.mirror)}
             )

@@ -324,6 +324,8 @@ def test_data_source_needs_tensorflow_to_prepare(tmp_path: Path) -> None:
 def test_unknown_names(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="tensorflow-datasets has no dataset 'no_such_set'"):
         tfds_source.fetch("no_such_set", tmp_path)
+    with pytest.raises(SourceError, match="the mirror must be an http"):
+        tfds_source.fetch("mnist", tmp_path, mirror="file:///data/mnist/")
     with pytest.raises(SourceError, match="mirror works for mnist, fashion_mnist, kmnist only"):
         tfds_source.fetch("cifar10", tmp_path, mirror="http://127.0.0.1:9/")
 

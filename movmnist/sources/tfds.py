@@ -203,6 +203,8 @@ def fetch(
     if meta is not None:
         return meta
     root = data_root(data_dir)
+    if mirror is not None and urllib.parse.urlsplit(mirror).scheme not in ("http", "https"):
+        raise SourceError(f"the mirror must be an http(s):// URL base (got {mirror!r})")
     if name in IDX_SETS:
         arrays, meta = _fetch_idx(name, root, mirror, checksums, probe_seconds)
     else:
