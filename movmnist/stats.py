@@ -110,9 +110,14 @@ class SplitStats:
             self.speed_max = max(self.speed_max, float(speed.max()))
 
         self.frame_sum += frames.sum(axis=(0, 1), dtype=np.float64)
-        diff = np.abs(np.diff(frames.astype(np.int16), axis=1)).astype(np.float64)
-        self.diff_sum += diff.sum(axis=(0, 1))
-        self.diff_sq += (diff**2).sum(axis=(0, 1))
+        # One pair of frames at a time, in integers: a whole chunk of float differences is 16x its frames.
+        prev = frames[:, 0].astype(np.int32)
+        for frame in range(1, t):
+            cur = frames[:, frame].astype(np.int32)
+            diff = np.abs(cur - prev)
+            self.diff_sum += diff.sum(axis=0, dtype=np.int64)
+            self.diff_sq += (diff * diff).sum(axis=0, dtype=np.int64)
+            prev = cur
         self.diffs += n * (t - 1)
 
         kept = sum(len(f) for f in self.pca_frames)

@@ -127,7 +127,7 @@ class _Pipe(io.RawIOBase):
 
     def write(self, b: bytes) -> int:  # type: ignore[override]
         self.data += b
-        return len(b)
+        return memoryview(b).nbytes
 
 
 @pytest.mark.parametrize("memory", [1, 3 * 40 * 40 * 5, 1 << 30])
