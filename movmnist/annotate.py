@@ -133,12 +133,15 @@ def compute(
 ) -> dict[str, np.ndarray]:
     """The optional annotations named in `want`, as arrays for a Chunk.
 
-    pixels: [n, T, K, 2] top-left (row, col); ink_box: [n, K, 4] (r0, c0, r1, c1) in sprite
-    coordinates; ink_count: [n, K]; composed: what `render.compose` returned (the padded
+    pixels: [n, T, K, 2] top-left (row, col) of each drawn sprite; ink_box: [n, K, 4]
+    (r0, c0, r1, c1) in sprite coordinates, or [n, T, K, 4] when the sprite changes every
+    frame; ink_count: [n, K] or [n, T, K]; composed: what `render.compose` returned (the padded
     mask), or None when no mask-based annotation is wanted.
     """
     n, length, k = pixels.shape[:3]
     absent = ~present
+    if ink_box.ndim == 3:  # the same sprite in every frame
+        ink_box, ink_count = ink_box[:, None], ink_count[:, None]
     out: dict[str, np.ndarray] = {}
     for name, values in (("trajectories", path.position), ("velocities", path.velocity)):
         if name in want:
@@ -147,23 +150,26 @@ def compute(
             out[name] = a
     if "amodal_boxes" in want:
         r, c = pixels[..., 0], pixels[..., 1]  # [n, T, K]
-        b = ink_box[:, None]  # [n, 1, K, 4]
+        b = ink_box  # [n, 1 or T, K, 4]
         box = np.stack([c + b[..., 1], r + b[..., 0], c + b[..., 3], r + b[..., 2]], axis=-1)
         box = np.clip(box, -(2**15), 2**15 - 1).astype(np.int16)
-        box.swapaxes(1, 2)[absent | (ink_count == 0)] = -1
+        box[np.broadcast_to(ink_count == 0, box.shape[:3])] = -1
+        box.swapaxes(1, 2)[absent] = -1
         out["amodal_boxes"] = box
     if composed is not None:
         mask, ph, pw = composed
-        boxes, counts = visible_boxes(mask, (ph, pw), pixels, sprite, wrap)
+        # One composited frame per (sequence, frame) pair when sprites change every frame.
+        per = mask.shape[0] // n
+        boxes, counts = visible_boxes(mask, (ph, pw), pixels.reshape(n * per, length // per, k, 2), sprite, wrap)
+        boxes, counts = boxes.reshape(n, length, k, 4), counts.reshape(n, length, k)
         if "masks" in want:
             height, width = mask.shape[2] - 2 * ph, mask.shape[3] - 2 * pw
-            out["masks"] = (
-                mask if ph == pw == 0 else np.ascontiguousarray(mask[:, :, ph : ph + height, pw : pw + width])
-            )
+            cropped = mask if ph == pw == 0 else np.ascontiguousarray(mask[:, :, ph : ph + height, pw : pw + width])
+            out["masks"] = cropped.reshape(n, length, height, width)
         if "boxes" in want:
             out["boxes"] = boxes
         if "visibility" in want:
-            total = ink_count[:, None, :].astype(np.float64)
+            total = np.broadcast_to(ink_count, counts.shape).astype(np.float64)
             seen = np.divide(counts, total, out=np.zeros(counts.shape), where=total > 0).astype(np.float32)
             seen.swapaxes(1, 2)[absent] = np.nan
             out["visibility"] = seen

@@ -86,8 +86,8 @@ class Digits(_Model):
         return self
 
 
-PRESETS = ("srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic")
-Preset = Literal["srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic"]
+PRESETS = ("srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic", "mmnist++")
+Preset = Literal["srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic", "mmnist++"]
 # What a preset sets when the config does not: (section, field) -> value. The speed's
 # meaning is per preset (README, "Motion presets"); svg combines by clipped sum of 32 px
 # digits, as edenton/svg does.
@@ -97,6 +97,7 @@ PRESET_DEFAULTS: dict[str, dict[tuple[str, str], Any]] = {
     "tfds": {("motion", "speed"): 0.1},
     "svg-deterministic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
     "svg-stochastic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
+    "mmnist++": {("motion", "speed"): [0.0, 0.1], ("digits", "count"): 3},
 }
 
 
@@ -399,6 +400,13 @@ class Config(_Model):
                 "fit",
                 "digits.size must fit the canvas ({h}x{w}) (got {s})",
                 {"h": self.canvas.height, "w": self.canvas.width, "s": size},
+            )
+        if self.motion.preset == "mmnist++" and (self.motion.boundary != "bounce" or self.render.bounce_on != "patch"):
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset mmnist++ bounces its digits' centres itself; leave motion.boundary: bounce"
+                " and render.bounce_on: patch",
+                {},
             )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
             raise PydanticCustomError(

@@ -9,6 +9,7 @@ import numpy as np
 
 from movmnist import annotate, motion, render, rng
 from movmnist.config import Config
+from movmnist.motion import mmnistpp
 from movmnist.sources import Pool
 
 
@@ -88,6 +89,8 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
         return keyed.uniform(idx, stream, count)
 
     want = set(extras(cfg))
+    if cfg.motion.preset == "mmnist++":
+        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out)
     h, w = pool.images.shape[1:3]
     height, width = cfg.canvas.height, cfg.canvas.width
     ink, ink_count = (
@@ -140,6 +143,18 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
         ink=_ink(pool),
     )
 
+    if not want:
+        return Chunk(frames, *_identity(pool, choice, present, pixels))
+    assert ink is not None and ink_count is not None
+    wrap = cfg.motion.boundary == "wrap"
+    notes = annotate.compute(want, idx, path, pixels, present, ink, ink_count, composed, (h, w), wrap, z_order)
+    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)
+
+
+def _identity(
+    pool: Pool, choice: np.ndarray, present: np.ndarray, pixels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """labels, positions (int16, from pixels) and source_index, -1 for absent digits."""
     absent = ~present
     labels = pool.labels[choice].astype(np.int16)
     labels[absent] = -1
@@ -147,10 +162,86 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
     source_index[absent] = -1
     positions = np.clip(pixels, -(2**15), 2**15 - 1).astype(np.int16)
     positions.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
-    if not want:
-        return Chunk(frames=frames, labels=labels, positions=positions, source_index=source_index)
+    return labels, positions, source_index
 
-    assert ink is not None and ink_count is not None
-    wrap = cfg.motion.boundary == "wrap"
-    notes = annotate.compute(want, idx, path, pixels, present, ink, ink_count, composed, (h, w), wrap, z_order)
-    return Chunk(frames=frames, labels=labels, positions=positions, source_index=source_index, **notes)
+
+def _mmnistpp(
+    cfg: Config,
+    pool: Pool,
+    idx: np.ndarray,
+    choice: np.ndarray,
+    present: np.ndarray,
+    draw: motion.Draw,
+    want: set[str],
+    out: np.ndarray | None,
+) -> Chunk:
+    """MovingMNIST++: digits that turn, grow and shrink, so each frame has its own sprites.
+
+    Each digit is warped onto a whole canvas per frame (render.warp), a block of sequences
+    at a time to bound memory, and the layers combined (render.stack); annotations come
+    from those layers and the mask.
+    """
+    n, length, k = len(idx), cfg.sequence.length, choice.shape[1]
+    height, width = cfg.canvas.height, cfg.canvas.width
+    if pool.images.ndim != 3:
+        raise ValueError("mmnist++ draws grayscale digits; use a grayscale source")
+    images = pool.images[choice]  # [n, K, h, w]
+    h, w = images.shape[2:]
+    crop, _ = annotate.ink_boxes(np.where(images > mmnistpp.CROP_THRESHOLD, images, 0), colour=False)
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    r0, c0, r1, c1 = (crop[..., i, None, None] for i in range(4))
+    images = np.where((rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1), images, 0).astype(np.uint8)
+    extent = np.stack([crop[..., 2] - crop[..., 0], crop[..., 3] - crop[..., 1]], axis=-1)
+    spec = motion.Spec(
+        length=length,
+        speed=cfg.motion.speed,
+        free=np.broadcast_to(np.array([height - h, width - w]), (n * k, 2)),
+        canvas=(height, width),
+        sprite=(h, w),
+        acceleration=cfg.motion.acceleration,
+        extent=extent.reshape(-1, 2),
+    )
+    path = motion.move("mmnist++", draw, n, k, spec)
+    assert path.pixels is not None and path.shift is not None and isinstance(path.look, mmnistpp.Appearance)
+    look = path.look
+    shape = (n, *frame_shape(cfg, pool))
+    frames = np.zeros(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+    masks = np.zeros((n, length, height, width), dtype=np.uint8)
+    ink = np.zeros((n, length, k, 4), dtype=np.int64)
+    ink_count = np.zeros((n, length, k), dtype=np.int64)
+    z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
+    flat_crop = np.broadcast_to(crop[:, None], (n, length, k, 4))
+    images = images.reshape(n * k, h, w)
+    block = max(1, (1 << 21) // (length * k * height * width))  # sequences per ~2M canvas pixels
+
+    def per(a: np.ndarray, lo: int, hi: int) -> np.ndarray:  # [T, n * K, ...] -> [(hi - lo) * T * K, ...]
+        part = a.reshape(length, n, k, *a.shape[2:])[:, lo:hi].swapaxes(0, 1)
+        return part.reshape(-1, *a.shape[2:])
+
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        which = np.broadcast_to(np.arange(lo * k, hi * k).reshape(hi - lo, 1, k), (hi - lo, length, k)).reshape(-1)
+        layers = render.warp(
+            images[which],
+            flat_crop[lo:hi].reshape(-1, 4),
+            per(path.shift, lo, hi),
+            per(look.angle, lo, hi),
+            per(look.scale, lo, hi),
+            per(look.gain, lo, hi),
+            (height, width),
+        ).reshape(hi - lo, length, k, height, width)
+        frames[lo:hi], masks[lo:hi] = render.stack(
+            layers, cfg.render.combine, present[lo:hi], None if z_order is None else z_order[lo:hi]
+        )
+        if want:
+            box, count = annotate.ink_boxes(layers, colour=False)
+            ink[lo:hi], ink_count[lo:hi] = box, count
+    pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
+    if not want:
+        return Chunk(frames, *_identity(pool, choice, present, pixels))
+    # The layers are whole canvases: boxes are already in canvas coordinates (origin 0),
+    # and a digit may show anywhere, so visible boxes scan whole frames (as for wrap).
+    composed = (masks, 0, 0) if want & {"masks", "boxes", "visibility"} else None
+    origin = np.zeros((n, length, k, 2), dtype=np.int64)
+    notes = annotate.compute(want, idx, path, origin, present, ink, ink_count, composed, (height, width), True, z_order)
+    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)

@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import movmnist as mds
-from movmnist import motion
+from movmnist import motion, render
 from movmnist.build import build, prepare
 from movmnist.config import load_config
 from movmnist.errors import ConfigError
 from movmnist.generate import generate
+from movmnist.motion import mmnistpp as pp
 from movmnist.sources import load_pool
 from tests.conftest import SMALL, small_config
 
@@ -237,9 +238,71 @@ def test_acceleration_changes_speed_but_not_the_walls() -> None:
     assert not np.array_equal(plain.positions, chunk.positions)
 
 
-@pytest.mark.parametrize("name", ["tfds", "svg-stochastic"])
+@pytest.mark.parametrize("name", ["tfds", "svg-stochastic", "mmnist++"])
 def test_preset_configs_load(name: str) -> None:
-    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+    cfg = load_config(ROOT / "configs" / f"{name.replace('++', '-plus-plus')}.yaml")
     assert cfg.motion.preset == name
     with pytest.raises(ConfigError, match=r"render\.bounce_on: ink needs motion\.boundary: bounce"):
-        load_config(ROOT / "configs" / f"{name}.yaml", ["render.bounce_on=ink", "motion.boundary=wrap"])
+        load_config(ROOT / "configs" / "tfds.yaml", ["render.bounce_on=ink", "motion.boundary=wrap"])
+    with pytest.raises(ConfigError, match=r"mmnist\+\+ bounces its digits' centres itself"):
+        small_config("motion.preset=mmnist++", "motion.boundary=open")
+
+
+# --- mmnist++ -------------------------------------------------------------------------------
+
+
+def test_mmnistpp_schedules_by_hand() -> None:
+    look = pp.appearance(np.array([10.0]), np.array([1.1]), np.array([0.8]), 12)
+    powers = [0, -1, -2, -3, -4, -3, -2, -1, 0, 1, 0, -1]  # divide on frames 1-4, multiply on 5-9, ...
+    np.testing.assert_allclose(look.scale[:, 0], 1.1 ** np.array(powers, dtype=float))
+    np.testing.assert_allclose(look.gain[:, 0], 0.8 ** -np.array(powers, dtype=float))
+    np.testing.assert_allclose(look.angle[:, 0], 10.0 * np.arange(12))
+
+
+def test_mmnistpp_bounces_the_centre_and_clips_the_velocity() -> None:
+    # A 20 x 20 crop with its top-left at (40, 30): centre (50, 40). Velocity (5, 0) is
+    # clipped to 3.6: centre 53.6, then 57.2 > 54 -> back on 54, velocity reversed.
+    shift, vel, hits = pp.mmnistpp(
+        np.array([[40.0, 30.0]]), np.array([[5.0, 0.0]]), np.array([[20, 20]]), (64, 64), 4, 3.6
+    )
+    np.testing.assert_allclose(shift[:, 0, 0] + 10, [50.0, 53.6, 54.0, 50.4])
+    np.testing.assert_allclose(vel[:, 0, 0], [5.0, 3.6, -3.6, -3.6])
+    assert hits[:, 0, 0].tolist() == [0, 0, 1, 0]
+    g = np.random.default_rng(0)
+    shift, vel, _ = pp.mmnistpp(
+        g.random((50, 2)) * 40, g.normal(size=(50, 2)) * 3, np.full((50, 2), 18), (64, 64), 30, 3.6
+    )
+    centre = shift[1:] + 9
+    assert centre.min() >= 10 and centre.max() <= 54 and np.abs(vel[1:]).max() <= 3.6
+
+
+def test_warp_places_turns_and_brightens() -> None:
+    sprite = np.zeros((1, 8, 8), np.uint8)
+    sprite[0, 2:6, 2:6] = 100
+    sprite[0, 2, 2] = 200  # the crop's top-left pixel
+    box = np.array([[2, 2, 6, 6]])
+    same = render.warp(sprite, box, np.array([[10.0, 20.0]]), np.zeros(1), np.ones(1), np.ones(1), (32, 32))
+    expect = np.zeros((32, 32), np.uint8)
+    expect[10:14, 20:24] = sprite[0, 2:6, 2:6]
+    np.testing.assert_array_equal(same[0], expect)  # whole-pixel shift, no turn: an exact copy
+    half = render.warp(sprite, box, np.array([[10.0, 20.0]]), np.array([180.0]), np.ones(1), np.full(1, 1.2), (32, 32))
+    # A half turn about the crop's centre (12, 22) sends (10, 20) to (14, 24), as OpenCV does.
+    assert half[0, 14, 24] == 240 and half[0].sum() > 0 and half[0, 10, 20] == 0
+
+
+def test_mmnistpp_generation() -> None:
+    cfg = small_config(
+        "motion.preset=mmnist++", "digits.count=1", "canvas={height: 40, width: 40}", "sequence.length=12"
+    )
+    assert cfg.motion.speed == (0.0, 0.1)
+    pool = load_pool(cfg.source, cfg.splits.train.pool, cfg.digits.size)
+    chunk = generate(cfg, pool, "train", np.arange(12))
+    assert chunk.masks is not None and chunk.boxes is not None and chunk.visibility is not None
+    np.testing.assert_array_equal(chunk.masks, (chunk.frames > 0).astype(np.uint8))
+    ink = (chunk.frames > 0).reshape(12, 12, -1).sum(axis=2)
+    assert chunk.frames.max() > 0 and len(set(ink[:, 1:].ravel().tolist())) > 12  # it turns and scales
+    parts = np.concatenate([generate(cfg, pool, "train", np.arange(a, b)).frames for a, b in [(0, 5), (5, 12)]])
+    np.testing.assert_array_equal(parts, chunk.frames)
+    assert small_config(
+        "motion.preset=mmnist++", base={k: v for k, v in SMALL.items() if k != "digits"}
+    ).digits.count == (3, 3)

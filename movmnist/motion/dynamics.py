@@ -21,12 +21,15 @@ class Trajectory:
               (top, left) on its way into this frame, +1 off the high wall, else 0.
     pixels:   [T, M, 2] int64 or None: the top-left pixel, when the preset's own rule
               gives it (else `to_pixels(position, free)`).
+    shift, look: only for mmnist++, whose digits turn, grow and shrink (see mmnistpp).
     """
 
     position: np.ndarray
     velocity: np.ndarray
     hits: np.ndarray | None = None
     pixels: np.ndarray | None = None
+    shift: np.ndarray | None = None  # mmnist++: [T, M, 2] float64 sub-pixel top-left of the crop
+    look: object | None = None  # mmnist++: its mmnistpp.Appearance (rotation, scale, brightness)
 
 
 def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.ndarray | None = None) -> Trajectory:

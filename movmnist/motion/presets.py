@@ -14,6 +14,7 @@ import numpy as np
 
 from movmnist import rng
 from movmnist.motion import dynamics as dyn
+from movmnist.motion import mmnistpp as pp
 from movmnist.motion.dynamics import Trajectory
 
 # draw(stream, count) -> [n, count] float64 uniform in [0, 1): stream `stream` of each of
@@ -40,6 +41,7 @@ class Spec:
     sprite: tuple[int, int]
     boundary: str = "bounce"
     acceleration: float = 0.0
+    extent: np.ndarray | None = None  # mmnist++: [M, 2] (rows, cols) of each digit's ink crop
 
 
 def _speed(draw: Draw, n: int, k: int, speed: tuple[float, float]) -> np.ndarray:
@@ -147,12 +149,37 @@ def _svg(stochastic: bool) -> Callable[[Draw, int, int, Spec], Trajectory]:
     return preset
 
 
+def _mmnistpp(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    if spec.extent is None:
+        raise ValueError("mmnist++ needs each digit's crop (Spec.extent)")
+    crop = np.asarray(spec.extent, dtype=np.float64)
+    canvas = np.asarray(spec.canvas, dtype=np.float64)
+    unit = float(max(min(spec.canvas[0] - spec.sprite[0], spec.canvas[1] - spec.sprite[1]), 1))
+    start = draw(rng.START, 2 * k).reshape(-1, 2) * (canvas - crop)
+    angle = draw(rng.ANGLE, k).reshape(-1) * (2 * np.pi)
+    velocity = dyn.direction(angle, _speed(draw, n, k, spec.speed) * unit)
+    accel = _accel(draw, n, k, spec)
+    shift, vel, hits = pp.mmnistpp(
+        start, velocity, crop, spec.canvas, spec.length, spec.speed[1] * unit, None if accel is None else accel * unit
+    )
+    look = pp.appearance(
+        draw(rng.MMNIST_ROTATION, k).reshape(-1) * 60.0 - 30.0,
+        1 / 1.1 + draw(rng.MMNIST_SCALE, k).reshape(-1) * (1.1 - 1 / 1.1),
+        np.repeat(0.6 + draw(rng.MMNIST_ILLUMINATION, 1)[:, 0] * 0.4, k),
+        spec.length,
+    )
+    span = canvas - 2 * pp.MARGIN  # trajectories: the crop's centre within the margins, 0..1
+    position = (shift + crop / 2 - pp.MARGIN) / span
+    return Trajectory(position, vel / span, hits, np.floor(shift).astype(np.int64), shift, look)
+
+
 PRESETS: dict[str, Callable[[Draw, int, int, Spec], Trajectory]] = {
     "srivastava": _srivastava,
     "tutorial": _tutorial,
     "tfds": _tfds,
     "svg-deterministic": _svg(stochastic=False),
     "svg-stochastic": _svg(stochastic=True),
+    "mmnist++": _mmnistpp,
 }
 
 
