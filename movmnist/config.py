@@ -408,6 +408,13 @@ class Config(_Model):
                 " and render.bounce_on: patch",
                 {},
             )
+        if self.motion.preset == "mmnist++" and min(self.canvas.height, self.canvas.width) <= 20:
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset mmnist++ keeps digit centres 10 px inside the canvas, so canvas.height and"
+                " canvas.width must be > 20 (got {h}x{w})",
+                {"h": self.canvas.height, "w": self.canvas.width},
+            )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
             raise PydanticCustomError(
                 "fit",

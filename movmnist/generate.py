@@ -147,7 +147,21 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
         return Chunk(frames, *_identity(pool, choice, present, pixels))
     assert ink is not None and ink_count is not None
     wrap = cfg.motion.boundary == "wrap"
-    notes = annotate.compute(want, idx, path, pixels, present, ink, ink_count, composed, (h, w), wrap, z_order)
+    top, left, window = _ink(pool)
+    notes = annotate.compute(
+        want,
+        idx,
+        path,
+        pixels,
+        present,
+        ink,
+        ink_count,
+        composed,
+        (h, w),
+        wrap,
+        z_order,
+        (top[choice], left[choice], window),
+    )
     return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)
 
 

@@ -247,8 +247,10 @@ def compose(
                 paste(buf, seq, sprites, rows, cols, combine, first, mask, label)
             first = False
     if packed:
-        frames[...] = buf[:, :, ph : ph + height, pw : pw + width] >> 8
-        mask = (buf & 0xFF).astype(np.uint8)
+        # The low byte is the mark, the high byte the frame (casts truncate: the fast way).
+        mask = buf.astype(np.uint8)
+        np.right_shift(buf, 8, out=buf)
+        np.copyto(frames, buf[:, :, ph : ph + height, pw : pw + width], casting="unsafe")
     elif pad:
         frames[...] = buf[:, :, ph : ph + height, pw : pw + width]
     if mask is None:

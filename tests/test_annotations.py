@@ -123,8 +123,8 @@ def test_every_array_has_its_documented_shape_dtype_and_range(
     seed: int,
 ) -> None:
     lo, hi = count[0], count[0] + count[1]
-    if preset == "mmnist++":  # it has its own walls
-        boundary, ink = "bounce", False
+    if preset == "mmnist++":  # it has its own walls, 10 px inside the canvas
+        boundary, ink, canvas = "bounce", False, (max(canvas[0], 21), max(canvas[1], 21))
     cfg = small_config(
         f"motion.preset={preset}",
         f"render.combine={combine}",

@@ -246,6 +246,8 @@ def test_preset_configs_load(name: str) -> None:
         load_config(ROOT / "configs" / "tfds.yaml", ["render.bounce_on=ink", "motion.boundary=wrap"])
     with pytest.raises(ConfigError, match=r"mmnist\+\+ bounces its digits' centres itself"):
         small_config("motion.preset=mmnist++", "motion.boundary=open")
+    with pytest.raises(ConfigError, match=r"canvas.height and canvas.width must be > 20 \(got 20x40\)"):
+        small_config("motion.preset=mmnist++", "canvas.height=20")
 
 
 # --- mmnist++ -------------------------------------------------------------------------------
