@@ -1,0 +1,522 @@
+"""Speed and memory of the standard workload, as ratios measured side by side in one run.
+
+Workload "standard": 2 digits of 28x28 on 64x64, 20 frames (81,920 bytes a sequence),
+real MNIST from $MOVMNIST_MNIST_DIR when present, else the built-in synthetic digits (the
+table says which). The machine is shared and noisy, so every comparison alternates its
+two sides and keeps the best of each (the least disturbed); absolute times are context.
+
+1. generation core on one core (movmnist.generate into a reused buffer) vs the per-frame
+   loop of the common tutorial (bench/baseline_tutorial.py); target >= 15x;
+2. `build` with 1 worker vs writing the same, already generated frames with plain h5py,
+   same chunking (one sequence per chunk), codec and write size; target >= 0.8 per codec;
+3. `build --workers 2` vs `--workers 1`; target >= 1.7x on 2 cores;
+4. per codec: write seq/s, read seq/s (sequential chunks, random single sequences),
+   bytes per sequence;
+5. peak RSS of a 200,000-sequence build next to a 20,000-sequence one (flat);
+6. start-up of `movmnist --help` and `movmnist info DATASET`;
+7. random-access reads/s through movmnist.open, single process.
+
+Each build and each codec-only write runs in a fresh process, so nothing is warm that a
+user's run would not have warm. `python bench/bench_perf.py --quick` runs smaller sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import machine, mnist_dir, record
+
+QUICK = "--quick" in sys.argv
+BENCH = Path(__file__).resolve().parent
+CODECS = [("gzip", 1), ("lzf", None), ("zstd", 3), ("lz4", None), ("none", None)]
+N_BUILD = 10_000 if QUICK else 40_000  # sequences per build measurement (shards of 2,000)
+REPEATS = 2 if QUICK else 3
+RSS_SIZES = (2_000, 20_000) if QUICK else (20_000, 200_000)
+
+
+def standard(
+    sequences: int, codec: str = "gzip", level: int | None = None, annotations: bool = False
+) -> dict[str, Any]:
+    """The standard workload's config data: test split only (pool: MNIST-test).
+
+    Frames with labels, positions and source_index; the optional annotations (masks,
+    boxes, ...) are off unless `annotations`, then as the config's defaults have them.
+    """
+    from movmnist.config import Annotations
+
+    mnist = mnist_dir()
+    source = {"kind": "idx", "path": str(mnist)} if mnist else {"kind": "synthetic", "path": None}
+    output: dict[str, Any] = {"shard_size": 2000, "compression": codec}
+    if level is not None:
+        output["compression_level"] = level
+    return {
+        "canvas": {"height": 64, "width": 64},
+        "sequence": {"length": 20},
+        "digits": {"count": 2, "size": 28},
+        "motion": {"preset": "srivastava", "speed": 0.1},
+        "source": source,
+        "splits": {
+            "train": {"sequences": 0, "pool": "train[:50000]"},
+            "val": {"sequences": 0, "pool": "train[50000:]"},
+            "test": {"sequences": sequences, "pool": "test"},
+        },
+        "output": output,
+        **({} if annotations else {"annotations": dict.fromkeys(Annotations.model_fields, False)}),
+    }
+
+
+def in_fresh_process(code: str, *args: str) -> Any:
+    """Run `code` in a new interpreter (cwd: bench/); it prints one JSON value, returned here."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=BENCH, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench subprocess failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def best_of(sides: dict[str, Callable[[], tuple[float, float]]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Alternate the sides `repeats` times; each returns (rate by wall time, rate by CPU time
+    of its process); keep each side's best of each."""
+    best = dict.fromkeys(sides, (0.0, 0.0))
+    for _ in range(repeats):
+        for name, run in sides.items():
+            wall, cpu = run()
+            best[name] = (max(best[name][0], wall), max(best[name][1], cpu))
+    return best
+
+
+# --- 1. generation core vs the tutorial loop ----------------------------------------------
+
+GEN_CORE = """
+import json, sys, time
+import numpy as np
+from movmnist.config import Config
+from movmnist.generate import generate
+from movmnist.sources import load_pool
+import baseline_tutorial
+
+cfg = Config.from_data(json.loads(sys.argv[1]))
+pool = load_pool(cfg.source, cfg.splits.test.pool, cfg.digits.size)
+n_ours, n_base, chunk, repeats = (int(a) for a in sys.argv[2:6])
+buffer = np.empty(chunk * 20 * 64 * 64, dtype=np.uint8)
+generate(cfg, pool, "test", np.arange(chunk), out=buffer)  # the per-pool ink windows, once
+
+def ours():
+    t, c = time.perf_counter(), time.process_time()
+    for start in range(0, n_ours, chunk):
+        generate(cfg, pool, "test", np.arange(start, start + chunk), out=buffer)
+    return n_ours / (time.perf_counter() - t), n_ours / (time.process_time() - c)
+
+def base():
+    t, c = time.perf_counter(), time.process_time()
+    baseline_tutorial.generate(pool.images, n_base)
+    return n_base / (time.perf_counter() - t), n_base / (time.process_time() - c)
+
+best = {"ours": [0.0, 0.0], "baseline": [0.0, 0.0]}
+for _ in range(repeats):
+    for name, run in (("baseline", base), ("ours", ours)):
+        best[name] = [max(a, b) for a, b in zip(best[name], run())]
+print(json.dumps(best))
+"""
+
+
+def generation_core() -> dict[str, Any]:
+    n_ours, n_base = (8192, 500) if QUICK else (32768, 2000)
+    rates = in_fresh_process(GEN_CORE, json.dumps(standard(1)), str(n_ours), str(n_base), "256", str(REPEATS + 2))
+    (ours, ours_cpu), (base, base_cpu) = rates["ours"], rates["baseline"]
+    return {
+        "ours_seq_per_s": round(ours),
+        "baseline_seq_per_s": round(base),
+        "ratio": round(ours / base, 2),
+        "ours_seq_per_cpu_s": round(ours_cpu),
+        "baseline_seq_per_cpu_s": round(base_cpu),
+        "ratio_cpu": round(ours_cpu / base_cpu, 2),
+    }
+
+
+# --- 2, 3, 4. builds, codec-only writes, reads ---------------------------------------------
+
+BUILD = """
+import json, sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+from movmnist.build import build
+from movmnist.config import Config
+cfg = Config.from_data(json.loads(sys.argv[1]))
+t1, c1 = time.perf_counter(), time.process_time()
+data = build(cfg, Path(sys.argv[2]), workers=int(sys.argv[3]), overwrite=True)
+t2, c2 = time.perf_counter(), time.process_time()
+files = [s for split in data["splits"].values() for s in split["shards"]]
+print(json.dumps({"seconds": t2 - t1, "cpu": c2 - c1, "imports": t1 - t0, "bytes": sum(s["bytes"] for s in files)}))
+"""
+
+CODEC_ONLY = """
+import json, sys, time
+from pathlib import Path
+import h5py
+import numpy as np
+from movmnist import shards
+from movmnist.config import Config
+from movmnist.generate import generate
+from movmnist.sources import load_pool
+
+cfg = Config.from_data(json.loads(sys.argv[1]))
+out, n = Path(sys.argv[2]), int(sys.argv[3])
+pool = load_pool(cfg.source, cfg.splits.test.pool, cfg.digits.size)
+shard, step = cfg.output.shard_size, cfg.build.chunk_size
+frames = generate(cfg, pool, "test", np.arange(shard)).frames  # one shard's worth, written n / shard times
+codec = shards.compression_args(cfg.output.compression, cfg.output.compression_level)
+opts = {"chunks": (1, *frames.shape[1:]), **codec}
+t, c = time.perf_counter(), time.process_time()
+for i in range(n // shard):
+    with h5py.File(out / f"shard-{i}.h5", "w") as f:
+        ds = f.create_dataset("frames", shape=frames.shape, dtype=np.uint8, **opts)
+        for start in range(0, shard, step):
+            ds[start : start + step] = frames[start : start + step]
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - c}))
+"""
+
+READS = """
+import json, sys, time
+import numpy as np
+import movmnist
+
+ds = movmnist.open(sys.argv[1])
+split = ds["test"]
+n_random = int(sys.argv[2])
+t = time.perf_counter()
+total = 0
+for chunk in split.chunks(256):
+    total += len(chunk)
+sequential = total / (time.perf_counter() - t)
+order = np.random.default_rng(0).integers(0, len(split), n_random)
+t = time.perf_counter()
+for i in order:
+    split[int(i)]
+random_access = n_random / (time.perf_counter() - t)
+print(json.dumps({"sequential": sequential, "random": random_access}))
+"""
+
+
+def fastest(sides: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Alternate the sides `repeats` times; each returns seconds; keep each side's fastest."""
+    best = dict.fromkeys(sides, float("inf"))
+    for _ in range(repeats):
+        for name, run in sides.items():
+            best[name] = min(best[name], run())
+    return best
+
+
+def codecs(root: Path) -> tuple[list[dict[str, Any]], dict[str, Any], Path]:
+    """Sections 2, 3 (alongside gzip), 4 and 7; returns (rows, scaling, a kept gzip dataset).
+
+    A build costs a fixed start (imports, source checksums, pools, worker start-up, dataset
+    card) plus a cost per sequence. Two build sizes, N / 4 and N, separate the two:
+    per sequence = (t(N) - t(N / 4)) / (3N / 4). The target of section 2 is about the cost
+    per sequence; the end-to-end rate at N is shown next to it.
+    """
+    rows, scaling = [], {}
+    keep = root / "gzip-dataset"
+    small, big = N_BUILD // 4, N_BUILD
+    for codec, level in CODECS:
+        built = root / f"build-{codec}"
+        raw = root / f"raw-{codec}"
+        raw.mkdir()
+        sizes: dict[str, int] = {}
+
+        def build(
+            n: int,
+            workers: int,
+            codec: str = codec,
+            level: int | None = level,
+            built: Path = built,
+            sizes: dict[str, int] = sizes,
+        ) -> float:
+            result = in_fresh_process(BUILD, json.dumps(standard(n, codec, level)), str(built), str(workers))
+            sizes[f"{n}"] = result["bytes"]
+            return float(result["seconds"])
+
+        def codec_only(codec: str = codec, level: int | None = level, raw: Path = raw) -> float:
+            result = in_fresh_process(CODEC_ONLY, json.dumps(standard(big, codec, level)), str(raw), str(big))
+            for f in raw.iterdir():
+                f.unlink()
+            return float(result["seconds"])
+
+        sides: dict[str, Callable[[], float]] = {
+            "build_small": lambda: build(small, 1),
+            "build": lambda: build(big, 1),
+            "codec_only": codec_only,
+        }
+        if codec == "gzip":
+            sides["build_2_workers_small"] = lambda: build(small, 2)
+            sides["build_2_workers"] = lambda: build(big, 2)
+        t = fastest(sides, REPEATS)
+        build(big, 1)  # leave the 1-worker dataset in place for the reads
+        reads = in_fresh_process(READS, str(built), "2000")
+        per_seq = (t["build"] - t["build_small"]) / (big - small)
+        row = {
+            "codec": codec + (f"-{level}" if level is not None else ""),
+            "build_seq_per_s": round(big / t["build"]),
+            "build_fixed_s": round(t["build_small"] - small * per_seq, 2),
+            "build_marginal_seq_per_s": round(1 / per_seq),
+            "codec_only_seq_per_s": round(big / t["codec_only"]),
+            "marginal_ratio": round((t["codec_only"] / big) / per_seq, 3),
+            "end_to_end_ratio": round(t["codec_only"] / t["build"], 3),
+            "read_sequential_seq_per_s": round(reads["sequential"]),
+            "read_random_seq_per_s": round(reads["random"]),
+            "bytes_per_sequence": round(sizes[f"{big}"] / big),
+        }
+        rows.append(row)
+        print(f"  {row}", file=sys.stderr)
+        if codec == "gzip":
+            per_seq_2 = (t["build_2_workers"] - t["build_2_workers_small"]) / (big - small)
+            scaling = {
+                "workers_1_seq_per_s": round(big / t["build"]),
+                "workers_2_seq_per_s": round(big / t["build_2_workers"]),
+                "ratio": round(t["build"] / t["build_2_workers"], 2),
+                "marginal_ratio": round(per_seq / per_seq_2, 2),
+                "workers_2_fixed_s": round(t["build_2_workers_small"] - small * per_seq_2, 2),
+            }
+            built.rename(keep)
+        else:
+            shutil.rmtree(built)
+        shutil.rmtree(raw)
+    return rows, scaling, keep
+
+
+# --- 5. peak memory -----------------------------------------------------------------------
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def peak_rss(root: Path, sequences: int) -> dict[str, float]:
+    """`movmnist build` (all cores) of `sequences`: the peak of the process tree's summed RSS
+    (sampled every 20 ms) and the largest single process's peak (exact, from the kernel)."""
+    cfg = root / f"rss-{sequences}.json"
+    cfg.write_text(json.dumps(standard(sequences)))
+    out = root / f"rss-{sequences}"
+    # A wrapper process, so that its RUSAGE_CHILDREN covers only this build's tree.
+    wrapper = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)"
+    )
+    movmnist = str(Path(sys.executable).with_name("movmnist"))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", wrapper, movmnist, "build", str(cfg), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.perf_counter()
+    sampler.start()
+    stdout, _ = proc.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the {sequences}-sequence build failed")
+    shutil.rmtree(out)
+    return {
+        "sequences": sequences,
+        "tree_peak_mb": round(peak / 1e6, 1),
+        "largest_process_peak_mb": round(int(stdout.split()[-1]) / 1e6, 1),
+        "seconds": round(seconds, 1),
+    }
+
+
+# --- 6. start-up --------------------------------------------------------------------------
+
+
+def startup(dataset: Path) -> dict[str, Any]:
+    movmnist = str(Path(sys.executable).with_name("movmnist"))
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "movmnist --help": [movmnist, "--help"],
+    }
+    info_landed = subprocess.run([movmnist, "info", "--help"], capture_output=True, check=False).returncode == 0
+    if info_landed:
+        commands["movmnist info DATASET"] = [movmnist, "info", str(dataset)]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(7):
+        for name, argv in commands.items():
+            t = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - t)
+    result: dict[str, Any] = {name: round(statistics.median(v), 3) for name, v in times.items()}
+    if not info_landed:
+        result["movmnist info DATASET"] = "not measured: `movmnist info` is not in this checkout"
+    return result
+
+
+# --- context: the config's default annotations ---------------------------------------------
+
+
+def annotations_cost(root: Path) -> dict[str, Any]:
+    """Build seq/s and bytes/seq with the config's default annotations (masks, boxes, ...)
+    next to frames only (gzip-1, 1 worker)."""
+    n = N_BUILD // 4
+    rates = {}
+    for name, on in (("frames_only", False), ("default_annotations", True)):
+        result = in_fresh_process(BUILD, json.dumps(standard(n, annotations=on)), str(root / f"ann-{name}"), "1")
+        rates[name] = {"seq_per_s": round(n / result["seconds"]), "bytes_per_sequence": round(result["bytes"] / n)}
+        shutil.rmtree(root / f"ann-{name}")
+    return {"sequences": n, **rates}
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def table(
+    digits: str,
+    load: tuple[float, float],
+    core: dict[str, Any],
+    rows: list[dict[str, Any]],
+    scaling: dict[str, Any],
+    memory: list[dict[str, Any]],
+    start: dict[str, Any],
+    notes: dict[str, Any],
+) -> list[str]:
+    m = machine()
+    lines = [
+        f"movmnist {'--quick ' if QUICK else ''}performance: standard workload (2 digits 28x28, 64x64, 20 frames; "
+        f"frames, labels, positions, source_index), {digits}",
+        f"machine: {m['cpus']} cpus, {m['machine']}, python {m['python']}; "
+        f"load average {load[0]:.2f} before, {load[1]:.2f} after (other engineers' jobs share it)",
+        "",
+        "| measure | ratio | figures | target |",
+        "| --- | --- | --- | --- |",
+        f"| 1. generation on one core: ours / tutorial loop (by CPU time) | **{core['ratio']}x** "
+        f"({core['ratio_cpu']}x) | {core['ours_seq_per_s']:,} vs {core['baseline_seq_per_s']:,} seq/s | >= 15x |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| 2. build (1 worker) / codec-only write, {row['codec']}: per sequence (end to end) | "
+            f"**{row['marginal_ratio']}** ({row['end_to_end_ratio']}) | "
+            f"{row['build_marginal_seq_per_s']:,} ({row['build_seq_per_s']:,}) vs {row['codec_only_seq_per_s']:,} seq/s"
+            f"; fixed {row['build_fixed_s']} s | >= 0.8 |"
+        )
+    lines.append(
+        f"| 3. build --workers 2 / --workers 1, gzip-1: per sequence (end to end) | "
+        f"**{scaling['marginal_ratio']}x** ({scaling['ratio']}x) | "
+        f"{scaling['workers_2_seq_per_s']:,} vs {scaling['workers_1_seq_per_s']:,} seq/s end to end | >= 1.7x |"
+    )
+    small, big = memory
+    lines.append(
+        f"| 5. peak RSS, {big['sequences']:,} vs {small['sequences']:,} sequences, all processes "
+        f"(largest one) | **{big['tree_peak_mb'] / small['tree_peak_mb']:.2f}x** | {big['tree_peak_mb']} vs "
+        f"{small['tree_peak_mb']} MB ({big['largest_process_peak_mb']} vs {small['largest_process_peak_mb']} MB)"
+        " | flat |"
+    )
+    for name, seconds in start.items():
+        if name != "python -c pass":
+            shown = f"**{seconds} s**" if isinstance(seconds, float) else seconds
+            lines.append(f"| 6. start-up, `{name}` (median of 7) | | {shown} | < 0.5 s |")
+    gzip_row = rows[0]
+    lines += [
+        f"| 7. loader random access, gzip-1, one sequence a read | | **{gzip_row['read_random_seq_per_s']:,} reads/s** "
+        "| |",
+        "",
+        f"4. codecs: {N_BUILD:,} sequences, one sequence per HDF5 chunk, 1 worker; reads through movmnist.open, "
+        "sequential in chunks of 256, random one sequence at a time:",
+        "",
+        "| codec | build seq/s, end to end | build seq/s, per sequence | codec-only write seq/s "
+        "| read seq/s, sequential | read seq/s, random | bytes/seq |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['codec']} | {row['build_seq_per_s']:,} | {row['build_marginal_seq_per_s']:,} | "
+            f"{row['codec_only_seq_per_s']:,} | "
+            f"{row['read_sequential_seq_per_s']:,} | {row['read_random_seq_per_s']:,} | "
+            f"{row['bytes_per_sequence']:,} |"
+        )
+    ann = notes["annotations"]
+    lines += [
+        "",
+        f"Context: `python -c pass` starts in {start['python -c pass']} s here. With the config's default "
+        f"annotations (masks, boxes, ...) a build makes {ann['default_annotations']['seq_per_s']:,} seq/s and "
+        f"{ann['default_annotations']['bytes_per_sequence']:,} bytes/seq, against "
+        f"{ann['frames_only']['seq_per_s']:,} seq/s and {ann['frames_only']['bytes_per_sequence']:,} bytes/seq "
+        f"without them (gzip-1, 1 worker, {ann['sequences']:,} sequences).",
+    ]
+    return lines
+
+
+def main() -> None:
+    load_before = os.getloadavg()
+    digits = f"real MNIST ({mnist_dir()})" if mnist_dir() else "synthetic digits (no $MOVMNIST_MNIST_DIR)"
+    print(f"standard workload: 2 digits 28x28, 64x64, 20 frames; {digits}", file=sys.stderr)
+    root = Path(tempfile.mkdtemp(prefix="movmnist-bench-"))
+    try:
+        print("1. generation core vs tutorial loop ...", file=sys.stderr)
+        core = generation_core()
+        print(f"  {core}", file=sys.stderr)
+        print(f"2-4. builds and codecs, {N_BUILD} sequences each ...", file=sys.stderr)
+        rows, scaling, dataset = codecs(root)
+        print("5. peak memory ...", file=sys.stderr)
+        memory = [peak_rss(root, n) for n in RSS_SIZES]
+        print(f"  {memory}", file=sys.stderr)
+        print("6, 7. start-up, loader; default annotations ...", file=sys.stderr)
+        start = startup(dataset)
+        notes = {"annotations": annotations_cost(root)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    load = (os.getloadavg()[0], load_before[0])[::-1]
+    lines = table(digits, load, core, rows, scaling, memory, start, notes)
+    print("\n".join(lines))
+    record(
+        "perf",
+        {
+            "workload": "standard: 2 digits 28x28, 64x64, 20 frames; frames, labels, positions, source_index",
+            "digits": "mnist" if mnist_dir() else "synthetic",
+            "quick": QUICK,
+            "load_average_before_after": load,
+            "generation_core": core,
+            "codecs": rows,
+            "scaling_gzip": scaling,
+            "peak_rss": memory,
+            "startup_seconds": start,
+            "loader_random_reads_per_s": rows[0]["read_random_seq_per_s"],
+            "annotations": notes["annotations"],
+            "table": lines,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
