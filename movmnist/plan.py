@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from movmnist.config import ALL, Config, PoolSpec
 
 SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
@@ -13,9 +15,6 @@ SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 # measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
 # within a factor of two). Only the estimate in `movmnist plan` uses them.
 COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "zstd": 0.015, "lz4": 0.033, "none": 1.0}
-# Bytes of annotations per digit per frame (positions) and per digit (labels, source index).
-_PER_DIGIT_FRAME = 4
-_PER_DIGIT = 6
 
 
 def shard_boundaries(n: int, shard_size: int) -> list[tuple[int, int]]:
@@ -62,14 +61,22 @@ class Plan:
         c = self.config
         return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
 
+    def _bytes(self) -> tuple[int, int]:
+        """Raw bytes per sequence: (frames and masks, which compress alike; everything else)."""
+        from movmnist.generate import extras
+        from movmnist.shards import Layout
+
+        layout = Layout(sequence=self.sequence_shape, digits=self.config.digits.count[1], extras=extras(self.config))
+        sizes = {
+            name: int(np.prod(shape)) * np.dtype(dtype).itemsize for name, (shape, dtype) in layout.shapes().items()
+        }
+        images = sizes.pop("frames") + sizes.pop("masks", 0)
+        return images, sum(sizes.values())
+
     @property
     def sequence_bytes(self) -> int:
-        t = self.config.sequence.length
-        k = self.config.digits.count[1]
-        frames = 1
-        for d in self.sequence_shape:
-            frames *= d
-        return frames + t * k * _PER_DIGIT_FRAME + k * _PER_DIGIT
+        """Raw bytes of one sequence and its per-sequence annotations (events not counted)."""
+        return sum(self._bytes())
 
     @property
     def sequences(self) -> int:
@@ -85,12 +92,10 @@ class Plan:
 
     @property
     def estimated_bytes(self) -> int:
-        """Estimated size on disk after compression (annotations counted raw)."""
+        """Estimated size on disk after compression (frames and masks compressed, the rest raw)."""
         ratio = COMPRESSION_RATIO[self.config.output.compression]
-        frames = 1
-        for d in self.sequence_shape:
-            frames *= d
-        return int(self.sequences * (frames * ratio + self.sequence_bytes - frames))
+        images, rest = self._bytes()
+        return int(self.sequences * (images * ratio + rest))
 
     def worker_memory(self) -> int:
         """Rough peak bytes a worker holds beyond the interpreter: a chunk and its copies."""
