@@ -187,7 +187,8 @@ class Split:
 
     def digit_boxes(self, key: Key) -> np.ndarray:
         """Each digit's box, as `sprite_boxes` lays it out: its stored ink box (`amodal_boxes`, else
-        `boxes`) when the shards hold one, else its sprite square. Clipped to the canvas."""
+        `boxes`) when the shards hold one, else its sprite square. Clipped to the canvas;
+        -1 (all four) where the digit is absent or nothing of its box is on the canvas."""
         names = self.annotation_names
         stored = next((n for n in ("amodal_boxes", "boxes") if n in names), None)
         if stored is None:

@@ -7,18 +7,20 @@ the dataset's size. The numpy core (`SplitStats.add`) does no I/O.
 
 What is measured (per split):
 - labels: how many digits of each class;
-- digit-centre heat map: [H, W] counts of each digit's sprite-square centre, per frame;
+- digit-centre heat map: [H, W] counts of each digit's box centre, per frame;
 - speed: per digit and step, the distance in pixels between consecutive top-left positions;
 - mean frame and frame-difference images: per-pixel mean of the frames, and mean and
   std of |frame[t+1] - frame[t]| (where the movement is);
-- overlap rate: the fraction of frames in which two digits' sprite squares intersect;
+- overlap rate: the fraction of frames in which two digits' boxes intersect;
 - wall rate: the fraction of digit-frames in which a digit's sprite square touches the
   canvas edge (the square is what the motion rules bounce, so this counts contacts);
-
-Boxes here are the sprite squares (`Split.sprite_boxes`: positions and the digit size),
-clipped to the canvas, whatever ink boxes the shards also hold.
 - PCA: the frames of a sample projected on their first two principal components
   (numpy SVD), with the first digit's label for colour.
+
+"Boxes" are the digits' ink boxes when the shards store them (`amodal_boxes`), else
+their sprite squares (`Split.digit_boxes`); sprite squares of large digits overlap
+whenever the ink does not, so the ink boxes measure overlap better. `boxes` in the
+summary says which were used.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class SplitStats:
     width: int
     channels: int
     classes: int = 10
+    boxes: str = "sprite"  # which boxes overlap and the heat map use: "ink" or "sprite" (see the module docstring)
     sequences: int = 0
     frames: int = 0
     labels: np.ndarray = field(default_factory=lambda: np.zeros(10, np.int64))
@@ -74,11 +77,20 @@ class SplitStats:
     def speed_edges(self) -> np.ndarray:
         return np.arange(len(self.speed_counts) + 1) * SPEED_BIN
 
-    def add(self, frames: np.ndarray, labels: np.ndarray, positions: np.ndarray, boxes: np.ndarray) -> None:
+    def add(
+        self,
+        frames: np.ndarray,
+        labels: np.ndarray,
+        positions: np.ndarray,
+        squares: np.ndarray,
+        boxes: np.ndarray | None = None,
+    ) -> None:
         """Fold in a chunk of n sequences.
 
         frames [n, T, H, W(, C)] uint8; labels [n, K] (-1 absent); positions [n, T, K, 2]
-        top-left (row, col), -1 absent; boxes [n, T, K, 4] (top, left, bottom, right), -1 absent.
+        top-left (row, col), -1 absent; squares [n, T, K, 4] the sprite squares and boxes
+        the digit boxes for overlap and heat map (default: the squares), both (top, left,
+        bottom, right) clipped to the canvas, -1 where the digit is absent or off the canvas.
         """
         n, t = frames.shape[:2]
         self.sequences += n
@@ -88,15 +100,17 @@ class SplitStats:
             self.labels = np.pad(self.labels, (0, int(present_labels.max()) + 1 - len(self.labels)))
         self.labels += np.bincount(present_labels, minlength=len(self.labels))
 
-        present = boxes[..., 0] >= 0  # [n, T, K]
+        boxes = squares if boxes is None else boxes
+        shown = boxes[..., 0] >= 0  # [n, T, K]
         top, left, bottom, right = (boxes[..., i] for i in range(4))
-        rows = ((top + bottom - 1) // 2)[present]
-        cols = ((left + right - 1) // 2)[present]
-        np.add.at(self.heat, (rows, cols), 1)
+        np.add.at(self.heat, (((top + bottom - 1) // 2)[shown], ((left + right - 1) // 2)[shown]), 1)
+        self.overlap_frames += int(_overlapping(boxes, shown).sum())
+
+        present = squares[..., 0] >= 0  # [n, T, K]
+        top, left, bottom, right = (squares[..., i] for i in range(4))
         self.digit_frames += int(present.sum())
         touch = (top == 0) | (left == 0) | (bottom == self.height) | (right == self.width)
         self.wall_hits += int((touch & present).sum())
-        self.overlap_frames += int(_overlapping(boxes, present).sum())
 
         moved = present[:, 1:] & present[:, :-1]
         step = np.diff(positions.astype(np.float64), axis=1)  # [n, T-1, K, 2]
@@ -132,6 +146,7 @@ class SplitStats:
     def merge(self, other: SplitStats) -> SplitStats:
         """The sums of two accumulators of the same canvas (for views over several splits)."""
         out = SplitStats(self.height, self.width, self.channels)
+        out.boxes = self.boxes if self.boxes == other.boxes else "mixed"
         size = max(len(self.labels), len(other.labels))
         out.labels = np.pad(self.labels, (0, size - len(self.labels))) + np.pad(
             other.labels, (0, size - len(other.labels))
@@ -198,6 +213,7 @@ class SplitStats:
                 "bin_width": SPEED_BIN,
                 "histogram": self.speed_counts[:last].tolist(),
             },
+            "boxes": self.boxes,
             "overlap_rate": round(self.overlap_frames / max(self.frames, 1), 6),
             "wall_rate": round(self.wall_hits / max(self.digit_frames, 1), 6),
             "pixel_mean": round(float(self.mean_frame().mean()), 4),
@@ -243,9 +259,16 @@ def split_stats(part: Split, limit: int | None = None, chunk: int = 256) -> Spli
     n = len(part) if limit is None else min(limit, len(part))
     shape = part.shape
     acc = SplitStats(shape[2], shape[3], shape[4] if len(shape) > 4 else 1)
+    acc.boxes = "ink" if "amodal_boxes" in part.annotation_names else "sprite"
     for start in range(0, n, chunk):
         key = slice(start, min(start + chunk, n))
-        acc.add(part[key], part.read("labels", key), part.read("positions", key), part.sprite_boxes(key))
+        acc.add(
+            part[key],
+            part.read("labels", key),
+            part.read("positions", key),
+            part.sprite_boxes(key),
+            part.digit_boxes(key),
+        )
     return acc
 
 
@@ -269,7 +292,7 @@ def format_text(stats: dict[str, SplitStats]) -> str:
             f"{name}: {d['sequences']} sequences, {d['frames']} frames",
             f"  labels:        {' '.join(f'{i}:{c}' for i, c in enumerate(d['label_histogram']))}",
             f"  speed:         mean {sp['mean']:.2f} px/frame (std {sp['std']:.2f}, max {sp['max']:.2f})",
-            f"  overlap rate:  {d['overlap_rate']:.3f} of frames have two digits' boxes intersecting",
+            f"  overlap rate:  {d['overlap_rate']:.3f} of frames have two digits' {d['boxes']} boxes intersecting",
             f"  wall rate:     {d['wall_rate']:.3f} of digit-frames touch the canvas edge",
             f"  pixels:        mean {d['pixel_mean']:.2f}; |frame difference| mean {d['frame_diff_mean']:.2f}",
             f"  PCA:           {d['pca_samples']} frames, explained {d['pca_explained'][0]:.3f}, "

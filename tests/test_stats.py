@@ -19,7 +19,8 @@ from tests.datasets import rgb_copy, tiny
 def test_digits_as_large_as_the_canvas_never_move(tmp_path: Path) -> None:
     # A 40 px digit on a 40 px canvas has no free range: it sits at (0, 0), fills the
     # frame, touches every wall, overlaps the other digit, and nothing ever changes.
-    ds = tiny(tmp_path / "d", "digits.size=40")
+    # (Without stored ink boxes, overlap and the heat map use the sprite squares.)
+    ds = tiny(tmp_path / "d", "digits.size=40", "annotations.boxes=false", "annotations.amodal_boxes=false")
     result = CliRunner().invoke(cli, ["stats", str(ds), "--json", "--split", "test"])
     assert result.exit_code == 0, result.output
     test = json.loads(result.output)["test"]
@@ -28,7 +29,7 @@ def test_digits_as_large_as_the_canvas_never_move(tmp_path: Path) -> None:
     assert test["speed"]["mean"] == 0.0 and test["speed"]["max"] == 0.0
     assert test["speed"]["histogram"] == [5 * 5 * 2]  # every step of both digits in the first bin
     assert test["frame_diff_mean"] == 0.0 and test["frame_diff_std"] == 0.0
-    assert test["heat_peak"] == [19, 19]
+    assert test["heat_peak"] == [19, 19] and test["boxes"] == "sprite"
     labels = movmnist.open(ds)["test"].read("labels", slice(None))
     assert test["label_histogram"] == np.bincount(labels.ravel(), minlength=10).tolist()
     assert sum(test["label_histogram"]) == 10
@@ -62,6 +63,13 @@ def test_streaming_in_small_chunks_gives_the_same_numbers(tmp_path: Path) -> Non
     diff = np.abs(np.diff(frames.astype(int), axis=1))
     np.testing.assert_allclose(whole["train"].diff_images()[0], diff.mean(axis=(0, 1)))
     np.testing.assert_allclose(whole["train"].diff_images()[1], diff.std(axis=(0, 1)), atol=1e-6)
+    # Overlap uses the stored ink boxes (x0, y0, x1, y1), computed here independently.
+    with movmnist.open(ds) as opened:
+        ink = opened["train"].read("amodal_boxes", slice(None)).astype(int)
+    a, b = ink[:, :, 0], ink[:, :, 1]
+    meet = (a[..., 0] < b[..., 2]) & (b[..., 0] < a[..., 2]) & (a[..., 1] < b[..., 3]) & (b[..., 1] < a[..., 3])
+    train = whole["train"].to_data()
+    assert train["boxes"] == "ink" and train["overlap_rate"] == round(float(meet.mean()), 6)
 
 
 def test_plot_is_one_png_and_colour_datasets_work(tmp_path: Path) -> None:
