@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from movmnist import annotate, motion, render, rng
+from movmnist import annotate, layers, motion, render, rng
 from movmnist.config import Config
 from movmnist.motion import mmnistpp
 from movmnist.sources import Pool
@@ -191,8 +191,8 @@ def _mmnistpp(
 ) -> Chunk:
     """MovingMNIST++: digits that turn, grow and shrink, so each frame has its own sprites.
 
-    Each digit is warped onto a whole canvas per frame (render.warp), a block of sequences
-    at a time to bound memory, and the layers combined (render.stack); annotations come
+    Each digit is warped onto a whole canvas per frame (layers.warp), a block of sequences
+    at a time to bound memory, and the layers combined (layers.stack); annotations come
     from those layers and the mask.
     """
     n, length, k = len(idx), cfg.sequence.length, choice.shape[1]
@@ -216,7 +216,7 @@ def _mmnistpp(
         extent=extent.reshape(-1, 2),
     )
     path = motion.move("mmnist++", draw, n, k, spec)
-    assert path.pixels is not None and path.shift is not None and isinstance(path.look, mmnistpp.Appearance)
+    assert path.pixels is not None and path.shift is not None and path.look is not None
     look = path.look
     shape = (n, *frame_shape(cfg, pool))
     frames = np.zeros(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
@@ -235,7 +235,7 @@ def _mmnistpp(
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         which = np.broadcast_to(np.arange(lo * k, hi * k).reshape(hi - lo, 1, k), (hi - lo, length, k)).reshape(-1)
-        layers = render.warp(
+        drawn = layers.warp(
             images[which],
             flat_crop[lo:hi].reshape(-1, 4),
             per(path.shift, lo, hi),
@@ -244,11 +244,11 @@ def _mmnistpp(
             per(look.gain, lo, hi),
             (height, width),
         ).reshape(hi - lo, length, k, height, width)
-        frames[lo:hi], masks[lo:hi] = render.stack(
-            layers, cfg.render.combine, present[lo:hi], None if z_order is None else z_order[lo:hi]
+        frames[lo:hi], masks[lo:hi] = layers.stack(
+            drawn, cfg.render.combine, present[lo:hi], None if z_order is None else z_order[lo:hi]
         )
         if want:
-            box, count = annotate.ink_boxes(layers, colour=False)
+            box, count = annotate.ink_boxes(drawn, colour=False)
             ink[lo:hi], ink_count[lo:hi] = box, count
     pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
     if not want:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import movmnist as mds
-from movmnist import motion, render
+from movmnist import layers, motion
 from movmnist.build import build, prepare
 from movmnist.config import load_config
 from movmnist.errors import ConfigError
@@ -283,11 +283,11 @@ def test_warp_places_turns_and_brightens() -> None:
     sprite[0, 2:6, 2:6] = 100
     sprite[0, 2, 2] = 200  # the crop's top-left pixel
     box = np.array([[2, 2, 6, 6]])
-    same = render.warp(sprite, box, np.array([[10.0, 20.0]]), np.zeros(1), np.ones(1), np.ones(1), (32, 32))
+    same = layers.warp(sprite, box, np.array([[10.0, 20.0]]), np.zeros(1), np.ones(1), np.ones(1), (32, 32))
     expect = np.zeros((32, 32), np.uint8)
     expect[10:14, 20:24] = sprite[0, 2:6, 2:6]
     np.testing.assert_array_equal(same[0], expect)  # whole-pixel shift, no turn: an exact copy
-    half = render.warp(sprite, box, np.array([[10.0, 20.0]]), np.array([180.0]), np.ones(1), np.full(1, 1.2), (32, 32))
+    half = layers.warp(sprite, box, np.array([[10.0, 20.0]]), np.array([180.0]), np.ones(1), np.full(1, 1.2), (32, 32))
     # A half turn about the crop's centre (12, 22) sends (10, 20) to (14, 24), as OpenCV does.
     assert half[0, 14, 24] == 240 and half[0].sum() > 0 and half[0, 10, 20] == 0
 

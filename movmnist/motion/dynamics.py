@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from movmnist.motion.mmnistpp import Appearance
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -29,7 +31,7 @@ class Trajectory:
     hits: np.ndarray | None = None
     pixels: np.ndarray | None = None
     shift: np.ndarray | None = None  # mmnist++: [T, M, 2] float64 sub-pixel top-left of the crop
-    look: object | None = None  # mmnist++: its mmnistpp.Appearance (rotation, scale, brightness)
+    look: Appearance | None = None  # mmnist++: rotation, scale and brightness per frame
 
 
 def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.ndarray | None = None) -> Trajectory:

@@ -1,0 +1,87 @@
+"""Whole-canvas layers: digits resampled in every frame (mmnist++), then combined.
+
+Pure numpy. `render` pastes fixed sprites; here a digit turns and scales, so each
+(sequence, frame, digit) is its own image, sampled onto a canvas of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def warp(
+    sprites: np.ndarray,
+    box: np.ndarray,
+    shift: np.ndarray,
+    angle: np.ndarray,
+    scale: np.ndarray,
+    gain: np.ndarray,
+    canvas: tuple[int, int],
+) -> np.ndarray:
+    """Rotated, scaled, brightened crops, each drawn alone on a canvas (OpenCV's warpAffine).
+
+    sprites: [B, h, w] uint8, zero outside each crop; box: [B, 4] (r0, c0, r1, c1), the crop
+    in sprite coordinates; shift: [B, 2] (row, col), the crop's top-left on the canvas before
+    turning; angle: [B] degrees counter-clockwise; scale, gain: [B]. The crop turns about its
+    centre, as cv2.getRotationMatrix2D; each canvas pixel takes the bilinear sample of the
+    crop at its inverse image (zero outside), times gain, rounded and clipped to 0..255.
+    Returns [B, H, W] uint8. The caller bounds B (memory is ~40 bytes a canvas pixel).
+    """
+    b, h, w = sprites.shape
+    height, width = canvas
+    half = np.stack([(box[:, 2] - box[:, 0]) / 2, (box[:, 3] - box[:, 1]) / 2], axis=1)  # (rows, cols)
+    centre = shift + half  # on the canvas, (row, col)
+    # A border of zeros: every sample outside a sprite is clipped onto it and reads 0.
+    padded = np.zeros((b, h + 2, w + 2), dtype=np.float32)
+    padded[:, 1:-1, 1:-1] = sprites
+    flat = padded.reshape(-1)
+    theta = np.deg2rad(angle).astype(np.float32)[:, None, None]
+    inv = (1 / scale).astype(np.float32)[:, None, None]
+    cos, sin = np.cos(theta) * inv, np.sin(theta) * inv
+    dy = np.arange(height, dtype=np.float32)[None, :, None] - centre[:, 0].astype(np.float32)[:, None, None]
+    dx = np.arange(width, dtype=np.float32)[None, None, :] - centre[:, 1].astype(np.float32)[:, None, None]
+    # The inverse of OpenCV's rotation about the centre, in padded sprite coordinates.
+    u = (half[:, 1] + box[:, 1] + 1).astype(np.float32)[:, None, None] + cos * dx - sin * dy
+    v = (half[:, 0] + box[:, 0] + 1).astype(np.float32)[:, None, None] + sin * dx + cos * dy
+    c0, r0 = np.floor(u), np.floor(v)
+    fu, fv = u - c0, v - r0
+    at = (np.arange(b)[:, None, None] * (h + 2) + np.clip(r0, 0, h).astype(np.int64)) * (w + 2)
+    at += np.clip(c0, 0, w).astype(np.int64)  # at + w + 3 stays inside the border
+    top = flat[at] * (1 - fu) + flat[at + 1] * fu
+    bottom = flat[at + w + 2] * (1 - fu) + flat[at + w + 3] * fu
+    value = (top * (1 - fv) + bottom * fv) * gain.astype(np.float32)[:, None, None]
+    return np.clip(np.rint(value), 0, 255).astype(np.uint8)
+
+
+def stack(
+    layers: np.ndarray, combine: str, present: np.ndarray, z_order: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Combine whole-canvas layers, one per digit: [n, T, K, H, W] uint8 -> (frames, mask).
+
+    The same rules as `compose` and `paste` (max: a tie goes to the later slot; sum: clipped
+    at 255; over: ink hides what is below, in z-order); absent slots ([n, K] `present`
+    false) are left out. Returns frames [n, T, H, W] uint8 and mask [n, T, H, W] uint8.
+    """
+    n, t, k = layers.shape[:3]
+    layers = np.where(present[:, None, :, None, None], layers, 0)
+    if z_order is None:
+        order = np.broadcast_to(np.arange(k), (n, k))
+    else:
+        order = np.argsort(np.where(z_order < 0, k, z_order), axis=1, kind="stable")
+    frames = np.zeros((n, t, *layers.shape[3:]), dtype=np.uint8)
+    mask = np.zeros_like(frames)
+    for z in range(k):
+        slot = order[:, z]
+        layer = layers[np.arange(n), :, slot]  # [n, T, H, W]
+        ink = layer > 0
+        if combine == "max":
+            win = ink & (layer >= frames)
+            np.maximum(frames, layer, out=frames)
+        elif combine == "sum":
+            win = ink
+            frames = np.minimum(frames.astype(np.uint16) + layer, 255).astype(np.uint8)
+        else:
+            win = ink
+            frames = np.where(ink, layer, frames)
+        mask = np.where(win, (slot + 1).astype(np.uint8)[:, None, None, None], mask)
+    return frames, mask
