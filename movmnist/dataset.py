@@ -280,7 +280,10 @@ class Dataset:
         self.root = Path(root)
         self.manifest = manifest if manifest is not None else read_manifest(self.root)
         shape = tuple(self.manifest["sequence_shape"])
-        sprite = sprite_size(self.manifest)
+        try:
+            sprite: tuple[int, int] | None = sprite_size(self.manifest)
+        except DatasetError:  # only sprite_boxes needs it; that raises when asked
+            sprite = None
         self._splits = {
             name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames, sprite=sprite)
             for name, info in self.manifest["splits"].items()

@@ -21,7 +21,7 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
     or [T, H, W, C]), frames_per_sequence, canvas ([H, W]), channels, digits and motion
     (their config sections), source (kind, path, synthetic; name for tfds sources),
     source_image_shape (the source's image shape, the sprite size when digits.size is null),
-    compression (codec, level),
+    annotations (the datasets each shard holds besides frames), compression (codec, level),
     seed, created, build_seconds, workers, built_with (movmnist version that built it),
     package_version (this movmnist), and splits: {name: {sequences, frames, shards, bytes,
     pool, pool_size}}.
@@ -62,6 +62,9 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
             **{k: source.get(k) for k in ("kind", "path", "synthetic")},
             **({"name": source["name"]} if source.get("name") else {}),  # tfds sources
         },
+        "annotations": ["labels", "positions", "source_index"]
+        + [name for name, on in cfg.get("annotations", {}).items() if on is True]
+        + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),
         "created": m.get("created"),
@@ -114,6 +117,7 @@ def format_text(s: dict[str, Any]) -> str:
         f"digits:      {_range(s['digits'].get('count'))} per sequence, {_sprite(s)}",
         f"motion:      {s['motion'].get('preset')}" + (f" ({extras})" if extras else ""),
         f"source:      {source}",
+        f"annotations: {', '.join(s['annotations'])}",
         f"seed:        {s['seed']}",
         f"on disk:     {human_bytes(s['bytes'])}, {codec}",
         f"built:       {s['created']} in {s['build_seconds']} s on {s['workers']} workers, "

@@ -103,6 +103,8 @@ def test_info_json_matches_the_manifest(built: Path) -> None:
     assert summary["source"] == {"kind": "synthetic", "path": None, "synthetic": True}
     assert summary["compression"] == {"codec": "gzip", "level": 1}
     assert summary["built_with"] == manifest["movmnist_version"] and summary["created"] == manifest["created"]
+    stored = set(movmnist.open(built)["test"].annotation_names)
+    assert set(summary["annotations"]) - {"events"} == stored  # events is a table, not per sequence
 
 
 def test_info_text(built: Path) -> None:
