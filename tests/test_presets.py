@@ -287,6 +287,13 @@ def test_warp_places_turns_and_brightens() -> None:
     expect = np.zeros((32, 32), np.uint8)
     expect[10:14, 20:24] = sprite[0, 2:6, 2:6]
     np.testing.assert_array_equal(same[0], expect)  # whole-pixel shift, no turn: an exact copy
+    # A crop that fills its sprite, half a pixel down: nothing may smear past its edges.
+    full = np.full((1, 8, 8), 100, np.uint8)
+    moved = layers.warp(
+        full, np.array([[0, 0, 8, 8]]), np.array([[10.5, 20.0]]), np.zeros(1), np.ones(1), np.ones(1), (32, 32)
+    )
+    assert moved[0, :10].sum() == 0 and moved[0, 19:].sum() == 0 and (moved[0, 11:18, 20:28] == 100).all()
+    assert (moved[0, 10, 20:28] == 50).all() and (moved[0, 18, 20:28] == 50).all() and moved[0, :, 28:].sum() == 0
     half = layers.warp(sprite, box, np.array([[10.0, 20.0]]), np.array([180.0]), np.ones(1), np.full(1, 1.2), (32, 32))
     # A half turn about the crop's centre (12, 22) sends (10, 20) to (14, 24), as OpenCV does.
     assert half[0, 14, 24] == 240 and half[0].sum() > 0 and half[0, 10, 20] == 0
