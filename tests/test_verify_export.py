@@ -201,3 +201,35 @@ def test_export_usage_errors(ds: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
     bad = runner.invoke(cli, ["export", str(ds), "-o", str(tmp_path / "no" / "such" / "x.npy")])
     assert bad.exit_code == 2 and "cannot write" in bad.output
+
+
+def test_fletcher32_checksums_are_checked_where_enabled(ds: Path, tmp_path: Path) -> None:
+    # No build turns the filter on, so make a shard that has it, then damage one chunk and forge the sha256:
+    # only HDF5's own per-chunk checksum can catch it.
+    copy = tmp_path / "d"
+    copy.mkdir()
+    for item in ds.iterdir():
+        (copy / item.name).write_bytes(item.read_bytes())
+    name = "test-00001-of-00002.h5"
+    with h5py.File(copy / name, "r+") as f:
+        frames = f["frames"][:]
+        del f["frames"]
+        f.create_dataset("frames", data=frames, chunks=(1, *frames.shape[1:]), fletcher32=True)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    entry = manifest["splits"]["test"]["shards"][1]
+
+    def forge() -> None:
+        entry["sha256"], entry["bytes"] = sha256_file(copy / name), (copy / name).stat().st_size
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+
+    forge()
+    assert verify(copy).ok
+    with h5py.File(copy / name, "r") as f:
+        offset = f["frames"].id.get_chunk_info(1).byte_offset
+    data = bytearray((copy / name).read_bytes())
+    data[offset + 100] ^= 0x10
+    (copy / name).write_bytes(bytes(data))
+    forge()
+    report = verify(copy)
+    bad = [s for s in report.shards if not s.ok]
+    assert [s.file for s in bad] == [name] and "frames" in bad[0].problems[0]
