@@ -41,6 +41,27 @@ _MOTION = {
         " component negated; frame 0 is the position after the first step; positions are truncated to pixels"
         " and digits combined by pixel-wise max"
     ),
+    "tutorial": (
+        "the rules of the most copied Moving MNIST tutorial: like Srivastava et al.'s clamp-and-negate bounce,"
+        " but each velocity component is the step times a uniform [0, 1) number, both starting non-negative"
+    ),
+    "tfds": (
+        "tensorflow-datasets' `video/moving_sequence.py`: a Gaussian direction, and an exact reflection in"
+        " closed form, p = (x0 + v t) mod 2, position = min(p, 2 - p), rounded half to even"
+    ),
+    "svg-deterministic": (
+        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall the position"
+        " is clamped and that velocity component negated"
+    ),
+    "svg-stochastic": (
+        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall a new"
+        " velocity is drawn, its normal component pointing away from the wall"
+    ),
+    "mmnist++": (
+        "MovingMNIST++ of Shi et al. 2015 (after sxjscience/HKO-7): each digit's ink crop moves, turns by a"
+        " fixed angle per frame, scales and brightens on a 5-frame rhythm, and its centre bounces off lines"
+        " 10 px inside the canvas"
+    ),
 }
 
 
@@ -84,6 +105,9 @@ def card_text(
     speed = motion.get("speed")
     speed_text = f"{speed[0]} to {speed[1]}" if isinstance(speed, list) else str(speed)
     rule = _MOTION.get(motion.get("preset", ""), f"the `{motion.get('preset')}` preset (see the movmnist README)")
+    free = {k: v for k, v in motion.items() if k in ("acceleration", "boundary") and v not in (0, 0.0, "bounce")}
+    if free:
+        rule += "; " + ", ".join(f"{k} {v}" for k, v in free.items())
     first_split = shown_split(splits)
     first_file = splits[first_split]["shards"][0]["file"] if splits else ""
     tags = ["moving-mnist", "video-prediction", "video", "synthetic-digits" if synthetic else "mnist"]
