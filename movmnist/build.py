@@ -89,7 +89,7 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
             f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
             "enlarge canvas.height/width or set digits.size"
         )
-    return make_plan(cfg.resolve_counts(sizes), sprite), source.describe(), sizes
+    return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), source.describe(), sizes
 
 
 # --- worker side ---------------------------------------------------------------------

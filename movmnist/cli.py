@@ -214,7 +214,7 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     Example:
         movmnist plan configs/default.yaml --set splits.train.sequences=1000000
     """
-    from movmnist.build import prepare
+    from movmnist.build import default_workers, prepare
     from movmnist.info import human_bytes
 
     the_plan, source, _ = prepare(_load(config, overrides))
@@ -229,8 +229,14 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"{name}: {split['sequences']} sequences from {split['pool']}, {len(split['shards'])} shards")
     click.echo(
         f"total: {data['sequences']} sequences, {human_bytes(data['raw_bytes'])} raw, "
-        f"~{human_bytes(data['estimated_bytes'])} compressed (estimate), "
-        f"~{human_bytes(data['worker_memory_bytes'])} memory per worker"
+        f"~{human_bytes(data['estimated_bytes'])} compressed (estimate)"
+    )
+    workers = default_workers()
+    click.echo(
+        f"memory: ~{human_bytes(data['worker_memory_bytes'])} per worker + "
+        f"~{human_bytes(data['driver_memory_bytes'])} for the driver "
+        f"(~{human_bytes(data['driver_memory_bytes'] + workers * data['worker_memory_bytes'])} with {workers} "
+        "workers; it does not grow with the number of sequences)"
     )
 
 

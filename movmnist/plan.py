@@ -15,6 +15,9 @@ SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 # measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
 # within a factor of two). Only the estimate in `movmnist plan` uses them.
 COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "zstd": 0.015, "lz4": 0.033, "none": 1.0}
+# Resident bytes of a process before its first task: the interpreter with numpy, h5py and the
+# builder imported (bench/bench_scale.py measures ~70-100 MB). Only `movmnist plan` uses it.
+RUNTIME_BYTES = 100_000_000
 
 
 def shard_boundaries(n: int, shard_size: int) -> list[tuple[int, int]]:
@@ -54,6 +57,7 @@ class Plan:
     config: Config
     sprite_shape: tuple[int, ...]
     splits: tuple[SplitPlan, ...]
+    pool_images: int = 0  # images in all the splits' pools: every local worker holds them
 
     @property
     def sequence_shape(self) -> tuple[int, ...]:
@@ -97,9 +101,22 @@ class Plan:
         images, rest = self._bytes()
         return int(self.sequences * (images * ratio + rest))
 
+    @property
+    def pool_bytes(self) -> int:
+        sprite = 1
+        for d in self.sprite_shape:
+            sprite *= d
+        return self.pool_images * (sprite + 16)  # + labels and source indices (int64)
+
     def worker_memory(self) -> int:
-        """Rough peak bytes a worker holds beyond the interpreter: a chunk and its copies."""
-        return 4 * self.config.build.chunk_size * self.sequence_bytes
+        """Rough peak resident bytes of one worker: its runtime, the pools (twice while they
+        arrive), and a chunk with its copies. Independent of the number of sequences."""
+        return RUNTIME_BYTES + 2 * self.pool_bytes + 4 * self.config.build.chunk_size * self.sequence_bytes
+
+    def driver_memory(self) -> int:
+        """Rough peak resident bytes of the driver and the process server its workers fork from:
+        two runtimes, the source's splits, the pools and their copy on the way to a worker."""
+        return 2 * RUNTIME_BYTES + 3 * self.pool_bytes
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for `movmnist plan --json`."""
@@ -110,6 +127,7 @@ class Plan:
             "raw_bytes": self.raw_bytes,
             "estimated_bytes": self.estimated_bytes,
             "worker_memory_bytes": self.worker_memory(),
+            "driver_memory_bytes": self.driver_memory(),
             "splits": {
                 s.name: {
                     "sequences": s.sequences,
@@ -121,8 +139,9 @@ class Plan:
         }
 
 
-def make_plan(cfg: Config, sprite_shape: tuple[int, ...]) -> Plan:
-    """Plan the build of `cfg` for sprites of `sprite_shape` ((h, w) or (h, w, C))."""
+def make_plan(cfg: Config, sprite_shape: tuple[int, ...], pool_images: int = 0) -> Plan:
+    """Plan the build of `cfg` for sprites of `sprite_shape` ((h, w) or (h, w, C)); `pool_images`
+    (the pools' total size, when known) only feeds the memory estimate."""
     splits = []
     for name, split in cfg.splits.active():
         if split.sequences == ALL:
@@ -133,4 +152,4 @@ def make_plan(cfg: Config, sprite_shape: tuple[int, ...]) -> Plan:
             for i, (start, stop) in enumerate(bounds)
         )
         splits.append(SplitPlan(name=name, sequences=split.sequences, pool=split.pool, shards=shards))
-    return Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits))
+    return Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits), pool_images=pool_images)

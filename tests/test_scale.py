@@ -329,3 +329,25 @@ def test_cli_flags_that_contradict(tiny: dict[str, object], tmp_path: Path) -> N
     bad = runner.invoke(cli, ["build", "-o", str(tmp_path / "c"), "--scheduler", "h:1"])
     assert bad.exit_code == 2 and "engine.address must look like tcp://HOST:PORT (got 'h:1')" in bad.output
     assert not any(tmp_path.iterdir())
+
+
+def test_plan_memory_does_not_grow_with_the_number_of_sequences(tiny: dict[str, object]) -> None:
+    from click.testing import CliRunner
+
+    from movmnist.cli import cli
+
+    def plan(*sets: str) -> dict[str, int]:
+        args = [x for s in sets for x in ("--set", s)]
+        result = CliRunner().invoke(cli, ["plan", str(tiny["path"]), *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)  # type: ignore[no-any-return]
+
+    small, huge = plan(), plan("splits.train.sequences=100000000", "output.shard_size=10000000")
+    assert huge["sequences"] == small["sequences"] - 120 + 100_000_000
+    for key in ("worker_memory_bytes", "driver_memory_bytes"):
+        assert small[key] == huge[key] and 100_000_000 < small[key] < 500_000_000
+    bigger_chunks = plan("build.chunk_size=1000")
+    assert small["worker_memory_bytes"] == plan("output.shard_size=1000")["worker_memory_bytes"]
+    assert bigger_chunks["worker_memory_bytes"] > small["worker_memory_bytes"]
+    text = CliRunner().invoke(cli, ["plan", str(tiny["path"])]).output
+    assert "per worker + ~" in text and "it does not grow with the number of sequences" in text
