@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import reprlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -313,7 +314,8 @@ class Output(_Model):
         # The field's default (1) is gzip's; a codec with another default gets it here,
         # only when no level is given, so gzip configs (and their bytes) are unchanged.
         if isinstance(data, Mapping) and "compression_level" not in data:
-            codec = CODEC_LEVELS.get(data.get("compression"))  # type: ignore[arg-type]
+            name = data.get("compression")
+            codec = CODEC_LEVELS.get(name) if isinstance(name, str) else None  # else: refused below
             if codec is not None:
                 return {**data, "compression_level": codec[2]}
         return data
@@ -382,7 +384,8 @@ class Config(_Model):
         # values always win. Done before validation so `config show` shows the result.
         if not isinstance(data, Mapping) or not isinstance(data.get("motion"), Mapping):
             return data
-        defaults = PRESET_DEFAULTS.get(data["motion"].get("preset", "srivastava"))
+        preset = data["motion"].get("preset", "srivastava")
+        defaults = PRESET_DEFAULTS.get(preset) if isinstance(preset, str) else None  # else: refused below
         if defaults is None:
             return data
         filled = dict(data)
@@ -520,6 +523,8 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"config {name} is not UTF-8 text; give a YAML file") from None
     try:
         return yaml.safe_load(io.StringIO(text))
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise ConfigError(f"config {name} nests lists or mappings too deeply to read; is it the right file?") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
@@ -593,8 +598,19 @@ def _fields_at(loc: Sequence[Any]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+_SHOW = reprlib.Repr()  # values in messages: short, one line, however big or deep the input
+_SHOW.maxstring = _SHOW.maxother = 60
+_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 6
+_SHOW.maxlevel = 3
+
+
+def _name(part: str) -> str:
+    """A config key as it goes into a message: quoted unless it is a plain word."""
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else repr(part)
+
+
 def _one(err: Any) -> str:
-    loc = [p for p in err["loc"] if isinstance(p, str)]
+    loc = [_name(p) for p in err["loc"] if isinstance(p, str)]
     where = ".".join(loc) or "config"
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":
@@ -606,23 +622,23 @@ def _one(err: Any) -> str:
         return f"{where} is required"
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()))
-        return f"{where} must be {_BOUNDS[kind]} {bound} (got {value!r})"
+        return f"{where} must be {_BOUNDS[kind]} {bound} (got {_SHOW.repr(value)})"
     if kind == "literal_error":
-        return f"{where} must be {ctx.get('expected')} (got {value!r})"
+        return f"{where} must be {ctx.get('expected')} (got {_SHOW.repr(value)})"
     if kind in _TYPE_NAMES:
-        return f"{where} must be {_TYPE_NAMES[kind]} (got {value!r})"
+        return f"{where} must be {_TYPE_NAMES[kind]} (got {_SHOW.repr(value)})"
     if kind in ("range", "pool"):  # field validators: the message follows the field name
         return f"{where} {err['msg']}"
     if kind in ("path", "bounds", "fit"):  # model validators: the message starts with a field name
         return f"{where}.{err['msg']}" if loc else str(err["msg"])
     if kind == "leak":
         return str(err["msg"])
-    return f"{where}: {err['msg']} (got {value!r})"
+    return f"{where}: {err['msg']} (got {_SHOW.repr(value)})"
 
 
 def _format_errors(exc: ValidationError) -> str:
     errors = exc.errors()
-    text = _one(errors[0])
+    text = " ".join(_one(errors[0]).split("\n"))  # one line, whatever a key or a value held
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return text

@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from movmnist.config import ALL, Config, PoolSpec
+from movmnist.errors import ConfigError
 
 SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
+MAX_SHARDS = 99_999  # per split: the template's five digits
 
 # Compressed bytes per raw byte of standard Moving MNIST frames (2 MNIST digits, 64x64),
 # measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
@@ -146,6 +148,13 @@ def make_plan(cfg: Config, sprite_shape: tuple[int, ...], pool_images: int = 0) 
     for name, split in cfg.splits.active():
         if split.sequences == ALL:
             raise ValueError(f"splits.{name}.sequences is 'all': resolve it first (Config.resolve_counts)")
+        count = -(-split.sequences // cfg.output.shard_size)
+        if count > MAX_SHARDS:
+            least = -(-split.sequences // MAX_SHARDS)
+            raise ConfigError(
+                f"splits.{name}: {split.sequences} sequences in shards of output.shard_size={cfg.output.shard_size}"
+                f" make {count} shards, more than the {MAX_SHARDS} a split may have; set output.shard_size >= {least}"
+            )
         bounds = shard_boundaries(split.sequences, cfg.output.shard_size)
         shards = tuple(
             ShardSpec(split=name, index=i, count=len(bounds), first=start, size=stop - start)
