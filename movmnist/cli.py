@@ -74,7 +74,7 @@ def cli() -> None:
 
 @cli.command()
 @config_options
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), help="Dataset directory to write.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Dataset directory to write.")
 @click.option("--workers", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--overwrite", is_flag=True, help="Replace a movmnist dataset (or an interrupted build) in --out.")
 @click.option(

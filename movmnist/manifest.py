@@ -6,6 +6,7 @@ never by globbing, and never open a path outside the dataset directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,8 +44,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
+            tmp.unlink(missing_ok=True)
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

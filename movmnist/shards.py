@@ -7,6 +7,7 @@ readers open files themselves, in the process that uses them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -128,7 +129,8 @@ def write_shard(
     except OSError as exc:
         raise WriteFailed.from_os_error(path, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
+            tmp.unlink(missing_ok=True)
 
 
 def _write_hdf5(
@@ -193,7 +195,8 @@ def write_record(path: Path, digest: str) -> None:
         os.replace(tmp, record)
         _fsync_dir(record.parent)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
+            tmp.unlink(missing_ok=True)
 
 
 def read_record(path: Path) -> str | None:

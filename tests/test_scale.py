@@ -7,7 +7,6 @@ check the invariants: nothing looks complete that is not, temporaries are remove
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import random
@@ -225,19 +224,11 @@ def test_disk_full_fails_cleanly_with_the_size_needed(tiny: dict[str, object], t
     assert resumed.returncode == 0 and faults.shard_digests(out) == tiny["digests"]
 
 
-def _without_dac_override() -> None:
-    """In the child, before exec: drop root's power to ignore permission bits."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER: out of the bounding set,
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, so that exec does not give them back
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 def test_no_permission_fails_with_one_line_and_exit_1(tiny: dict[str, object], tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
-    popen = {"preexec_fn": _without_dac_override} if os.geteuid() == 0 else {}
+    popen = {"preexec_fn": faults.without_dac_override} if os.geteuid() == 0 else {}
     try:
         for target in (locked, locked / "sub"):
             result = faults.run(tiny["path"], target, **popen)  # type: ignore[arg-type]
