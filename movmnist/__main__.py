@@ -1,5 +1,6 @@
-"""`python -m movmnist` is the `movmnist` command."""
+"""`python -m movmnist`: the same command line as the `movmnist` script."""
 
 from movmnist.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

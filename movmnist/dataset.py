@@ -171,22 +171,21 @@ class Split:
         return rows[np.isin(rows[:, 0], idx)]
 
     def sprite_boxes(self, key: Key) -> np.ndarray:
-        """Each digit's sprite square in each frame: [..., T, K, 4] int64 (top, left, bottom, right).
+        """Each digit's sprite square in each frame: [..., T, K, 4] int64 (x0, y0, x1, y1).
 
         The square the motion rules move (its top-left is `positions`, its side the digit
-        size from the manifest), clipped to the canvas, bottom/right exclusive; -1 (all
-        four) where the slot is unused or the square is wholly off the canvas. Note the
-        order differs from the stored `boxes`/`amodal_boxes` datasets, which are ink boxes
-        (x0, y0, x1, y1): see `digit_boxes`.
+        size from the manifest), clipped to the canvas, x1/y1 exclusive, in the same
+        convention as the stored `boxes`/`amodal_boxes` ink boxes; -1 (all four) where the
+        slot is unused or the square is wholly off the canvas.
         """
         if self.sprite is None:
             raise DatasetError(f"split {self.name!r} was opened without the digit size; open it with movmnist.open")
         pos = self.read("positions", key).astype(np.int64)
         h, w = self.sprite
-        return self._clip(pos[..., 0], pos[..., 1], pos[..., 0] + h, pos[..., 1] + w, key)
+        return self._clip(pos[..., 1], pos[..., 0], pos[..., 1] + w, pos[..., 0] + h, key)
 
     def digit_boxes(self, key: Key) -> np.ndarray:
-        """Each digit's box, as `sprite_boxes` lays it out: its stored ink box (`amodal_boxes`, else
+        """Each digit's box, (x0, y0, x1, y1) as `sprite_boxes`: its stored ink box (`amodal_boxes`, else
         `boxes`) when the shards hold one, else its sprite square. Clipped to the canvas;
         -1 (all four) where the digit is absent or nothing of its box is on the canvas."""
         names = self.annotation_names
@@ -195,14 +194,14 @@ class Split:
             return self.sprite_boxes(key)
         b = self.read(stored, key).astype(np.int64)  # (x0, y0, x1, y1)
         unset = (b == -1).all(axis=-1)
-        box = self._clip(b[..., 1], b[..., 0], b[..., 3], b[..., 2], key)
+        box = self._clip(b[..., 0], b[..., 1], b[..., 2], b[..., 3], key)
         box[unset] = -1
         return box
 
-    def _clip(self, top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray, key: Key) -> np.ndarray:
+    def _clip(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, key: Key) -> np.ndarray:
         height, width = self.shape[2:4]
         box = np.stack(
-            [np.clip(top, 0, height), np.clip(left, 0, width), np.clip(bottom, 0, height), np.clip(right, 0, width)],
+            [np.clip(x0, 0, width), np.clip(y0, 0, height), np.clip(x1, 0, width), np.clip(y1, 0, height)],
             axis=-1,
         )
         used = self.read("labels", key) >= 0  # [..., K]

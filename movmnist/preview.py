@@ -74,7 +74,7 @@ def cells(
         return np.ascontiguousarray(tiles)
     boxes = split.digit_boxes(list(indices)) * scale  # [n, T, K, 4]
     labels = split.read("labels", list(indices))  # [n, K]
-    for (i, t, k), (top, left, bottom, right) in _present(boxes):
+    for (i, t, k), (left, top, right, bottom) in _present(boxes):
         c = DIGIT_COLOURS[k % len(DIGIT_COLOURS)]
         tile = tiles[i, t]
         tile[top, left:right] = c

@@ -89,8 +89,8 @@ class SplitStats:
 
         frames [n, T, H, W(, C)] uint8; labels [n, K] (-1 absent); positions [n, T, K, 2]
         top-left (row, col), -1 absent; squares [n, T, K, 4] the sprite squares and boxes
-        the digit boxes for overlap and heat map (default: the squares), both (top, left,
-        bottom, right) clipped to the canvas, -1 where the digit is absent or off the canvas.
+        the digit boxes for overlap and heat map (default: the squares), both (x0, y0,
+        x1, y1) clipped to the canvas, -1 where the digit is absent or off the canvas.
         """
         n, t = frames.shape[:2]
         self.sequences += n
@@ -102,12 +102,12 @@ class SplitStats:
 
         boxes = squares if boxes is None else boxes
         shown = boxes[..., 0] >= 0  # [n, T, K]
-        top, left, bottom, right = (boxes[..., i] for i in range(4))
+        left, top, right, bottom = (boxes[..., i] for i in range(4))
         np.add.at(self.heat, (((top + bottom - 1) // 2)[shown], ((left + right - 1) // 2)[shown]), 1)
         self.overlap_frames += int(_overlapping(boxes, shown).sum())
 
         present = squares[..., 0] >= 0  # [n, T, K]
-        top, left, bottom, right = (squares[..., i] for i in range(4))
+        left, top, right, bottom = (squares[..., i] for i in range(4))
         self.digit_frames += int(present.sum())
         touch = (top == 0) | (left == 0) | (bottom == self.height) | (right == self.width)
         self.wall_hits += int((touch & present).sum())

@@ -77,10 +77,10 @@ def test_split_at_colours_the_borders_of_input_and_target(grey: Path) -> None:
 
 
 def _edges(boxes: np.ndarray, shape: tuple[int, ...], scale: int) -> np.ndarray:
-    """[n, T, H*scale, W*scale] bool: the 1-px rim of each (top, left, bottom, right) box."""
+    """[n, T, H*scale, W*scale] bool: the 1-px rim of each (x0, y0, x1, y1) box."""
     edges = np.zeros(shape, bool)
     for i, t, k in np.ndindex(*boxes.shape[:3]):
-        top, left, bottom, right = (int(v) * scale for v in boxes[i, t, k])
+        left, top, right, bottom = (int(v) * scale for v in boxes[i, t, k])
         if bottom > top:
             edges[i, t, top, left:right] = edges[i, t, bottom - 1, left:right] = True
             edges[i, t, top:bottom, left] = edges[i, t, top:bottom, right - 1] = True
@@ -99,10 +99,10 @@ def test_annotate_changes_pixels_only_at_box_edges(grey: Path, tmp_path: Path, s
     # The boxes, read independently of preview: x0, y0, x1, y1 ink boxes, or positions + the 14 px digit size.
     if stored:
         x0, y0, x1, y1 = np.moveaxis(split.read("amodal_boxes", [0, 4]).astype(int), -1, 0)
-        boxes = np.stack([np.clip(y0, 0, H), np.clip(x0, 0, W), np.clip(y1, 0, H), np.clip(x1, 0, W)], axis=-1)
+        boxes = np.stack([np.clip(x0, 0, W), np.clip(y0, 0, H), np.clip(x1, 0, W), np.clip(y1, 0, H)], axis=-1)
     else:
         r, c = np.moveaxis(split.read("positions", [0, 4]).astype(int), -1, 0)
-        boxes = np.stack([r, c, np.minimum(r + 14, H), np.minimum(c + 14, W)], axis=-1)
+        boxes = np.stack([c, r, np.minimum(c + 14, W), np.minimum(r + 14, H)], axis=-1)
     edges = _edges(boxes, changed.shape, 2)
     assert changed.any()
     assert not (changed & ~edges).any()
