@@ -113,6 +113,9 @@ def _materialise(base: dict[str, Any], spec: tuple[str, Any]) -> Any:
             else:
                 _set(data, f"{where}.{value}" if where else value, 1)
     # Never the default source: tfds would download, and tests never touch the network.
+    # An empty file (`null`) is an empty config, which means every default, so it too.
+    if data is None:
+        data = {}
     if isinstance(data, dict):
         source = data.get("source")
         if not isinstance(source, dict):
