@@ -95,19 +95,20 @@ def _walls(
 
 
 def _srivastava(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
-    start = _start(draw, n, k, spec)
     angle = draw(rng.ANGLE, k).reshape(-1) * (2 * np.pi)
-    velocity = dyn.direction(angle, _speed(draw, n, k, spec.speed))
-    accel = _accel(draw, n, k, spec)
-    if spec.boundary != "bounce":
-        return _walls(start, velocity, spec, True, accel, np.maximum(spec.free, 1))
-    path = dyn.srivastava(start, velocity, spec.length, accel)
-    return Trajectory(path.position, path.velocity, path.hits, dyn.to_pixels(path.position, spec.free).astype(np.int64))
+    return _clamped(draw, n, k, spec, dyn.direction(angle, _speed(draw, n, k, spec.speed)))
 
 
 def _tutorial(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
-    start = _start(draw, n, k, spec)
+    # x, y, v_x, v_y uniform in [0, 1): the velocity is neither normalised nor signed.
     velocity = draw(rng.TUTORIAL_VELOCITY, 2 * k).reshape(-1, 2) * _speed(draw, n, k, spec.speed)[:, None]
+    return _clamped(draw, n, k, spec, velocity)
+
+
+def _clamped(draw: Draw, n: int, k: int, spec: Spec, velocity: np.ndarray) -> Trajectory:
+    """Step first, then clamp and reverse per axis (S15's rules), from stream START; with
+    wrap or open walls instead, the same first step and no clamp."""
+    start = _start(draw, n, k, spec)
     accel = _accel(draw, n, k, spec)
     if spec.boundary != "bounce":
         return _walls(start, velocity, spec, True, accel, np.maximum(spec.free, 1))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -84,3 +85,12 @@ def split_summary(images: Images) -> dict[str, Any]:
         "image_shape": list(images.images.shape[1:]),
         "dtype": str(images.images.dtype),
     }
+
+
+def file_stamp(path: Path, fix: str = "") -> tuple[int, int]:
+    """(mtime_ns, size): part of a decode cache's key, so that a replaced file is read again."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}" + (f"; {fix}" if fix else "")) from None
+    return st.st_mtime_ns, st.st_size

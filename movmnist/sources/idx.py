@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import SourceError
-from movmnist.sources.base import Images, readonly, split_summary, unknown_split
+from movmnist.sources.base import Images, file_stamp, readonly, split_summary, unknown_split
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -187,7 +187,7 @@ class IdxSource:
             raise unknown_split(f"the idx source {self.directory}", split, SPLIT_FILES)
         images_name, labels_name = SPLIT_FILES[split]
         images_file, labels_file = self.files[images_name], self.files[labels_name]
-        return _decode_split(images_file, labels_file, _stamp(images_file), _stamp(labels_file))
+        return _decode_split(images_file, labels_file, file_stamp(images_file), file_stamp(labels_file))
 
 
 def open_idx(path: str | Path) -> IdxSource:
@@ -242,15 +242,6 @@ def _hint(directory: Path, names: set[str]) -> str:
     if npz:
         return f"; for {directory / npz[0]} set source.kind=npz and source.path to that file"
     return ""
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    """(mtime_ns, size): part of the cache key, so a replaced file is decoded again."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return st.st_mtime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=8)

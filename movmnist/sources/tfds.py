@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import DownloadError, SourceError
-from movmnist.sources.base import Images, readonly, unknown_split
+from movmnist.sources.base import Images, file_stamp, readonly, unknown_split
 from movmnist.sources.idx import SPLIT_FILES, read_idx_with_digest
 
 # name -> the class in tensorflow_datasets.image_classification.mnist whose URL we download from.
@@ -109,7 +109,9 @@ class TfdsSource:
         if split not in self.meta["splits"]:
             raise unknown_split(f"the tfds source {self.name}", split, self.meta["splits"])
         images = self.directory / f"{split}-images.npy"
-        return _load_split(images, self.directory / f"{split}-labels.npy", _stamp(images))
+        return _load_split(
+            images, self.directory / f"{split}-labels.npy", file_stamp(images, fix="run movmnist fetch again")
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -119,14 +121,6 @@ class TfdsSource:
             "synthetic": self.synthetic,
             **{k: v for k, v in self.meta.items() if k not in ("format", "name")},
         }
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise SourceError(f"the cache file {path} is unreadable ({exc.strerror}); run movmnist fetch again") from None
-    return st.st_mtime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=8)
