@@ -126,12 +126,24 @@ def base(dtype):
         pass
     return n_base / (time.perf_counter() - t), n_base / (time.process_time() - c)
 
+from movmnist import render
+kernel = render._kernel
+
+def ours_numpy():  # the fallback where the C kernel is not built
+    render._kernel = None
+    try:
+        return ours()
+    finally:
+        render._kernel = kernel
+
 sides = {"baseline": lambda: base(np.float32), "ours": ours, "baseline_uint8": lambda: base(np.uint8)}
+if kernel is not None:
+    sides["ours_numpy"] = ours_numpy
 best = {name: [0.0, 0.0] for name in sides}
 for _ in range(repeats):
     for name, run in sides.items():
         best[name] = [max(a, b) for a, b in zip(best[name], run())]
-print(json.dumps(best))
+print(json.dumps({**best, "kernel": render.KERNEL}))
 """
 
 
@@ -140,7 +152,16 @@ def generation_core() -> dict[str, Any]:
     rates = in_fresh_process(GEN_CORE, json.dumps(standard(1)), str(n_ours), str(n_base), "256", str(REPEATS + 2))
     (ours, ours_cpu), (base, base_cpu) = rates["ours"], rates["baseline"]
     base8, base8_cpu = rates["baseline_uint8"]
+    numpy_path = (
+        {}
+        if "ours_numpy" not in rates
+        else {
+            "ours_numpy_path_seq_per_s": round(rates["ours_numpy"][0]),
+            "ratio_numpy_path": round(rates["ours_numpy"][0] / base, 2),
+        }
+    )
     return {
+        "kernel": rates["kernel"],
         "ours_seq_per_s": round(ours),
         "baseline_seq_per_s": round(base),
         "ratio": round(ours / base, 2),
@@ -150,6 +171,7 @@ def generation_core() -> dict[str, Any]:
         "baseline_uint8_seq_per_s": round(base8),
         "ratio_vs_uint8_baseline": round(ours / base8, 2),
         "ratio_vs_uint8_baseline_cpu": round(ours_cpu / base8_cpu, 2),
+        **numpy_path,
     }
 
 
@@ -421,7 +443,7 @@ def table(
     lines = [
         f"movmnist {'--quick ' if QUICK else ''}performance: standard workload (2 digits 28x28, 64x64, 20 frames; "
         f"frames, labels, positions, source_index), {digits}",
-        f"machine: {m['cpus']} cpus, {m['machine']}, python {m['python']}; "
+        f"machine: {m['cpus']} cpus, {m['machine']}, python {m['python']}; rendering kernel: {core['kernel']}; "
         f"load average {load[0]:.2f} before, {load[1]:.2f} after (other engineers' jobs share it)",
         "",
         "| measure | ratio | figures | target |",
@@ -432,6 +454,12 @@ def table(
         f"**{core['ratio_vs_uint8_baseline']}x** ({core['ratio_vs_uint8_baseline_cpu']}x) | "
         f"{core['ours_seq_per_s']:,} vs {core['baseline_uint8_seq_per_s']:,} seq/s | |",
     ]
+    if "ratio_numpy_path" in core:
+        lines.append(
+            f"| 1c. generation without the C kernel (render.py's numpy path) / tutorial loop | "
+            f"**{core['ratio_numpy_path']}x** | {core['ours_numpy_path_seq_per_s']:,} vs "
+            f"{core['baseline_seq_per_s']:,} seq/s | |"
+        )
     for row in rows:
         lines.append(
             f"| 2. build (1 worker) / codec-only write, {row['codec']}: per sequence (end to end) | "

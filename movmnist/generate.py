@@ -122,11 +122,7 @@ def generate(cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.n
         pixels = pixels + offset[:, None]
 
     shape = (n, *frame_shape(cfg, pool))
-    if out is None:
-        frames = np.zeros(shape, dtype=np.uint8)
-    else:
-        frames = out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
-        frames.fill(0)
+    frames = np.empty(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
     need_mask = bool(want & {"masks", "boxes", "visibility"})
     composed = render.compose(

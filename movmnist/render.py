@@ -1,8 +1,20 @@
-"""Rendering: place sprites on frames. Pure numpy, writes into a buffer the caller owns."""
+"""Rendering: place sprites on frames, in a buffer the caller owns.
+
+numpy throughout, except the common case (max, no mask, no wrap), which the compiled
+kernel `movmnist._kernel` renders when it is built (the install compiles it; see
+pyproject.toml). Both give the same bytes; `KERNEL` names the one in use.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+try:
+    from movmnist import _kernel
+except ImportError:  # not compiled (no C compiler at install time): the numpy path
+    _kernel = None  # type: ignore[assignment]
+
+KERNEL = "C" if _kernel is not None else "numpy"
 
 
 def windows(frames: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -195,9 +207,9 @@ def compose(
     with_mask: bool = False,
     ink: Ink | None = None,
 ) -> tuple[np.ndarray, int, int] | None:
-    """Draw every digit of every sequence into `frames` (zeroed), in place.
+    """Draw every digit of every sequence into `frames`, in place (whatever it held is overwritten).
 
-    frames: [n, T, H, W(, C)] uint8; images: the pool [M, h, w(, C)]; choice, present: [n, K]
+    frames: [n, T, H, W(, C)] uint8, C-contiguous; images: the pool [M, h, w(, C)]; choice, present: [n, K]
     (which image each slot shows, and whether the slot is used); pixels: [n, T, K, 2] int
     top-left (row, col). z_order: [n, K] layer of each slot (over: drawn bottom first), or
     None for slot order. wrap: the canvas is a torus (a digit across an edge shows on the
@@ -210,6 +222,9 @@ def compose(
     n, t, height, width = frames.shape[:4]
     h, w = images.shape[1:3]
     k = choice.shape[1]
+    if _kernel is not None and combine == "max" and not with_mask and not wrap:
+        _render_max(frames, images, choice, present, pixels, clip, ink)
+        return None
     pad = clip or wrap
     ph, pw = (h, w) if pad else (0, 0)
     # Grayscale max with a mask: draw (value << 8 | slot + 1) into one uint16 canvas with
@@ -219,6 +234,7 @@ def compose(
         buf = np.zeros((n, t, height + 2 * ph, width + 2 * pw, *frames.shape[4:]), np.uint16 if packed else np.uint8)
     else:
         buf = frames
+        buf.fill(0)
     mask = np.zeros(buf.shape[:4], dtype=np.uint8) if with_mask and not packed else None
     if z_order is None:
         layers = np.broadcast_to(np.arange(k), (n, k))
@@ -259,3 +275,33 @@ def compose(
         mask[:, :, :ph], mask[:, :, ph + height :] = 0, 0
         mask[:, :, :, :pw], mask[:, :, :, pw + width :] = 0, 0
     return mask, ph, pw
+
+
+def _render_max(
+    frames: np.ndarray,
+    images: np.ndarray,
+    choice: np.ndarray,
+    present: np.ndarray,
+    pixels: np.ndarray,
+    clip: bool,
+    ink: Ink | None,
+) -> None:
+    """`compose` for max without mask or wrap, by the compiled kernel (same arguments)."""
+    n, t, height, width = frames.shape[:4]
+    m, h, w = images.shape[:3]
+    k = choice.shape[1]
+    pixel = int(np.prod(frames.shape[4:], dtype=np.int64))
+    if not frames.flags.c_contiguous or frames.dtype != np.uint8 or images.dtype != np.uint8:
+        raise ValueError("compose needs C-contiguous uint8 frames and images")
+    top, left, (rows, cols) = ink_windows(images) if ink is None else ink
+    sprite = np.where(present, choice, -1).astype(np.int64)
+    _kernel.render_max(
+        frames,
+        np.ascontiguousarray(images),
+        sprite,
+        np.ascontiguousarray(pixels, dtype=np.int64),
+        np.ascontiguousarray(top, dtype=np.int64),
+        np.ascontiguousarray(left, dtype=np.int64),
+        *(n, t, height, width, pixel, k, m, h, w, rows, cols),
+        clip,
+    )
