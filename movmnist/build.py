@@ -119,7 +119,7 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
     def chunks() -> Any:
         for start in range(shard.first, shard.first + shard.size, step):
             stop = min(start + step, shard.first + shard.size)
-            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer)
+            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True)
             # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
             yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
             if report is not None:

@@ -222,7 +222,7 @@ def compose(
     n, t, height, width = frames.shape[:4]
     h, w = images.shape[1:3]
     k = choice.shape[1]
-    if _kernel is not None and combine == "max" and not with_mask and not wrap:
+    if takes(combine, with_mask, wrap):
         _render_max(frames, images, choice, present, pixels, clip, ink)
         return None
     pad = clip or wrap
@@ -275,6 +275,11 @@ def compose(
         mask[:, :, :ph], mask[:, :, ph + height :] = 0, 0
         mask[:, :, :, :pw], mask[:, :, :, pw + width :] = 0, 0
     return mask, ph, pw
+
+
+def takes(combine: str, with_mask: bool, wrap: bool) -> bool:
+    """Whether `compose` hands these settings to the compiled kernel (max, no mask, no wrap)."""
+    return _kernel is not None and combine == "max" and not with_mask and not wrap
 
 
 def _render_max(

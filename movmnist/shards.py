@@ -28,6 +28,9 @@ ANNOTATIONS = ("labels", "positions", "source_index")
 OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "z_order")
 # Tables: one row per event, appended whatever the sequence; not indexed by sequence.
 TABLES = ("events",)
+# Frames go to HDF5 (and its compressor) in blocks of about this many bytes, small enough
+# to be compressed while still in the CPU's cache after they are drawn.
+WRITE_BLOCK = 5 << 20
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,9 @@ def write_shard(
     """Write n sequences, arriving as consecutive chunks, to `path`; return its sha256.
 
     Each chunk maps dataset name -> array whose first axis is the sequence (for tables:
-    the row, appended). `frames` and `masks` are chunked one sequence per HDF5 chunk, so
-    random access decompresses one sequence. The shard is written under a temporary name,
+    the row, appended); `frames` may be a `generate.Frames`, drawn as it is sliced.
+    `frames` and `masks` are chunked one sequence per HDF5 chunk, so random access
+    decompresses one sequence. The shard is written under a temporary name,
     fsynced and renamed; then its sha256 record (`record_path`) is written the same way, so
     a shard with a record is whole. Storage failures (disk full, read-only, no permission)
     raise WriteFailed.
@@ -159,11 +163,14 @@ def _write_hdf5(
             )
             for name, (row, dtype) in layout.tables().items()
         }
+        block = max(1, WRITE_BLOCK // int(np.prod(layout.sequence)))  # frames: ~64 sequences of 64x64x20
         done = 0
         for chunk in chunks:
             m = len(chunk["frames"])
             for name, ds in sets.items():
-                ds[done : done + m] = chunk[name]
+                rows, step = chunk[name], block if name == "frames" else m
+                for lo in range(0, m, step):  # a slice of lazy frames draws them (generate.Frames)
+                    ds[done + lo : done + min(lo + step, m)] = rows[lo : lo + step]
             for name, ds in tables.items():
                 rows = chunk[name]
                 ds.resize(len(ds) + len(rows), axis=0)

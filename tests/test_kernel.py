@@ -160,3 +160,27 @@ def test_frames_must_be_writable_and_the_pool_may_be_readonly() -> None:
     args[0].setflags(write=False)
     with pytest.raises((TypeError, BufferError, ValueError)):
         kernel.render_max(*args)
+
+
+def test_lazy_frames_are_drawn_as_sliced_and_equal_the_eager_ones() -> None:
+    off = (f"annotations.{name}=false" for name in small_config().annotations.model_dump())
+    cfg = small_config(*off, "canvas.height=32", "canvas.width=32")
+    pool = _pool(12, False, 3, 5)
+    idx = np.arange(100, 137)
+    eager = generate(cfg, pool, "val", idx)
+    lazy = generate(cfg, pool, "val", idx, out=np.empty(37 * 32 * 32 * 64, np.uint8), lazy=True)
+    assert not isinstance(lazy.frames, np.ndarray) and lazy.frames.shape == eager.frames.shape
+    blocks = [np.array(lazy.frames[lo : lo + 8]) for lo in range(0, 37, 8)]
+    assert np.concatenate(blocks).tobytes() == np.asarray(eager.frames).tobytes()
+    assert lazy.labels.tobytes() == eager.labels.tobytes() and lazy.positions.tobytes() == eager.positions.tobytes()
+    with pytest.raises(IndexError):
+        lazy.frames[::2]
+
+
+def test_lazy_is_eager_where_the_kernel_does_not_draw() -> None:
+    pool = _pool(8, False, 0, 1)
+    out = np.empty(10**6, np.uint8)
+    masks_on = generate(small_config(), pool, "train", np.arange(5), out=out, lazy=True)  # masks: numpy path
+    assert isinstance(masks_on.frames, np.ndarray)
+    summed = small_config("render.combine=sum", "annotations.masks=false", "annotations.boxes=false")
+    assert isinstance(generate(summed, pool, "train", np.arange(5), out=out, lazy=True).frames, np.ndarray)
