@@ -126,15 +126,15 @@ def base(dtype):
         pass
     return n_base / (time.perf_counter() - t), n_base / (time.process_time() - c)
 
-from movmnist import render
-kernel = render._kernel
+from movmnist import compiled
+kernel = compiled.kernel
 
 def ours_numpy():  # the fallback where the C kernel is not built
-    render._kernel = None
+    compiled.kernel = None
     try:
         return ours()
     finally:
-        render._kernel = kernel
+        compiled.kernel = kernel
 
 sides = {"baseline": lambda: base(np.float32), "ours": ours, "baseline_uint8": lambda: base(np.uint8)}
 if kernel is not None:
@@ -143,7 +143,7 @@ best = {name: [0.0, 0.0] for name in sides}
 for _ in range(repeats):
     for name, run in sides.items():
         best[name] = [max(a, b) for a, b in zip(best[name], run())]
-print(json.dumps({**best, "kernel": render.KERNEL}))
+print(json.dumps({**best, "kernel": compiled.NAME}))
 """
 
 

@@ -1,4 +1,5 @@
-/* The rendering hot loop of a build, compiled: sprites combined by pixel-wise max.
+/* The hot loops of a build, compiled: sprites combined by pixel-wise max (render_max),
+ * and the clamp-and-reverse walk of the default motion (bounce).
  *
  * One call renders a chunk of sequences frame by frame: each frame is zeroed, then every
  * present digit's ink window is maxed into it, row by row. A frame (4 KB for 64x64) stays
@@ -175,8 +176,75 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(bounce_doc,
+"bounce(positions, velocities, hits, start, velocity, accel, m, t)\n"
+"--\n\n"
+"The clamp-and-reverse walk of motion.dynamics.srivastava, for m values (sprite axes) over t frames.\n\n"
+"start, velocity [m] float64; accel [t, m] float64 or None. Fills positions, velocities\n"
+"[t, m] float64 and hits [t, m] int8 exactly as the numpy loop does: per frame, velocity\n"
+"+= accel, position += velocity, then a position <= 0 becomes 0 and one >= 1 becomes 1,\n"
+"and the velocity is negated; hits is +1 / -1 for the high / low wall, else 0.");
+
+static PyObject *bounce(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer positions, velocities, hits, start, velocity, accel = {0};
+    PyObject *accel_obj;
+    Py_ssize_t m, t;
+    if (!PyArg_ParseTuple(args, "w*w*w*y*y*Onn", &positions, &velocities, &hits, &start, &velocity, &accel_obj, &m,
+                          &t))
+        return NULL;
+    PyObject *result = NULL;
+    int has_accel = accel_obj != Py_None;
+    if (has_accel && PyObject_GetBuffer(accel_obj, &accel, PyBUF_CONTIG_RO) < 0)
+        goto done;
+    if (m < 0 || t < 0) {
+        PyErr_SetString(PyExc_ValueError, "bounce: negative sizes");
+        goto done;
+    }
+    if (!expect(&positions, m * t * 8, "positions") || !expect(&velocities, m * t * 8, "velocities") ||
+        !expect(&hits, m * t, "hits") || !expect(&start, m * 8, "start") || !expect(&velocity, m * 8, "velocity") ||
+        (has_accel && !expect(&accel, m * t * 8, "accel")))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    double *pos_out = (double *)positions.buf, *vel_out = (double *)velocities.buf;
+    int8_t *hit_out = (int8_t *)hits.buf;
+    const double *p0 = (const double *)start.buf, *v0 = (const double *)velocity.buf;
+    const double *acc = has_accel ? (const double *)accel.buf : NULL;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        double p = p0[i], v = v0[i];
+        for (Py_ssize_t f = 0; f < t; f++) {
+            if (acc)
+                v += acc[f * m + i];
+            p += v;
+            int low = p <= 0.0, high = p >= 1.0;
+            if (low)
+                p = 0.0;
+            if (high)
+                p = 1.0;
+            if (low || high)
+                v = -v;
+            pos_out[f * m + i] = p;
+            vel_out[f * m + i] = v;
+            hit_out[f * m + i] = (int8_t)(high - low);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&positions);
+    PyBuffer_Release(&velocities);
+    PyBuffer_Release(&hits);
+    PyBuffer_Release(&start);
+    PyBuffer_Release(&velocity);
+    if (has_accel && accel.obj != NULL)
+        PyBuffer_Release(&accel);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"render_max", render_max, METH_VARARGS, render_max_doc},
+    {"bounce", bounce, METH_VARARGS, bounce_doc},
     {NULL, NULL, 0, NULL},
 };
 

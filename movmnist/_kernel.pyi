@@ -1,4 +1,4 @@
-# Types of the compiled kernel (movmnist/_kernel.c): it takes any C-contiguous buffer; we pass arrays.
+# Types of the compiled kernels (movmnist/_kernel.c): it takes any C-contiguous buffer; we pass arrays.
 import numpy as np
 
 def render_max(
@@ -20,5 +20,16 @@ def render_max(
     rows: int,
     cols: int,
     clip: bool,
+    /,
+) -> None: ...
+def bounce(
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    hits: np.ndarray,
+    start: np.ndarray,
+    velocity: np.ndarray,
+    accel: np.ndarray | None,
+    m: int,
+    t: int,
     /,
 ) -> None: ...

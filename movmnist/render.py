@@ -1,20 +1,14 @@
 """Rendering: place sprites on frames, in a buffer the caller owns.
 
 numpy throughout, except the common case (max, no mask, no wrap), which the compiled
-kernel `movmnist._kernel` renders when it is built (the install compiles it; see
-pyproject.toml). Both give the same bytes; `KERNEL` names the one in use.
+kernel renders when it is built (`compiled`). Both give the same bytes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-try:
-    from movmnist import _kernel
-except ImportError:  # not compiled (no C compiler at install time): the numpy path
-    _kernel = None  # type: ignore[assignment]
-
-KERNEL = "C" if _kernel is not None else "numpy"
+from movmnist import compiled
 
 
 def windows(frames: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -279,7 +273,7 @@ def compose(
 
 def takes(combine: str, with_mask: bool, wrap: bool) -> bool:
     """Whether `compose` hands these settings to the compiled kernel (max, no mask, no wrap)."""
-    return _kernel is not None and combine == "max" and not with_mask and not wrap
+    return compiled.kernel is not None and combine == "max" and not with_mask and not wrap
 
 
 def _render_max(
@@ -300,7 +294,8 @@ def _render_max(
         raise ValueError("compose needs C-contiguous uint8 frames and images")
     top, left, (rows, cols) = ink_windows(images) if ink is None else ink
     sprite = np.where(present, choice, -1).astype(np.int64)
-    _kernel.render_max(
+    assert compiled.kernel is not None
+    compiled.kernel.render_max(
         frames,
         np.ascontiguousarray(images),
         sprite,

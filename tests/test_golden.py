@@ -14,7 +14,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from movmnist import render
+from movmnist import compiled
 from movmnist.generate import generate
 from movmnist.sources import Pool
 from tests.conftest import small_config
@@ -82,5 +82,5 @@ DIGESTS = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_generation_bytes_are_pinned(name: str, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if path == "numpy":  # the fallback where the C kernel is not built: the same bytes
-        monkeypatch.setattr(render, "_kernel", None)
+        monkeypatch.setattr(compiled, "kernel", None)
     assert _digest(*CASES[name]) == DIGESTS[name]

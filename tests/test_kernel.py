@@ -1,7 +1,8 @@
-"""The compiled rendering kernel (movmnist/_kernel.c) against the numpy path it replaces.
+"""The compiled kernels (movmnist/_kernel.c) against the numpy paths they replace.
 
-Both must give the same bytes for every config the kernel takes (max, no mask, no wrap),
-and the dispatch must leave the other cases to numpy. The install compiles the kernel
+Both must give the same bytes for every config the kernels take (rendering: max, no mask,
+no wrap; motion: the clamp-and-reverse walk), and the dispatch must leave the other cases
+to numpy. The install compiles the kernel
 (pyproject.toml); a test run without it fails here rather than measuring the wrong thing.
 """
 
@@ -14,17 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from movmnist import render
+from movmnist import compiled
 from movmnist.generate import generate
 from movmnist.sources import Pool
 from tests.conftest import small_config
 
-kernel = render._kernel
+kernel = compiled.kernel
 
 
 def test_the_install_built_the_kernel() -> None:
     assert kernel is not None, "movmnist/_kernel.c did not compile (see pip's output); render.py runs its numpy path"
-    assert render.KERNEL == "C"
+    assert compiled.NAME == "C"
 
 
 def _pool(size: int, colour: bool, blank: int, seed: int) -> Pool:
@@ -45,7 +46,7 @@ def _both(cfg_overrides: tuple[str, ...], pool: Pool) -> tuple[dict, dict]:
     fast = generate(cfg, pool, "train", idx, out=np.full(9 * 10**5, 7, np.uint8))  # a dirty reused buffer
     fast_arrays = {f.name: np.array(getattr(fast, f.name)) for f in dataclasses.fields(fast)}
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(render, "_kernel", None)
+        m.setattr(compiled, "kernel", None)
         slow = generate(cfg, pool, "train", idx)
     slow_arrays = {f.name: np.array(getattr(slow, f.name)) for f in dataclasses.fields(slow)}
     return fast_arrays, slow_arrays
@@ -62,6 +63,7 @@ def _both(cfg_overrides: tuple[str, ...], pool: Pool) -> tuple[dict, dict]:
     colour=st.booleans(),
     blank=st.integers(0, 40),
     speed=st.sampled_from(["0.1", "0.6", "[0.05, 1.0]"]),
+    motion=st.sampled_from([("srivastava", 0.0), ("srivastava", 0.05), ("tutorial", 0.0), ("tfds", 0.0)]),
     annotate=st.booleans(),
     seed=st.integers(0, 2**16),
 )
@@ -75,6 +77,7 @@ def test_kernel_gives_the_numpy_bytes(
     colour: bool,
     blank: int,
     speed: str,
+    motion: tuple[str, float],
     annotate: bool,
     seed: int,
 ) -> None:
@@ -88,6 +91,8 @@ def test_kernel_gives_the_numpy_bytes(
         f"sequence.length={length}",
         f"motion.boundary={boundary}",
         f"motion.speed={speed}",
+        f"motion.preset={motion[0]}",
+        f"motion.acceleration={motion[1]}",
         f"render.bounce_on={bounce_on}",
         f"seed={seed}",
         *(() if annotate else ("annotations.masks=false", "annotations.boxes=false", "annotations.visibility=false")),
@@ -96,6 +101,37 @@ def test_kernel_gives_the_numpy_bytes(
     assert fast.keys() == slow.keys()
     for name in fast:
         assert fast[name].tobytes() == slow[name].tobytes(), name
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=12).filter(lambda v: len(v) % 2 == 0),
+    st.integers(1, 30),
+    st.booleans(),
+    st.integers(0, 99),
+)
+def test_bounce_is_the_numpy_walk(values: list[float], length: int, accelerate: bool, seed: int) -> None:
+    from movmnist.motion import dynamics
+
+    m = len(values) // 2
+    g = np.random.default_rng(seed)
+    start = np.array(values).reshape(m, 2) % 1.0
+    velocity = g.choice([0.1, 0.25, -0.3, 1.0 / 3, 0.5], (m, 2))  # steps that land exactly on the walls, too
+    accel = g.normal(0, 0.2, (length, m, 2)) if accelerate else None
+    fast = dynamics.srivastava(start, velocity, length, accel)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compiled, "kernel", None)
+        slow = dynamics.srivastava(start, velocity, length, accel)
+    for a, b in ((fast.position, slow.position), (fast.velocity, slow.velocity), (fast.hits, slow.hits)):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_bounce_meets_both_walls() -> None:
+    from movmnist.motion import dynamics
+
+    path = dynamics.srivastava(np.array([[0.95, 0.05]]), np.array([[0.1, -0.1]]), 3)
+    assert path.hits[0].tolist() == [[1, -1]] and path.position[0].tolist() == [[1.0, 0.0]]
+    assert path.velocity[0].tolist() == [[-0.1, 0.1]]
 
 
 def _args(n: int = 2, k: int = 2, clip: bool = False) -> list:
