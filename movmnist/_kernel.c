@@ -211,12 +211,16 @@ static PyObject *bounce(PyObject *self, PyObject *args)
     int8_t *hit_out = (int8_t *)hits.buf;
     const double *p0 = (const double *)start.buf, *v0 = (const double *)velocity.buf;
     const double *acc = has_accel ? (const double *)accel.buf : NULL;
-    for (Py_ssize_t i = 0; i < m; i++) {
-        double p = p0[i], v = v0[i];
-        for (Py_ssize_t f = 0; f < t; f++) {
+    /* Frame by frame, so every array is walked in order (frame f reads frame f - 1). */
+    for (Py_ssize_t f = 0; f < t; f++) {
+        const double *p_in = f ? pos_out + (f - 1) * m : p0, *v_in = f ? vel_out + (f - 1) * m : v0;
+        double *p_out = pos_out + f * m, *v_out = vel_out + f * m;
+        int8_t *h_out = hit_out + f * m;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            double v = v_in[i];
             if (acc)
                 v += acc[f * m + i];
-            p += v;
+            double p = p_in[i] + v;
             int low = p <= 0.0, high = p >= 1.0;
             if (low)
                 p = 0.0;
@@ -224,9 +228,9 @@ static PyObject *bounce(PyObject *self, PyObject *args)
                 p = 1.0;
             if (low || high)
                 v = -v;
-            pos_out[f * m + i] = p;
-            vel_out[f * m + i] = v;
-            hit_out[f * m + i] = (int8_t)(high - low);
+            p_out[i] = p;
+            v_out[i] = v;
+            h_out[i] = (int8_t)(high - low);
         }
     }
     Py_END_ALLOW_THREADS
