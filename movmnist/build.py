@@ -1,21 +1,25 @@
 """Execute a plan: shard tasks on an engine, then the manifest, last.
 
 Workers receive plain data (the frozen config, a shard spec, a directory path) and
-open every file themselves; each writes whole shards under a temporary name and
-renames them into place, then their sha256 records. The driver owns the directory (its
+open every file themselves; each writes whole shards under a temporary name. Local
+workers hand the closed file back, and the driver, otherwise idle, seals it (fsync,
+sha256, rename, record: `shards.seal`) on a thread while the worker writes the next one;
+Dask workers, maybe on other machines, seal their own. The driver owns the directory (its
 lock, `outdir`), the manifest, and turns failures into one-line errors; where tasks run
 is the engine's business (`engines`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import functools
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,14 +45,15 @@ class Reporter(Protocol):
 
 @dataclass(frozen=True)
 class ShardResult:
-    """What a worker reports for a finished shard."""
+    """What a worker reports for a finished shard (or, if `temporary`, one still to seal)."""
 
     file: str
     split: str
     first: int
     sequences: int
-    sha256: str
+    sha256: str  # "" until sealed
     bytes: int
+    temporary: str | None = None  # the closed, unsealed file: the driver seals it
 
 
 def default_workers() -> int:
@@ -108,8 +113,14 @@ def _pool(cfg: Config, split: str) -> Pool:
     return _given_pools.get(key) or load_pool(*key)
 
 
-def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None) -> ShardResult:
-    """Generate and write one shard. Pure in its inputs: same arguments, same bytes."""
+def run_shard(
+    cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None, seal: bool = True
+) -> ShardResult:
+    """Generate and write one shard. Pure in its inputs: same arguments, same bytes.
+
+    With `seal` False the shard is left closed under its temporary name, for the caller to
+    pass to `shards.seal` (the result's `temporary`, with an empty `sha256`).
+    """
     report = progress or engines.worker_progress()
     pool = _pool(cfg, shard.split)
     plan = make_plan(cfg, tuple(pool.images.shape[1:]))
@@ -136,10 +147,52 @@ def run_shard(cfg: Config, shard: ShardSpec, out: str, progress: Progress | None
         "config": cfg.dataset_data(),
     }
     layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
-    digest = shards.write_shard(
+    tmp = shards.write_temporary(
         path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
     )
-    return ShardResult(shard.filename, shard.split, shard.first, shard.size, digest, path.stat().st_size)
+    size = tmp.stat().st_size
+    if not seal:
+        return ShardResult(shard.filename, shard.split, shard.first, shard.size, "", size, str(tmp))
+    digest = shards.seal(tmp, path)
+    return ShardResult(shard.filename, shard.split, shard.first, shard.size, digest, size)
+
+
+class _Sealer:
+    """Seals the shards local workers leave under temporary names, on threads of the driver.
+
+    At most `limit` shards wait to be sealed: past that, `add` waits, the driver stops taking
+    results, and the engine submits no more tasks. Leaving the `with` block waits for every
+    seal already asked for, so that no thread writes when the driver cleans up.
+    """
+
+    def __init__(self, out: Path, limit: int) -> None:
+        self._out, self._limit = out, limit
+        self._pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="seal")
+        self._pending: deque[cf.Future[ShardResult]] = deque()
+
+    def __enter__(self) -> _Sealer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _seal(self, result: ShardResult) -> ShardResult:
+        assert result.temporary is not None
+        digest = shards.seal(Path(result.temporary), self._out / result.file)
+        return replace(result, sha256=digest, temporary=None)
+
+    def add(self, result: ShardResult) -> Iterator[ShardResult]:
+        """Take a worker's result; yield the results sealed by now (in the order they came)."""
+        if result.temporary is None:
+            yield result
+            return
+        self._pending.append(self._pool.submit(self._seal, result))
+        while self._pending and (len(self._pending) > self._limit or self._pending[0].done()):
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[ShardResult]:
+        while self._pending:
+            yield self._pending.popleft().result()
 
 
 # --- driver side ---------------------------------------------------------------------
@@ -244,11 +297,13 @@ def _build_locked(
         progress.advance(sum(r.sequences for r in results.values()))
     pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
     engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
-    task = functools.partial(run_shard, cfg, out=str(out.resolve()))
+    local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
+    task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
     try:
-        with engine:
+        with _Sealer(out, engine.workers + 1) as sealer, engine:
             for result in engine.run(task, tasks, progress.advance if progress is not None else None):
-                results[result.file] = result
+                results.update((r.file, r) for r in sealer.add(result))
+            results.update((r.file, r) for r in sealer.drain())
     except KeyboardInterrupt:
         outdir.remove_temporaries(out)
         raise Interrupted(
@@ -260,6 +315,9 @@ def _build_locked(
     except engines.ShardTaskError as exc:
         outdir.remove_temporaries(out)
         raise _task_error(exc, plan, remaining) from None
+    except WriteFailed as exc:  # sealing, in this process
+        outdir.remove_temporaries(out)
+        raise _storage_error(exc, plan, remaining) from None
 
     data = {
         "format": manifest.FORMAT,

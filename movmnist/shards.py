@@ -1,8 +1,24 @@
 """HDF5 shards: the only module that talks to h5py.
 
-A shard is written under a temporary name, flushed, fsynced and renamed into place, so
-a file with a shard's name is always whole. Handles never cross processes: writers and
-readers open files themselves, in the process that uses them.
+Handles never cross processes: writers and readers open files themselves, in the process
+that uses them.
+
+Writing a shard has two steps, which may run in different processes of one machine:
+`write_temporary` writes the HDF5 file under a temporary name (`.{shard}.tmp-{pid}`) and
+closes it; `seal` makes it durable and gives it its name. A build seals in the driver
+process, which is otherwise idle, while the worker goes on to the next shard. Guarantees:
+
+- a file with a shard's name is always whole: its bytes are fsynced before the rename
+  that gives it the name, so neither a kill nor a power cut can leave a partial file there;
+- the sha256 record `{shard}.sha256` is renamed into place after the shard, so a record
+  never names a shard that is not there yet (kill -9 at any moment). After a power cut the
+  two renames are made durable together by one fsync of the directory: a record may then
+  outlive its shard's rename, but `--resume` re-hashes every shard against its record and
+  removes records without a shard, so that only costs rebuilding that shard;
+- temporary files of writers that died are left for `--resume` (or the build's own
+  cleanup) to remove: nothing with a temporary name is ever read as data;
+- storage failures (disk full, read-only, no permission) raise WriteFailed, which the CLI
+  reports in one line.
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,31 +127,92 @@ def write_shard(
     compression: str = "gzip",
     level: int = 1,
 ) -> str:
-    """Write n sequences, arriving as consecutive chunks, to `path`; return its sha256.
+    """`write_temporary`, then `seal`, in this process: the shard at `path`; return its sha256."""
+    return seal(write_temporary(path, n, layout, chunks, attrs, compression, level), path)
+
+
+def temporary_path(path: Path) -> Path:
+    """Where this process writes the shard at `path` before it is sealed."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_temporary(
+    path: Path,
+    n: int,
+    layout: Layout,
+    chunks: Iterable[dict[str, np.ndarray]],
+    attrs: dict[str, Any],
+    compression: str = "gzip",
+    level: int = 1,
+) -> Path:
+    """Write n sequences, arriving as consecutive chunks, under a temporary name; return it.
 
     Each chunk maps dataset name -> array whose first axis is the sequence (for tables:
     the row, appended); `frames` may be a `generate.Frames`, drawn as it is sliced.
     `frames` and `masks` are chunked one sequence per HDF5 chunk, so random access
-    decompresses one sequence. The shard is written under a temporary name,
-    fsynced and renamed; then its sha256 record (`record_path`) is written the same way, so
-    a shard with a record is whole. Storage failures (disk full, read-only, no permission)
-    raise WriteFailed.
+    decompresses one sequence. The file is closed but not yet durable: pass it to `seal`.
+    On failure it is removed; storage failures raise WriteFailed.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(path)
     try:
         _write_hdf5(tmp, path, n, layout, chunks, attrs, compression, level)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        write_record(path, digest)
-        return digest
+        return tmp
     except OSError as exc:
+        _remove(tmp)
         raise WriteFailed.from_os_error(path, exc) from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def seal(tmp: Path, path: Path) -> str:
+    """Make the closed temporary shard `tmp` durable and rename it to `path`, then write its
+    sha256 record; return the sha256. See the module docstring for the guarantees.
+
+    The fsync (an I/O wait) runs while the file is hashed from the page cache (CPU). On
+    failure the temporary files are removed; storage failures raise WriteFailed.
+    """
+    record = record_path(path)
+    record_tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "rb") as f:
+            digest = _hash_while_syncing(f.fileno(), tmp)
+        _write_synced(record_tmp, _record_line(path, digest))
+        os.replace(tmp, path)
+        os.replace(record_tmp, record)  # after the shard: a record never names a missing shard
+        _fsync_dir(path.parent)  # both renames at once
+        return digest
+    except BaseException as exc:
+        _remove(tmp)
+        _remove(record_tmp)
+        if isinstance(exc, OSError):
+            raise WriteFailed.from_os_error(path, exc) from None
+        raise
+
+
+def _hash_while_syncing(fd: int, path: Path) -> str:
+    failed: list[OSError] = []
+
+    def sync() -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failed.append(exc)
+
+    syncing = threading.Thread(target=sync, name="fsync")
+    syncing.start()
+    try:
+        digest = sha256_file(path)
     finally:
-        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
-            tmp.unlink(missing_ok=True)
+        syncing.join()
+    if failed:
+        raise failed[0]
+    return digest
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
+        path.unlink(missing_ok=True)
 
 
 def _write_hdf5(
@@ -195,15 +273,22 @@ def write_record(path: Path, digest: str) -> None:
     record = record_path(path)
     tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(f"{digest}  {path.name}\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(tmp, _record_line(path, digest))
         os.replace(tmp, record)
         _fsync_dir(record.parent)
     finally:
-        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
-            tmp.unlink(missing_ok=True)
+        _remove(tmp)
+
+
+def _record_line(path: Path, digest: str) -> str:
+    return f"{digest}  {path.name}\n"
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="ascii") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_record(path: Path) -> str | None:
