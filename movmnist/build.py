@@ -224,6 +224,7 @@ def build(
     if overwrite and resume:
         raise ConfigError("--overwrite and --resume contradict each other; pass one of them")
     started = time.perf_counter()
+    engines.start_early(cfg.engine)
     plan, source, pool_sizes = prepare(cfg)
     cfg = plan.config  # with `sequences: all` resolved
     out = Path(out)
