@@ -296,11 +296,11 @@ def _build_locked(
     if progress is not None:
         progress.start(plan.sequences)
         progress.advance(sum(r.sequences for r in results.values()))
-    pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
-    engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
-    local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
-    task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
-    try:
+    try:  # from here on, Ctrl-C gets the message with the count and the resume command
+        pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
+        engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
+        local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
+        task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
         with _Sealer(out, engine.workers + 1) as sealer, engine:
             for result in engine.run(task, tasks, progress.advance if progress is not None else None):
                 results.update((r.file, r) for r in sealer.add(result))

@@ -132,7 +132,7 @@ def write_shard(
 
 
 def temporary_path(path: Path) -> Path:
-    """Where this process writes the shard at `path` before it is sealed."""
+    """Where this process writes the file at `path` (a shard, a record) before it takes its name."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
@@ -173,7 +173,7 @@ def seal(tmp: Path, path: Path) -> str:
     failure the temporary files are removed; storage failures raise WriteFailed.
     """
     record = record_path(path)
-    record_tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+    record_tmp = temporary_path(record)
     try:
         with open(tmp, "rb") as f:
             digest = _hash_while_syncing(f.fileno(), tmp)
@@ -271,7 +271,7 @@ def record_path(path: Path) -> Path:
 def write_record(path: Path, digest: str) -> None:
     """Write `{shard}.sha256` in `sha256sum` format (so `sha256sum -c` checks it), atomically."""
     record = record_path(path)
-    tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+    tmp = temporary_path(record)
     try:
         _write_synced(tmp, _record_line(path, digest))
         os.replace(tmp, record)
