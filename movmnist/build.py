@@ -306,13 +306,7 @@ def _build_locked(
                 results.update((r.file, r) for r in sealer.add(result))
             results.update((r.file, r) for r in sealer.drain())
     except KeyboardInterrupt:
-        outdir.remove_temporaries(out)
-        raise Interrupted(
-            f"interrupted: {len(results)} of {len(plan.shards)} shards are finished and kept in {out}",
-            out=str(out),
-            finished=len(results),
-            total=len(plan.shards),
-        ) from None
+        raise _interrupted(out, len(results), len(plan.shards)) from None
     except engines.ShardTaskError as exc:
         outdir.remove_temporaries(out)
         raise _task_error(exc, plan, remaining) from None
@@ -344,10 +338,24 @@ def _build_locked(
             for s in plan.splits
         },
     }
-    card.write_card(out, data)  # before the manifest, which stays the last file a build writes
-    manifest.write_json_atomic(out / manifest.MANIFEST, data)
+    try:
+        card.write_card(out, data)  # before the manifest, which stays the last file a build writes
+        manifest.write_json_atomic(out / manifest.MANIFEST, data)
+    except KeyboardInterrupt:  # every shard is done: --resume only writes the card and manifest
+        raise _interrupted(out, len(results), len(plan.shards)) from None
     outdir.finish(out, plan)
     return data
+
+
+def _interrupted(out: Path, finished: int, total: int) -> Interrupted:
+    """Ctrl-C after the build claimed `out`: temporaries removed, finished shards kept."""
+    outdir.remove_temporaries(out)
+    return Interrupted(
+        f"interrupted: {finished} of {total} shards are finished and kept in {out}",
+        out=str(out),
+        finished=finished,
+        total=total,
+    )
 
 
 def _task_error(exc: engines.ShardTaskError, plan: Plan, remaining: int) -> MovmnistError:
