@@ -281,22 +281,22 @@ def _build_locked(
     else:
         outdir.claim(out, overwrite)
         finished = outdir.Finished()
-    manifest.write_json_atomic(
-        out / manifest.BUILDING,
-        {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
-    )
     tasks = [t for t in plan.shards if t.filename not in finished.shards]
     remaining = sum(t.size for t in tasks) * plan.estimated_bytes // max(plan.sequences, 1)
-    _warn_if_short(out, remaining, warn)
     results = {
         t.filename: ShardResult(t.filename, t.split, t.first, t.size, *finished.shards[t.filename])
         for t in plan.shards
         if t.filename in finished.shards
     }
-    if progress is not None:
-        progress.start(plan.sequences)
-        progress.advance(sum(r.sequences for r in results.values()))
-    try:  # from here on, Ctrl-C gets the message with the count and the resume command
+    try:  # from the marker to the manifest, Ctrl-C gets the count of shards and how to resume
+        manifest.write_json_atomic(
+            out / manifest.BUILDING,
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
+        )
+        _warn_if_short(out, remaining, warn)
+        if progress is not None:
+            progress.start(plan.sequences)
+            progress.advance(sum(r.sequences for r in results.values()))
         pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
         engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
         local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
@@ -305,6 +305,9 @@ def _build_locked(
             for result in engine.run(task, tasks, progress.advance if progress is not None else None):
                 results.update((r.file, r) for r in sealer.add(result))
             results.update((r.file, r) for r in sealer.drain())
+        data = _manifest_data(job, engine, results)
+        card.write_card(out, data)  # before the manifest, which stays the last file a build writes
+        manifest.write_json_atomic(out / manifest.MANIFEST, data)
     except KeyboardInterrupt:
         raise _interrupted(out, len(results), len(plan.shards)) from None
     except engines.ShardTaskError as exc:
@@ -313,8 +316,16 @@ def _build_locked(
     except WriteFailed as exc:  # sealing, in this process
         outdir.remove_temporaries(out)
         raise _storage_error(exc, plan, remaining) from None
+    outdir.finish(out, plan)
+    return data
 
-    data = {
+
+def _manifest_data(
+    job: _Job, engine: engines.LocalEngine | engines.DaskEngine, results: dict[str, ShardResult]
+) -> dict[str, Any]:
+    """The manifest of the finished build: every shard's result, in plan order."""
+    cfg, plan = job.cfg, job.plan
+    return {
         "format": manifest.FORMAT,
         "format_version": manifest.FORMAT_VERSION,
         "movmnist_version": __version__,
@@ -322,7 +333,7 @@ def _build_locked(
         "build_seconds": round(time.perf_counter() - job.started, 3),
         "workers": engine.workers,
         "engine": engine.name,
-        "config": config,
+        "config": cfg.dataset_data(),
         "source": job.source,
         "sequence_shape": list(plan.sequence_shape),
         "splits": {
@@ -331,20 +342,19 @@ def _build_locked(
                 "pool": str(s.pool),
                 "pool_size": job.pool_sizes[s.name],
                 "shards": [
-                    {"file": r.file, "first": r.first, "sequences": r.sequences, "sha256": r.sha256, "bytes": r.bytes}
+                    {
+                        "file": r.file,
+                        "first": r.first,
+                        "sequences": r.sequences,
+                        "sha256": r.sha256,
+                        "bytes": r.bytes,
+                    }
                     for r in (results[shard.filename] for shard in s.shards)
                 ],
             }
             for s in plan.splits
         },
     }
-    try:
-        card.write_card(out, data)  # before the manifest, which stays the last file a build writes
-        manifest.write_json_atomic(out / manifest.MANIFEST, data)
-    except KeyboardInterrupt:  # every shard is done: --resume only writes the card and manifest
-        raise _interrupted(out, len(results), len(plan.shards)) from None
-    outdir.finish(out, plan)
-    return data
 
 
 def _interrupted(out: Path, finished: int, total: int) -> Interrupted:
