@@ -33,11 +33,12 @@ def test_each_codec_round_trips(tmp_path: Path, codec: str) -> None:
         np.testing.assert_array_equal(ds["test"].read("positions", slice(None)), expect.positions)
     shard = data["splits"]["test"]["shards"][0]
     with h5py.File(tmp_path / "d" / shard["file"], "r") as f:  # plain h5py; hdf5plugin is imported above
-        frames = f["frames"]
-        filters = frames.id.get_create_plist()
-        ids = [filters.get_filter(i)[0] for i in range(filters.get_nfilters())]
-        assert ids == ([FILTERS[codec]] if codec != "none" else [])
-        np.testing.assert_array_equal(frames[:], expect.frames[: shard["sequences"]])
+        assert {"frames", "positions", "masks", "boxes", "events"} <= set(f)
+        for name in f:  # one codec per shard: the annotations and tables too
+            plist = f[name].id.get_create_plist()
+            ids = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+            assert ids == ([FILTERS[codec]] if codec != "none" else []), name
+        np.testing.assert_array_equal(f["frames"][:], expect.frames[: shard["sequences"]])
 
 
 def test_zstd_level_defaults_to_3_and_gzip_keeps_1() -> None:
