@@ -87,6 +87,11 @@ class Layout:
         return {"events": ((4,), "int32")} if "events" in self.extras else {}
 
 
+def block_rows(sequence: tuple[int, ...]) -> int:
+    """Sequences of this shape per frames write: WRITE_BLOCK bytes (~64 of 64x64x20), at least 1."""
+    return max(1, WRITE_BLOCK // int(np.prod(sequence)))
+
+
 def compression_args(compression: str, level: int) -> dict[str, Any]:
     """h5py create_dataset keywords for a codec name (gzip, lzf, zstd, lz4, none)."""
     if compression == "gzip":
@@ -227,7 +232,7 @@ def _write_hdf5(
 ) -> None:
     f = h5py.File(tmp, "w")
     try:
-        _fill(f, path, n, layout, chunks, attrs, compression, level)
+        done = _fill(f, n, layout, chunks, attrs, compression_args(compression, level))
     except BaseException:
         # After a failed write HDF5 cannot flush either, and the error of the close would
         # hide the write's own (an OSError that names the cause: disk full, read-only).
@@ -238,21 +243,22 @@ def _write_hdf5(
         f.close()
     except RuntimeError as exc:  # a failed flush (disk full...): h5py gives the errno only as text
         raise OSError(str(exc)) from None
+    if done != n:
+        raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
 
 
 def _fill(
     f: h5py.File,
-    path: Path,
     n: int,
     layout: Layout,
     chunks: Iterable[dict[str, np.ndarray]],
     attrs: dict[str, Any],
-    compression: str,
-    level: int,
-) -> None:
+    codec: dict[str, Any],
+) -> int:
+    """Write the attributes and the datasets, every one with `codec` (h5py keywords); return
+    the number of sequences written."""
     for key, value in attrs.items():
         f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
-    codec = compression_args(compression, level)  # every dataset: one codec per shard
     sets = {}
     for name, (shape, dtype) in layout.shapes().items():
         if name in ("frames", "masks"):
@@ -268,7 +274,7 @@ def _fill(
         name: f.create_dataset(name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(4096, *row), **codec)
         for name, (row, dtype) in layout.tables().items()
     }
-    block = max(1, WRITE_BLOCK // int(np.prod(layout.sequence)))  # frames: ~64 sequences of 64x64x20
+    block = block_rows(layout.sequence)
     done = 0
     for chunk in chunks:
         m = len(chunk["frames"])
@@ -281,8 +287,7 @@ def _fill(
             ds.resize(len(ds) + len(rows), axis=0)
             ds[len(ds) - len(rows) :] = rows
         done += m
-    if done != n:
-        raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
+    return done
 
 
 def _write_rows(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
