@@ -28,7 +28,7 @@ import numpy as np
 from movmnist import __version__, card, engines, manifest, outdir, shards
 from movmnist.config import Config
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
-from movmnist.generate import extras, generate
+from movmnist.generate import draws_lazily, extras, generate
 from movmnist.info import human_bytes
 from movmnist.plan import Plan, ShardSpec, make_plan
 from movmnist.sources import Pool, load_pool, open_source
@@ -113,6 +113,9 @@ def _pool(cfg: Config, split: str) -> Pool:
     return _given_pools.get(key) or load_pool(*key)
 
 
+# Sequences generated at a time where frames are drawn lazily (generate.draws_lazily).
+LAZY_CHUNK = 4096
+
 # The buffer a worker process draws frames into, kept from one shard to the next: a new
 # one would be fresh pages each shard, and faulting those in costs ~1 GB/s here.
 _buffer = np.empty(0, dtype=np.uint8)
@@ -136,8 +139,16 @@ def run_shard(
     report = progress or engines.worker_progress()
     pool = _pool(cfg, shard.split)
     plan = make_plan(cfg, tuple(pool.images.shape[1:]))
-    step = cfg.build.chunk_size
-    buffer = _frame_buffer(step * int(np.prod(plan.sequence_shape)))
+    if draws_lazily(cfg):
+        # Frames drawn a write block at a time as they are written: a chunk's frames are never
+        # all in memory, so its motion can be planned for many sequences at once (each
+        # `generate` call costs ~1 ms on caches the compressor left cold: ~3 us a sequence at
+        # 256), and the buffer holds one block.
+        step = max(cfg.build.chunk_size, LAZY_CHUNK)
+        rows = min(step, shards.block_rows(plan.sequence_shape))
+    else:
+        step = rows = cfg.build.chunk_size
+    buffer = _frame_buffer(rows * int(np.prod(plan.sequence_shape)))
 
     def chunks() -> Any:
         for start in range(shard.first, shard.first + shard.size, step):

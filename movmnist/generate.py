@@ -93,6 +93,19 @@ def extras(cfg: Config) -> tuple[str, ...]:
     return tuple(names)
 
 
+# Annotations computed from the per-pixel digit mask, which only the numpy path draws.
+_MASKED = frozenset({"masks", "boxes", "visibility"})
+
+
+def draws_lazily(cfg: Config) -> bool:
+    """Whether `generate(..., lazy=True)` returns `Frames`, drawn by the compiled kernel as
+    they are sliced (max, no mask, no wrap), rather than drawing the whole chunk into `out`."""
+    need_mask = bool(set(extras(cfg)) & _MASKED)
+    return cfg.motion.preset != "mmnist++" and render.takes(
+        cfg.render.combine, need_mask, cfg.motion.boundary == "wrap"
+    )
+
+
 def generate(
     cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.ndarray | None = None, lazy: bool = False
 ) -> Chunk:
@@ -158,10 +171,10 @@ def generate(
 
     shape = (n, *frame_shape(cfg, pool))
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
-    need_mask = bool(want & {"masks", "boxes", "visibility"})
+    need_mask = bool(want & _MASKED)
     wrap = cfg.motion.boundary == "wrap"
     clip = cfg.motion.boundary != "bounce" or offset is not None
-    if lazy and out is not None and render.takes(cfg.render.combine, need_mask, wrap):
+    if lazy and out is not None and draws_lazily(cfg):
 
         def draw_frames(lo: int, hi: int, into: np.ndarray) -> None:
             render.compose(

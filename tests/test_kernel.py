@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from movmnist import compiled
-from movmnist.generate import generate
+from movmnist.generate import draws_lazily, generate
 from movmnist.sources import Pool
 from tests.conftest import small_config
 
@@ -220,3 +220,26 @@ def test_lazy_is_eager_where_the_kernel_does_not_draw() -> None:
     assert isinstance(masks_on.frames, np.ndarray)
     summed = small_config("render.combine=sum", "annotations.masks=false", "annotations.boxes=false")
     assert isinstance(generate(summed, pool, "train", np.arange(5), out=out, lazy=True).frames, np.ndarray)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        (),  # masks, boxes and visibility on: the numpy path
+        ("annotations.masks=false", "annotations.boxes=false", "annotations.visibility=false"),
+        ("annotations.masks=false", "annotations.boxes=false", "annotations.visibility=false", "motion.boundary=wrap"),
+        ("annotations.masks=false", "annotations.boxes=false", "annotations.visibility=false", "render.combine=over"),
+        (
+            "annotations.masks=false",
+            "annotations.boxes=false",
+            "annotations.visibility=false",
+            "motion.preset=mmnist++",
+        ),
+    ],
+)
+def test_draws_lazily_says_what_generate_does(overrides: tuple[str, ...]) -> None:
+    # build.run_shard sizes its buffer by draws_lazily: a wrong answer would draw past it.
+    cfg = small_config(*overrides)
+    out = np.empty(10**6, np.uint8)
+    frames = generate(cfg, _pool(8, False, 0, 1), "train", np.arange(5), out=out, lazy=True).frames
+    assert draws_lazily(cfg) == (not isinstance(frames, np.ndarray))
