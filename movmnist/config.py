@@ -336,7 +336,12 @@ class Output(_Model):
 class BuildCfg(_Model):
     """Execution knobs that never change the output bytes."""
 
-    chunk_size: int = Field(256, ge=1, le=100_000, description="sequences generated at a time")
+    chunk_size: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="sequences generated at a time (at least 4096 where frames are drawn as written)",
+    )
 
 
 _ADDRESS_RE = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
