@@ -16,6 +16,7 @@ import functools
 import os
 import shutil
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -324,6 +325,7 @@ def _build_locked(
         engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
         local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
         task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
+        threading.Thread(target=card.warm_up, name="card-warm-up", daemon=True).start()
         with _Sealer(out, engine.workers + 1) as sealer, engine:
             for result in engine.run(task, tasks, progress.advance if progress is not None else None):
                 results.update((r.file, r) for r in sealer.add(result))
