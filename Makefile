@@ -12,11 +12,11 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml movmnist/_kernel.c | $(BIN)/activate
+$(VENV)/.installed: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml movmnist/_kernel.c | $(BIN)/activate
+$(VENV)/.dev: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
 	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask]'
 	touch $(VENV)/.installed $@
 

@@ -114,7 +114,7 @@ GEN_CORE = """
 import json, sys, time
 import numpy as np
 from movmnist.config import Config
-from movmnist.generate import generate
+from movmnist.core.generate import generate
 from movmnist.sources import load_pool
 import baseline_tutorial
 
@@ -136,7 +136,7 @@ def base(dtype):
         pass
     return n_base / (time.perf_counter() - t), n_base / (time.process_time() - c)
 
-from movmnist import compiled
+from movmnist.core import compiled
 kernel = compiled.kernel
 
 def ours_numpy():  # the fallback where the C kernel is not built
@@ -191,7 +191,7 @@ BUILD = """
 import json, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
-from movmnist.build import build
+from movmnist.builder import build
 from movmnist.config import Config
 
 class Marks:  # the build's progress: (time, sequences written) as each chunk is written
@@ -219,9 +219,9 @@ import json, sys, time
 from pathlib import Path
 import h5py
 import numpy as np
-from movmnist import shards
+from movmnist.store import shards
 from movmnist.config import Config
-from movmnist.generate import generate
+from movmnist.core.generate import generate
 from movmnist.sources import load_pool
 
 cfg = Config.from_data(json.loads(sys.argv[1]))

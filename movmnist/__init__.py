@@ -1,14 +1,26 @@
-"""movmnist: Moving MNIST datasets, built fast, reproducibly, as HDF5 shards."""
+"""movmnist: Moving MNIST datasets, built fast, reproducibly, as HDF5 shards.
+
+The public Python API, in one place: `open` a built dataset, `load_config` and `build`.
+Each imports its layer when first called, so `import movmnist` (and the CLI's --help)
+stays fast. The package's layers, bottom to top (each imports only those below it;
+tests/test_layers.py checks it): errors, files, text -> config -> core -> sources ->
+store -> read -> tools -> builder -> cli.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from os import PathLike
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from movmnist.dataset import Dataset
+    from movmnist.config import Config
+    from movmnist.read.dataset import Dataset
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "build", "load_config", "open"]
 
 
 def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: int | None = None) -> Dataset:
@@ -17,6 +29,28 @@ def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: 
     annotations: items are dicts of frames and every annotation (labels, positions, ...).
     input_frames: items are (input, target) pairs, the first K frames and the rest.
     """
-    from movmnist.dataset import Dataset
+    from movmnist.read.dataset import Dataset
 
     return Dataset(path, annotations=annotations, input_frames=input_frames)
+
+
+def load_config(path: str | PathLike[str] | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML config (None: the defaults; '-': stdin), apply `dotted.key=value` overrides, validate."""
+    from movmnist.config import load_config as load
+
+    return load(None if path is None else str(path), overrides)
+
+
+def build(
+    config: Config,
+    out: str | PathLike[str],
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Build the dataset `config` describes into `out`; return its manifest. See `movmnist build --help`."""
+    from movmnist.builder.driver import build as run
+
+    return run(config, Path(out), workers=workers, overwrite=overwrite, resume=resume, warn=warn)

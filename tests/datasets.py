@@ -9,8 +9,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from movmnist import shards
-from movmnist.build import build
+from movmnist.builder import build
+from movmnist.store import shards
 from tests.conftest import small_config
 
 # test split of 5 sequences in shards of 3 and 2; train 4, val none: built in well under a second.

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from movmnist import manifest
+from movmnist.store import manifest
 
 
 def tiny_npz(path: Path) -> Path:
@@ -133,7 +133,7 @@ def temporaries(out: Path) -> list[str]:
 
 def looks_complete_but_is_not(out: Path) -> list[str]:
     """Shards that a reader or --resume would take as finished but whose bytes do not match."""
-    from movmnist.shards import read_record, sha256_file
+    from movmnist.store.shards import read_record, sha256_file
 
     bad = []
     for p in sorted(out.iterdir()) if out.exists() else []:

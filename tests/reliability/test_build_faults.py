@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from movmnist import manifest
-from movmnist.build import build
+from movmnist.builder import build
 from movmnist.config import Config
+from movmnist.store import manifest
 from tests import faults
 
 KILL_TRIALS = int(os.environ.get("MOVMNIST_KILL_TRIALS", "10"))  # the bench runs more
@@ -25,7 +25,7 @@ KILL_TRIALS = int(os.environ.get("MOVMNIST_KILL_TRIALS", "10"))  # the bench run
 INJECT = """
 import os
 if os.environ.get("MOVMNIST_TEST_FAIL_AT"):
-    import movmnist.build as _build
+    import movmnist.builder.driver as _build
 
     _generate, _calls = _build.generate, [0]
 

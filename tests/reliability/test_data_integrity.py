@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 
 import movmnist
-from movmnist import manifest, outdir
-from movmnist.build import build
+from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.config import Config
 from movmnist.errors import BuildLocked, DatasetError
-from movmnist.verify import verify
+from movmnist.store import manifest, outdir
+from movmnist.tools.verify import verify
 from tests import faults
 
 NAMES = ("frames", "labels", "positions", "source_index")

@@ -1,0 +1,267 @@
+"""The dataset card: README.md (and the preview GIF it shows) written into every built dataset.
+
+Like a Hugging Face dataset card: YAML front matter, then what the data is, how many,
+how the digits move, the files and their datasets, how to load it (plain h5py and
+movmnist), the full config and the provenance. Written by `build` from the manifest it is
+about to write, before it writes it, so the manifest is still the last file of a build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from movmnist.store.manifest import CARD_FILES
+from movmnist.store.shards import TABLES
+from movmnist.tools.info import human_bytes
+
+README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
+
+_MEANINGS = {
+    "frames": "the videos",
+    "labels": "digit class of each digit slot, -1 if absent",
+    "positions": "top-left (row, col) pixel of each digit in each frame, -1 if absent",
+    "source_index": "index of each digit's image in the source's own split, -1 if absent",
+    "trajectories": "sub-pixel (row, col) position of each digit, in free ranges",
+    "velocities": "(row, col) velocity of each digit after each frame, in free ranges per frame",
+    "boxes": "visible ink box of each digit (x0, y0, x1, y1), -1 when hidden",
+    "amodal_boxes": "whole ink box of each digit (x0, y0, x1, y1), even where occluded",
+    "masks": "which digit shows at each pixel: slot + 1, 0 for background",
+    "visibility": "visible fraction of each digit's ink",
+    "z_order": "layer of each digit, 0 drawn first",
+    "events": "table of bounces: one row (sequence, frame, digit, wall) per bounce",
+}
+
+_MOTION = {
+    "srivastava": (
+        "the bounce of Srivastava et al. 2015, the generator behind `mnist_test_seq.npy`: each digit starts at"
+        " a uniform position in its free range (canvas minus digit size) with a uniform direction; every frame"
+        " it steps by its velocity, then a position past an edge is clamped to the edge and that velocity"
+        " component negated; frame 0 is the position after the first step; positions are truncated to pixels"
+        " and digits combined by pixel-wise max"
+    ),
+    "tutorial": (
+        "the rules of the most copied Moving MNIST tutorial: like Srivastava et al.'s clamp-and-negate bounce,"
+        " but each velocity component is the step times a uniform [0, 1) number, both starting non-negative"
+    ),
+    "tfds": (
+        "tensorflow-datasets' `video/moving_sequence.py`: a Gaussian direction, and an exact reflection in"
+        " closed form, p = (x0 + v t) mod 2, position = min(p, 2 - p), rounded half to even"
+    ),
+    "svg-deterministic": (
+        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall the position"
+        " is clamped and that velocity component negated"
+    ),
+    "svg-stochastic": (
+        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall a new"
+        " velocity is drawn, its normal component pointing away from the wall"
+    ),
+    "mmnist++": (
+        "MovingMNIST++ of Shi et al. 2015 (after sxjscience/HKO-7): each digit's ink crop moves, turns by a"
+        " fixed angle per frame, scales and brightens on a 5-frame rhythm, and its centre bounces off lines"
+        " 10 px inside the canvas"
+    ),
+}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def shown_split(splits: dict[str, Any]) -> str:
+    """The split the card previews and uses in its examples: test when there is one."""
+    return "test" if "test" in splits else next(iter(splits), "test")
+
+
+def card_text(
+    manifest: dict[str, Any], name: str, datasets: dict[str, tuple[tuple[int, ...], str]], preview: bool = True
+) -> str:
+    """The README.md of the dataset a manifest describes.
+
+    name: the directory's name; datasets: what a shard holds, {name: (shape without N, dtype)}.
+    """
+    from movmnist.config import Config
+
+    cfg = manifest["config"]
+    source = manifest["source"]
+    shape = manifest["sequence_shape"]
+    t, h, w = shape[:3]
+    colour = f"{shape[3]} channels" if len(shape) > 3 else "grey"
+    splits = manifest["splits"]
+    total = sum(int(s["sequences"]) for s in splits.values())
+    size = sum(int(sh["bytes"]) for s in splits.values() for sh in s["shards"])
+    synthetic = bool(source.get("synthetic"))
+    digits = cfg["digits"]
+    count = digits["count"]
+    count_text = f"{count[0]} to {count[1]}" if isinstance(count, list) else str(count)
+    motion = cfg["motion"]
+    speed = motion.get("speed")
+    speed_text = f"{speed[0]} to {speed[1]}" if isinstance(speed, list) else str(speed)
+    rule = _MOTION.get(motion.get("preset", ""), f"the `{motion.get('preset')}` preset (see the movmnist README)")
+    free = {k: v for k, v in motion.items() if k in ("acceleration", "boundary") and v not in (0, 0.0, "bounce")}
+    if free:
+        rule += "; " + ", ".join(f"{k} {v}" for k, v in free.items())
+    first_split = shown_split(splits)
+    first_file = splits[first_split]["shards"][0]["file"] if splits else ""
+    tags = ["moving-mnist", "video-prediction", "video", "synthetic-digits" if synthetic else "mnist"]
+    size_category = (
+        "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 else "n>100K"
+    )
+
+    lines = [
+        "---",
+        f"pretty_name: {name}",
+        "task_categories:",
+        "- other",
+        "tags:",
+        *[f"- {tag}" for tag in tags],
+        "size_categories:",
+        f"- {size_category}",
+        "---",
+        "",
+        f"# {name}",
+        "",
+    ]
+    if preview:
+        lines += [f"![The first sequences of the {first_split} split]({PREVIEW})", ""]
+    lines += [
+        f"A Moving MNIST dataset: {total} videos of {t} frames of {h}x{w} pixels ({colour}, uint8), each"
+        f" showing {count_text} handwritten digit{'s' if count != 1 else ''} bouncing inside the frame. Built by"
+        f" movmnist {manifest.get('movmnist_version')} on {manifest.get('created')} from seed {cfg.get('seed')}:"
+        " the same config gives the same bytes on any machine and any number of workers.",
+        "",
+    ]
+    if synthetic:
+        lines += [
+            "**The digits are synthetic**: drawn by movmnist's built-in generator (a font with random size,"
+            " stroke, rotation, shear and elastic distortion), not taken from MNIST. Do not report results on"
+            " this data as Moving MNIST results.",
+            "",
+        ]
+    else:
+        lines += [f"Digits come from the `{source.get('kind')}` source at `{source.get('path')}`.", ""]
+    lines += [
+        "## Splits",
+        "",
+        "| split | sequences | frames | shards | size | digit pool |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for split, info in splits.items():
+        n = int(info["sequences"])
+        split_bytes = sum(int(sh["bytes"]) for sh in info["shards"])
+        lines.append(
+            f"| {split} | {n} | {n * t} | {len(info['shards'])} | {human_bytes(split_bytes)} |"
+            f" `{info.get('pool')}` ({info.get('pool_size')} images) |"
+        )
+    lines += [
+        "",
+        f"Total {human_bytes(size)} on disk. The digit pools of the splits do not overlap, so no digit image is"
+        " shared between splits; `source_index` records which image each digit is.",
+        "",
+        "## Motion",
+        "",
+        f"{count_text} digit{'s' if count != 1 else ''} of {digits.get('size') or 'the source'}"
+        f" pixels per sequence, drawn uniformly from the split's pool; speed {speed_text} of the free range per"
+        f" frame; motion rule: {rule}.",
+        "",
+        "## Files",
+        "",
+        "`manifest.json` (written last: if it exists, the build finished) lists the shards"
+        " `{split}-{i:05d}-of-{n:05d}.h5` with their sizes and sha256; each shard holds:",
+        "",
+        "| dataset | shape | dtype | meaning |",
+        "| --- | --- | --- | --- |",
+        *[
+            f"| `{ds}` | [{'E' if ds in TABLES else 'N'}, {', '.join(map(str, dshape))}] | {dtype} |"
+            f" {_MEANINGS.get(ds, 'annotation')} |"
+            for ds, (dshape, dtype) in datasets.items()
+        ],
+        "",
+        "## Loading",
+        "",
+        "With h5py alone:",
+        "",
+        "```python",
+        "import h5py, json",
+        f'm = json.load(open("{name}/manifest.json"))',
+        f'with h5py.File("{name}/" + m["splits"]["{first_split}"]["shards"][0]["file"]) as f:  # {first_file}',
+        f'    frames = f["frames"][:8]      # [8, {", ".join(map(str, shape))}] uint8',
+        "```",
+        "",
+        "With movmnist:",
+        "",
+        "```python",
+        "import movmnist",
+        f'split = movmnist.open("{name}")["{first_split}"]',
+        f"x = split[0]                                  # [{', '.join(map(str, shape))}] uint8",
+        f"inputs, targets = split.with_input_frames({max(1, t // 2)})[0:8]",
+        "```",
+        "",
+        f"`movmnist verify {name}` checks every shard against the manifest;"
+        f" `movmnist export {name} --split {first_split} -o seq.npy` writes the time-major layout of"
+        " `mnist_test_seq.npy`.",
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        Config.from_data(cfg).to_yaml().rstrip(),
+        "```",
+        "",
+        "## Provenance",
+        "",
+        f"- built {manifest.get('created')} in {manifest.get('build_seconds')} s on {manifest.get('workers')} workers",
+        f"- source: `{source.get('kind')}`" + (" (synthetic)" if synthetic else ""),
+    ]
+    for key, value in (source.get("sha256") or {}).items():
+        lines.append(f"  - `{key}` sha256 `{value}`")
+    return "\n".join(lines) + "\n"
+
+
+def warm_up() -> None:
+    """Load the GIF encoder (imageio and Pillow: ~0.12 s the first time) ahead of `write_card`.
+
+    A build runs it on a thread of its otherwise idle driver while the workers write shards;
+    any failure here is left for `write_card` to meet and report.
+    """
+    import numpy as np
+
+    from movmnist.tools.preview import gif_bytes
+
+    with contextlib.suppress(Exception):
+        gif_bytes(np.zeros((1, 8, 8), np.uint8), fps=8)
+
+
+def write_card(out: Path, manifest: dict[str, Any]) -> list[str]:
+    """Write README.md and preview.gif for the dataset in `out` that `manifest` describes; return the names."""
+    from movmnist.read.dataset import Dataset
+    from movmnist.store.shards import ShardReader
+    from movmnist.tools.preview import preview_gif
+
+    written = []
+    datasets: dict[str, tuple[tuple[int, ...], str]] = {}
+    for info in manifest["splits"].values():
+        if info["shards"]:
+            reader = ShardReader(out / info["shards"][0]["file"])
+            datasets = {k: (shape[1:], dtype) for k, (shape, dtype) in reader.datasets().items()}
+            reader.close()
+            break
+    order = list(_MEANINGS)
+    datasets = dict(sorted(datasets.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    splits = manifest["splits"]
+    preview = bool(splits) and any(int(s["sequences"]) for s in splits.values())
+    if preview:
+        with Dataset(out, manifest=manifest) as ds:
+            gif = preview_gif(ds, split=shown_split(splits), rows=2, cols=4, scale=2, fps=8)
+        _atomic_write(out / PREVIEW, gif)
+        written.append(PREVIEW)
+    _atomic_write(out / README, card_text(manifest, out.resolve().name, datasets, preview).encode("utf-8"))
+    written.append(README)
+    return written

@@ -1,0 +1,422 @@
+"""Execute a plan: shard tasks on an engine, then the manifest, last.
+
+Workers receive plain data (the frozen config, a shard spec, a directory path) and
+open every file themselves; each writes whole shards under a temporary name. Local
+workers hand the closed file back, and the driver, otherwise idle, seals it (fsync,
+sha256, rename, record: `shards.seal`) on a thread while the worker writes the next one;
+Dask workers, maybe on other machines, seal their own. The driver owns the directory (its
+lock, `outdir`), the manifest, and turns failures into one-line errors; where tasks run
+is the engine's business (`engines`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import os
+import shutil
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from movmnist import __version__
+from movmnist.builder import card, engines
+from movmnist.builder.plan import Plan, ShardSpec, make_plan
+from movmnist.config import Config
+from movmnist.core.generate import draws_lazily, extras, generate
+from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
+from movmnist.sources import Pool, load_pool, open_source
+from movmnist.store import manifest, outdir, shards
+from movmnist.tools.info import human_bytes
+
+Progress = Callable[[int], None]
+
+
+class Reporter(Protocol):
+    """Receives the build's total, then each batch of finished sequences."""
+
+    def start(self, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a worker reports for a finished shard (or, if `temporary`, one still to seal)."""
+
+    file: str
+    split: str
+    first: int
+    sequences: int
+    sha256: str  # "" until sealed
+    bytes: int
+    temporary: str | None = None  # the closed, unsealed file: the driver seals it
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
+    """Open the source, check every pool, and plan. Returns (plan, source description, pool sizes).
+
+    The plan's config is `cfg` with `sequences: all` resolved to the pool sizes: use it,
+    not `cfg`, from here on.
+    """
+    source = open_source(cfg.source)
+    sizes: dict[str, int] = {}
+    sprite: tuple[int, ...] = ()
+    active = cfg.splits.active()
+    for name, split in active:
+        pool = load_pool(cfg.source, split.pool, cfg.digits.size)
+        sizes[name] = len(pool.labels)
+        sprite = tuple(pool.images.shape[1:])
+    # The config refused pools that overlap in any large split; slices counted from different
+    # ends (train[:50000], train[-20000:]) are decided here, with the split's real size.
+    for i, (a, sa) in enumerate(active):
+        for b, sb in active[i + 1 :]:
+            if sa.pool.split == sb.pool.split:
+                count = len(source.load(sa.pool.split))
+                if sa.pool.overlap_at(sb.pool, count):
+                    raise ConfigError(
+                        f"splits.{b}.pool ({sb.pool}) shares source images with splits.{a}.pool ({sa.pool})"
+                        f" in the source's {sa.pool.split} split of {count} images; give the splits disjoint slices"
+                    )
+    h, w = sprite[:2] if sprite else (0, 0)
+    if h > cfg.canvas.height or w > cfg.canvas.width:
+        raise ConfigError(
+            f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
+            "enlarge canvas.height/width or set digits.size"
+        )
+    return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), source.describe(), sizes
+
+
+# --- worker side ---------------------------------------------------------------------
+
+# Pools the driver handed to this worker process (local engine), so that it need not decode
+# or render them again; keyed like `load_pool`'s arguments.
+_given_pools: dict[tuple[Any, ...], Pool] = {}
+
+
+def _take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
+    _given_pools.update(pools)
+
+
+def _pool(cfg: Config, split: str) -> Pool:
+    key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+    return _given_pools.get(key) or load_pool(*key)
+
+
+# Sequences generated at a time where frames are drawn lazily (generate.draws_lazily).
+LAZY_CHUNK = 4096
+
+# The buffer a worker process draws frames into, kept from one shard to the next: a new
+# one would be fresh pages each shard, and faulting those in costs ~1 GB/s here.
+_buffer = np.empty(0, dtype=np.uint8)
+
+
+def _frame_buffer(size: int) -> np.ndarray:
+    global _buffer
+    if _buffer.size < size:
+        _buffer = np.empty(size, dtype=np.uint8)
+    return _buffer
+
+
+def run_shard(
+    cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None, seal: bool = True
+) -> ShardResult:
+    """Generate and write one shard. Pure in its inputs: same arguments, same bytes.
+
+    With `seal` False the shard is left closed under its temporary name, for the caller to
+    pass to `shards.seal` (the result's `temporary`, with an empty `sha256`).
+    """
+    report = progress or engines.worker_progress()
+    pool = _pool(cfg, shard.split)
+    plan = make_plan(cfg, tuple(pool.images.shape[1:]))
+    if draws_lazily(cfg):
+        # Frames drawn a write block at a time as they are written: a chunk's frames are never
+        # all in memory, so its motion can be planned for many sequences at once (each
+        # `generate` call costs ~1 ms on caches the compressor left cold: ~3 us a sequence at
+        # 256), and the buffer holds one block.
+        step = max(cfg.build.chunk_size, LAZY_CHUNK)
+        rows = min(step, shards.block_rows(plan.sequence_shape))
+    else:
+        step = rows = cfg.build.chunk_size
+    buffer = _frame_buffer(rows * int(np.prod(plan.sequence_shape)))
+
+    def chunks() -> Any:
+        for start in range(shard.first, shard.first + shard.size, step):
+            stop = min(start + step, shard.first + shard.size)
+            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True)
+            # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
+            yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
+            if report is not None:
+                report(stop - start)
+
+    path = Path(out) / shard.filename
+    attrs = {
+        "format": manifest.FORMAT,
+        "format_version": manifest.FORMAT_VERSION,
+        "movmnist_version": __version__,
+        "split": shard.split,
+        "first_index": shard.first,
+        "seed": cfg.seed,
+        "config": cfg.dataset_data(),
+    }
+    layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
+    tmp = shards.write_temporary(
+        path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
+    )
+    size = tmp.stat().st_size
+    if not seal:
+        return ShardResult(shard.filename, shard.split, shard.first, shard.size, "", size, str(tmp))
+    digest = shards.seal(tmp, path)
+    return ShardResult(shard.filename, shard.split, shard.first, shard.size, digest, size)
+
+
+class _Sealer:
+    """Seals the shards local workers leave under temporary names, on threads of the driver.
+
+    At most `limit` shards wait to be sealed: past that, `add` waits, the driver stops taking
+    results, and the engine submits no more tasks. Leaving the `with` block waits for every
+    seal already asked for, so that no thread writes when the driver cleans up.
+    """
+
+    def __init__(self, out: Path, limit: int) -> None:
+        self._out, self._limit = out, limit
+        self._pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="seal")
+        self._pending: deque[cf.Future[ShardResult]] = deque()
+
+    def __enter__(self) -> _Sealer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _seal(self, result: ShardResult) -> ShardResult:
+        assert result.temporary is not None
+        digest = shards.seal(Path(result.temporary), self._out / result.file)
+        return replace(result, sha256=digest, temporary=None)
+
+    def add(self, result: ShardResult) -> Iterator[ShardResult]:
+        """Take a worker's result; yield the results sealed by now (in the order they came)."""
+        if result.temporary is None:
+            yield result
+            return
+        self._pending.append(self._pool.submit(self._seal, result))
+        while self._pending and (len(self._pending) > self._limit or self._pending[0].done()):
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[ShardResult]:
+        while self._pending:
+            yield self._pending.popleft().result()
+
+
+# --- driver side ---------------------------------------------------------------------
+
+
+def _make_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file, not a directory; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build(
+    cfg: Config,
+    out: Path,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: Reporter | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Build the dataset described by `cfg` into `out`; return the manifest it wrote.
+
+    With `resume`, keep every shard an interrupted build of the same config finished (each
+    checked against its sha256 record) and build only the rest; the result is byte-identical
+    to an uninterrupted build. Storage errors raise BuildError, Ctrl-C raises Interrupted;
+    either way temporary files are removed, finished shards kept, and nothing looks complete.
+    """
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume contradict each other; pass one of them")
+    started = time.perf_counter()
+    engines.start_early(cfg.engine)
+    plan, source, pool_sizes = prepare(cfg)
+    cfg = plan.config  # with `sequences: all` resolved
+    out = Path(out)
+    note = warn or (lambda message: None)
+    try:
+        _make_dir(out)
+        with outdir.locked(out, note):
+            job = _Job(cfg, out, plan, source, pool_sizes, started)
+            try:
+                return _build_locked(job, workers, overwrite, resume, progress, note)
+            except KeyboardInterrupt:  # before or after the shards (during them, _build_locked says more)
+                outdir.remove_temporaries(out)
+                raise Interrupted(f"interrupted; finished shards are kept in {out}", out=str(out)) from None
+    except OSError as exc:
+        path = exc.filename if isinstance(exc.filename, str) else out
+        raise _storage_error(WriteFailed.from_os_error(path, exc), plan) from None
+
+
+def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None) -> BuildError:
+    todo = "" if remaining is None else f", {human_bytes(remaining)} of it still to write"
+    return BuildError(
+        f"{exc}; the build needs about {human_bytes(plan.estimated_bytes)} in total (plan estimate){todo}; "
+        "free some space or fix the permissions, then rerun with --resume"
+    )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What `build` has prepared before it takes the directory."""
+
+    cfg: Config
+    out: Path
+    plan: Plan
+    source: dict[str, Any]
+    pool_sizes: dict[str, int]
+    started: float
+
+
+def _build_locked(
+    job: _Job,
+    workers: int | None,
+    overwrite: bool,
+    resume: bool,
+    progress: Reporter | None,
+    warn: Callable[[str], None],
+) -> dict[str, Any]:
+    cfg, out, plan = job.cfg, job.out, job.plan
+    config = cfg.dataset_data()
+    if resume:
+        finished = outdir.check_finished(out, plan, config, warn)
+        if finished.complete is not None:
+            outdir.finish(out, plan)
+            return finished.complete
+    else:
+        outdir.claim(out, overwrite)
+        finished = outdir.Finished()
+    tasks = [t for t in plan.shards if t.filename not in finished.shards]
+    remaining = sum(t.size for t in tasks) * plan.estimated_bytes // max(plan.sequences, 1)
+    results = {
+        t.filename: ShardResult(t.filename, t.split, t.first, t.size, *finished.shards[t.filename])
+        for t in plan.shards
+        if t.filename in finished.shards
+    }
+    try:  # from the marker to the manifest, Ctrl-C gets the count of shards and how to resume
+        manifest.write_json_atomic(
+            out / manifest.BUILDING,
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
+        )
+        _warn_if_short(out, remaining, warn)
+        if progress is not None:
+            progress.start(plan.sequences)
+            progress.advance(sum(r.sequences for r in results.values()))
+        pools = {(cfg.source, s.pool, cfg.digits.size): _pool(cfg, s.name) for s in plan.splits}
+        engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), _take_pools, (pools,))
+        local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
+        task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
+        threading.Thread(target=card.warm_up, name="card-warm-up", daemon=True).start()
+        with _Sealer(out, engine.workers + 1) as sealer, engine:
+            for result in engine.run(task, tasks, progress.advance if progress is not None else None):
+                results.update((r.file, r) for r in sealer.add(result))
+            results.update((r.file, r) for r in sealer.drain())
+        data = _manifest_data(job, engine, results)
+        card.write_card(out, data)  # before the manifest, which stays the last file a build writes
+        manifest.write_json_atomic(out / manifest.MANIFEST, data)
+    except KeyboardInterrupt:
+        raise _interrupted(out, len(results), len(plan.shards)) from None
+    except engines.ShardTaskError as exc:
+        outdir.remove_temporaries(out)
+        raise _task_error(exc, plan, remaining) from None
+    except WriteFailed as exc:  # sealing, in this process
+        outdir.remove_temporaries(out)
+        raise _storage_error(exc, plan, remaining) from None
+    outdir.finish(out, plan)
+    return data
+
+
+def _manifest_data(
+    job: _Job, engine: engines.LocalEngine | engines.DaskEngine, results: dict[str, ShardResult]
+) -> dict[str, Any]:
+    """The manifest of the finished build: every shard's result, in plan order."""
+    cfg, plan = job.cfg, job.plan
+    return {
+        "format": manifest.FORMAT,
+        "format_version": manifest.FORMAT_VERSION,
+        "movmnist_version": __version__,
+        "created": outdir.now(),
+        "build_seconds": round(time.perf_counter() - job.started, 3),
+        "workers": engine.workers,
+        "engine": engine.name,
+        "config": cfg.dataset_data(),
+        "source": job.source,
+        "sequence_shape": list(plan.sequence_shape),
+        "splits": {
+            s.name: {
+                "sequences": s.sequences,
+                "pool": str(s.pool),
+                "pool_size": job.pool_sizes[s.name],
+                "shards": [
+                    {
+                        "file": r.file,
+                        "first": r.first,
+                        "sequences": r.sequences,
+                        "sha256": r.sha256,
+                        "bytes": r.bytes,
+                    }
+                    for r in (results[shard.filename] for shard in s.shards)
+                ],
+            }
+            for s in plan.splits
+        },
+    }
+
+
+def _interrupted(out: Path, finished: int, total: int) -> Interrupted:
+    """Ctrl-C after the build claimed `out`: temporaries removed, finished shards kept."""
+    outdir.remove_temporaries(out)
+    return Interrupted(
+        f"interrupted: {finished} of {total} shards are finished and kept in {out}",
+        out=str(out),
+        finished=finished,
+        total=total,
+    )
+
+
+def _task_error(exc: engines.ShardTaskError, plan: Plan, remaining: int) -> MovmnistError:
+    error = exc.error
+    if isinstance(error, WriteFailed):
+        return _storage_error(error, plan, remaining)
+    if isinstance(error, MovmnistError):
+        return error
+    if isinstance(error, engines.WorkerLost):
+        return BuildError(
+            f"a worker process died while building {exc.shard} (killed, or out of memory?); "
+            "finished shards are kept: rerun with --resume"
+        )
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return BuildError(
+        f"building {exc.shard} failed: {type(error).__name__}{': ' + message if message else ''}; "
+        "finished shards are kept: rerun with --resume"
+    )
+
+
+def _warn_if_short(out: Path, needed: int, warn: Callable[[str], None]) -> None:
+    try:
+        free = shutil.disk_usage(out).free
+    except OSError:
+        return
+    if free < needed:
+        warn(f"{out} has {human_bytes(free)} free, but the plan estimates {human_bytes(needed)} still to write")

@@ -1,0 +1,164 @@
+"""Planning: what a build will write, as frozen plain data. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from movmnist.config import ALL, Config, PoolSpec
+from movmnist.errors import ConfigError
+
+SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
+MAX_SHARDS = 99_999  # per split: the template's five digits
+
+# Compressed bytes per raw byte of standard Moving MNIST frames (2 MNIST digits, 64x64),
+# measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
+# within a factor of two). Only the estimate in `movmnist plan` uses them.
+COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "zstd": 0.015, "lz4": 0.033, "none": 1.0}
+# Resident bytes of a process before its first task: the interpreter with numpy, h5py and the
+# builder imported (bench/bench_scale.py measures ~70-100 MB). Only `movmnist plan` uses it.
+RUNTIME_BYTES = 100_000_000
+
+
+def shard_boundaries(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """[start, stop) of each shard for n sequences: full shards, the last one shorter."""
+    return [(start, min(start + shard_size, n)) for start in range(0, n, shard_size)]
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One shard file: sequences [first, first + size) of a split."""
+
+    split: str
+    index: int
+    count: int
+    first: int
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return SHARD_TEMPLATE.format(split=self.split, index=self.index, count=self.count)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """One split: its sequence count, its digit pool and its shards."""
+
+    name: str
+    sequences: int
+    pool: PoolSpec
+    shards: tuple[ShardSpec, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `build` will write, derived from the config and the sprite shape."""
+
+    config: Config
+    sprite_shape: tuple[int, ...]
+    splits: tuple[SplitPlan, ...]
+    pool_images: int = 0  # images in all the splits' pools: every local worker holds them
+
+    @property
+    def sequence_shape(self) -> tuple[int, ...]:
+        """(T, H, W) or (T, H, W, C)."""
+        c = self.config
+        return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
+
+    def _bytes(self) -> tuple[int, int]:
+        """Raw bytes per sequence: (frames and masks, which compress alike; everything else)."""
+        from movmnist.core.generate import extras
+        from movmnist.store.shards import Layout
+
+        layout = Layout(sequence=self.sequence_shape, digits=self.config.digits.count[1], extras=extras(self.config))
+        sizes = {
+            name: int(np.prod(shape)) * np.dtype(dtype).itemsize for name, (shape, dtype) in layout.shapes().items()
+        }
+        images = sizes.pop("frames") + sizes.pop("masks", 0)
+        return images, sum(sizes.values())
+
+    @property
+    def sequence_bytes(self) -> int:
+        """Raw bytes of one sequence and its per-sequence annotations (events not counted)."""
+        return sum(self._bytes())
+
+    @property
+    def sequences(self) -> int:
+        return sum(s.sequences for s in self.splits)
+
+    @property
+    def shards(self) -> tuple[ShardSpec, ...]:
+        return tuple(shard for split in self.splits for shard in split.shards)
+
+    @property
+    def raw_bytes(self) -> int:
+        return self.sequences * self.sequence_bytes
+
+    @property
+    def estimated_bytes(self) -> int:
+        """Estimated size on disk after compression (frames and masks compressed, the rest raw)."""
+        ratio = COMPRESSION_RATIO[self.config.output.compression]
+        images, rest = self._bytes()
+        return int(self.sequences * (images * ratio + rest))
+
+    @property
+    def pool_bytes(self) -> int:
+        sprite = 1
+        for d in self.sprite_shape:
+            sprite *= d
+        return self.pool_images * (sprite + 16)  # + labels and source indices (int64)
+
+    def worker_memory(self) -> int:
+        """Rough peak resident bytes of one worker: its runtime, the pools (twice while they
+        arrive), and a chunk with its copies. Independent of the number of sequences."""
+        return RUNTIME_BYTES + 2 * self.pool_bytes + 4 * self.config.build.chunk_size * self.sequence_bytes
+
+    def driver_memory(self) -> int:
+        """Rough peak resident bytes of the driver and the process server its workers fork from:
+        two runtimes, the source's splits, the pools and their copy on the way to a worker."""
+        return 2 * RUNTIME_BYTES + 3 * self.pool_bytes
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for `movmnist plan --json`."""
+        return {
+            "sequence_shape": list(self.sequence_shape),
+            "sprite_shape": list(self.sprite_shape),
+            "sequences": self.sequences,
+            "raw_bytes": self.raw_bytes,
+            "estimated_bytes": self.estimated_bytes,
+            "worker_memory_bytes": self.worker_memory(),
+            "driver_memory_bytes": self.driver_memory(),
+            "splits": {
+                s.name: {
+                    "sequences": s.sequences,
+                    "pool": str(s.pool),
+                    "shards": [{"file": sh.filename, "first": sh.first, "sequences": sh.size} for sh in s.shards],
+                }
+                for s in self.splits
+            },
+        }
+
+
+def make_plan(cfg: Config, sprite_shape: tuple[int, ...], pool_images: int = 0) -> Plan:
+    """Plan the build of `cfg` for sprites of `sprite_shape` ((h, w) or (h, w, C)); `pool_images`
+    (the pools' total size, when known) only feeds the memory estimate."""
+    splits = []
+    for name, split in cfg.splits.active():
+        if split.sequences == ALL:
+            raise ValueError(f"splits.{name}.sequences is 'all': resolve it first (Config.resolve_counts)")
+        count = -(-split.sequences // cfg.output.shard_size)
+        if count > MAX_SHARDS:
+            least = -(-split.sequences // MAX_SHARDS)
+            raise ConfigError(
+                f"splits.{name}: {split.sequences} sequences in shards of output.shard_size={cfg.output.shard_size}"
+                f" make {count} shards, more than the {MAX_SHARDS} a split may have; set output.shard_size >= {least}"
+            )
+        bounds = shard_boundaries(split.sequences, cfg.output.shard_size)
+        shards = tuple(
+            ShardSpec(split=name, index=i, count=len(bounds), first=start, size=stop - start)
+            for i, (start, stop) in enumerate(bounds)
+        )
+        splits.append(SplitPlan(name=name, sequences=split.sequences, pool=split.pool, shards=shards))
+    return Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits), pool_images=pool_images)

@@ -1,0 +1,12 @@
+"""core: the pure numpy generator. A chunk of sequences is a function of (config, pool, split, indices).
+
+Lives here: `rng` (keyed randomness), `motion/` (the presets' rules), `render` (sprites
+onto frames, with the compiled kernel `_kernel.c` behind `compiled`), `layers` (warped
+whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks), `pool`
+(the sprite `Pool` type) and `generate` (all of it, for a chunk).
+
+May import: numpy, the standard library, `movmnist.errors` and `movmnist.config.schema`
+(the frozen config it is handed). Must not import: any I/O library (h5py, yaml, imageio,
+click, tensorflow_datasets, PIL) or any other movmnist layer; no file, network or global
+state. tests/test_layers.py enforces it.
+"""

@@ -1,0 +1,316 @@
+"""A chunk of sequences as a pure function of (config, digit pool, split, indices)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from movmnist.config import Config
+from movmnist.core import annotate, layers, motion, render, rng
+from movmnist.core.motion import mmnistpp
+from movmnist.sources import Pool
+
+
+@dataclass(frozen=True)
+class Frames:
+    """A chunk's frames, drawn a block of sequences at a time as they are sliced.
+
+    `generate(..., lazy=True)` returns these where the compiled kernel draws the frames:
+    a writer that takes a block of ~64 sequences (5 MB) at a time then compresses what
+    was just drawn while it is still in the CPU's cache, instead of drawing a whole chunk
+    (20 MB) first and reading it back from memory (~10 us a sequence saved with lz4). A
+    slice is a view of `buffer`, valid until the next slice is taken.
+    """
+
+    shape: tuple[int, ...]
+    draw: Callable[[int, int, np.ndarray], None]  # (lo, hi, out): sequences lo..hi-1 of the chunk into out
+    buffer: np.ndarray
+
+    dtype = np.dtype(np.uint8)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, sel: slice) -> np.ndarray:
+        lo, hi, step = sel.indices(len(self))
+        if step != 1:
+            raise IndexError("Frames takes contiguous slices only")
+        hi = max(lo, hi)
+        shape = (hi - lo, *self.shape[1:])
+        out = self.buffer.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+        self.draw(lo, hi, out)
+        return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Generated sequences and their annotations; K is the maximum digit count.
+
+    frames:       [n, T, H, W] uint8 ([n, T, H, W, C] for colour sources); a `Frames` with lazy=True
+    labels:       [n, K] int16, the digit class, -1 where the sequence has fewer digits
+    positions:    [n, T, K, 2] int16, top-left (row, col) pixel of each digit, -1 if absent
+    source_index: [n, K] int32, index of the digit image in the source's own split, -1 if absent
+    The optional annotations (None unless the config asks for them) are documented in
+    `annotate` and the README's schema; `events` is a table [E, 4] int32.
+    """
+
+    frames: np.ndarray | Frames
+    labels: np.ndarray
+    positions: np.ndarray
+    source_index: np.ndarray
+    trajectories: np.ndarray | None = None
+    velocities: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    amodal_boxes: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    z_order: np.ndarray | None = None
+    events: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def frame_shape(cfg: Config, pool: Pool) -> tuple[int, ...]:
+    """Shape of one sequence: (T, H, W) or (T, H, W, C)."""
+    return (cfg.sequence.length, cfg.canvas.height, cfg.canvas.width, *pool.images.shape[3:])
+
+
+@functools.lru_cache(maxsize=16)
+def _ink(pool: Pool) -> render.Ink:
+    """Each pool image's ink window, once per pool (pools are memoised, so by identity)."""
+    return render.ink_windows(pool.images)
+
+
+def extras(cfg: Config) -> tuple[str, ...]:
+    """The optional datasets a build of `cfg` stores (shards.OPTIONAL and TABLES names)."""
+    names = [name for name, on in cfg.annotations.model_dump().items() if on]
+    if cfg.render.combine == "over":
+        names.append("z_order")
+    return tuple(names)
+
+
+# Annotations computed from the per-pixel digit mask, which only the numpy path draws.
+_MASKED = frozenset({"masks", "boxes", "visibility"})
+
+
+def draws_lazily(cfg: Config) -> bool:
+    """Whether `generate(..., lazy=True)` returns `Frames`, drawn by the compiled kernel as
+    they are sliced (max, no mask, no wrap), rather than drawing the whole chunk into `out`."""
+    need_mask = bool(set(extras(cfg)) & _MASKED)
+    return cfg.motion.preset != "mmnist++" and render.takes(
+        cfg.render.combine, need_mask, cfg.motion.boundary == "wrap"
+    )
+
+
+def generate(
+    cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.ndarray | None = None, lazy: bool = False
+) -> Chunk:
+    """Generate the sequences `indices` (global, within `split`) of the dataset.
+
+    `out`, if given, is a reusable uint8 buffer with room for at least len(indices)
+    sequences; the returned frames are a view of it (so the caller must consume them
+    before the next call). lazy: where the compiled kernel draws the frames (render.py),
+    return them as `Frames`, drawn into `out` as they are sliced; else as with lazy=False.
+    """
+    idx = np.asarray(indices, dtype=np.int64)
+    n, length = len(idx), cfg.sequence.length
+    k_lo, k_hi = cfg.digits.count
+    keyed = rng.Keyed(cfg.seed, split)
+
+    if k_lo == k_hi:
+        count = np.full(n, k_hi, dtype=np.int64)
+    else:
+        count = k_lo + keyed.integers(idx, rng.COUNT, 1, k_hi - k_lo + 1)[:, 0]
+    present = np.arange(k_hi)[None, :] < count[:, None]  # [n, K]
+
+    choice = keyed.integers(idx, rng.DIGIT, k_hi, len(pool.labels))  # [n, K]
+    if cfg.digits.assign == "each":  # sequence i shows image i of the pool as its first digit
+        if n and idx.max() >= len(pool.labels):
+            raise ValueError(f"digits.assign: each: sequence {idx.max()} has no image in a pool of {len(pool.labels)}")
+        choice[:, 0] = idx
+
+    def draw(stream: int, count: int) -> np.ndarray:
+        return keyed.uniform(idx, stream, count)
+
+    want = set(extras(cfg))
+    if cfg.motion.preset == "mmnist++":
+        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out)
+    h, w = pool.images.shape[1:3]
+    height, width = cfg.canvas.height, cfg.canvas.width
+    ink, ink_count = (
+        annotate.ink_boxes(pool.images[choice], colour=pool.images.ndim == 4)  # [n, K, 4], [n, K]
+        if want or cfg.render.bounce_on == "ink"
+        else (None, None)
+    )
+    if cfg.render.bounce_on == "ink" and ink is not None:
+        # The ink box, not the patch, touches the walls: a per-digit free range and offset.
+        extent = np.stack([ink[..., 2] - ink[..., 0], ink[..., 3] - ink[..., 1]], axis=-1)
+        free = np.array([height, width]) - extent
+        offset = -ink[..., :2]
+    else:
+        free = np.broadcast_to(np.array([height - h, width - w]), (n, k_hi, 2))
+        offset = None
+    spec = motion.Spec(
+        length=length,
+        speed=cfg.motion.speed,
+        free=free.reshape(-1, 2),
+        canvas=(height, width),
+        sprite=(h, w),
+        boundary=cfg.motion.boundary,
+        acceleration=cfg.motion.acceleration,
+    )
+    path = motion.move(cfg.motion.preset, draw, n, k_hi, spec)
+    assert path.pixels is not None
+    pixels = path.pixels.reshape(length, n, k_hi, 2).transpose(1, 0, 2, 3)  # [n, T, K, 2]
+    if offset is not None:
+        pixels = pixels + offset[:, None]
+
+    shape = (n, *frame_shape(cfg, pool))
+    z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
+    need_mask = bool(want & _MASKED)
+    wrap = cfg.motion.boundary == "wrap"
+    clip = cfg.motion.boundary != "bounce" or offset is not None
+    if lazy and out is not None and draws_lazily(cfg):
+
+        def draw_frames(lo: int, hi: int, into: np.ndarray) -> None:
+            render.compose(
+                into, pool.images, choice[lo:hi], present[lo:hi], pixels[lo:hi], "max", clip=clip, ink=_ink(pool)
+            )
+
+        frames: np.ndarray | Frames = Frames(shape, draw_frames, out)
+        composed = None
+    else:
+        frames = np.empty(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+        composed = render.compose(
+            frames,
+            pool.images,
+            choice,
+            present,
+            pixels,
+            combine=cfg.render.combine,
+            z_order=z_order,
+            wrap=wrap,
+            clip=clip,
+            with_mask=need_mask,
+            ink=_ink(pool),
+        )
+
+    if not want:
+        return Chunk(frames, *_identity(pool, choice, present, pixels))
+    assert ink is not None and ink_count is not None
+    top, left, window = _ink(pool)
+    notes = annotate.compute(
+        want,
+        idx,
+        path,
+        pixels,
+        present,
+        ink,
+        ink_count,
+        composed,
+        (h, w),
+        wrap,
+        z_order,
+        (top[choice], left[choice], window),
+    )
+    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)
+
+
+def _identity(
+    pool: Pool, choice: np.ndarray, present: np.ndarray, pixels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """labels, positions (int16, from pixels) and source_index, -1 for absent digits."""
+    absent = ~present
+    labels = pool.labels[choice].astype(np.int16)
+    labels[absent] = -1
+    source_index = pool.source_index[choice].astype(np.int32)
+    source_index[absent] = -1
+    positions = np.clip(pixels, -(2**15), 2**15 - 1).astype(np.int16)
+    positions.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
+    return labels, positions, source_index
+
+
+def _mmnistpp(
+    cfg: Config,
+    pool: Pool,
+    idx: np.ndarray,
+    choice: np.ndarray,
+    present: np.ndarray,
+    draw: motion.Draw,
+    want: set[str],
+    out: np.ndarray | None,
+) -> Chunk:
+    """MovingMNIST++: digits that turn, grow and shrink, so each frame has its own sprites.
+
+    Each digit is warped onto a whole canvas per frame (layers.warp), a block of sequences
+    at a time to bound memory, and the layers combined (layers.stack); annotations come
+    from those layers and the mask.
+    """
+    n, length, k = len(idx), cfg.sequence.length, choice.shape[1]
+    height, width = cfg.canvas.height, cfg.canvas.width
+    if pool.images.ndim != 3:
+        raise ValueError("mmnist++ draws grayscale digits; use a grayscale source")
+    images = pool.images[choice]  # [n, K, h, w]
+    h, w = images.shape[2:]
+    crop, _ = annotate.ink_boxes(np.where(images > mmnistpp.CROP_THRESHOLD, images, 0), colour=False)
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    r0, c0, r1, c1 = (crop[..., i, None, None] for i in range(4))
+    images = np.where((rows >= r0) & (rows < r1) & (cols >= c0) & (cols < c1), images, 0).astype(np.uint8)
+    extent = np.stack([crop[..., 2] - crop[..., 0], crop[..., 3] - crop[..., 1]], axis=-1)
+    spec = motion.Spec(
+        length=length,
+        speed=cfg.motion.speed,
+        free=np.broadcast_to(np.array([height - h, width - w]), (n * k, 2)),
+        canvas=(height, width),
+        sprite=(h, w),
+        acceleration=cfg.motion.acceleration,
+        extent=extent.reshape(-1, 2),
+    )
+    path = motion.move("mmnist++", draw, n, k, spec)
+    assert path.pixels is not None and path.shift is not None and path.look is not None
+    look = path.look
+    shape = (n, *frame_shape(cfg, pool))
+    frames = np.zeros(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+    masks = np.zeros((n, length, height, width), dtype=np.uint8)
+    ink = np.zeros((n, length, k, 4), dtype=np.int64)
+    ink_count = np.zeros((n, length, k), dtype=np.int64)
+    z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
+    flat_crop = np.broadcast_to(crop[:, None], (n, length, k, 4))
+    images = images.reshape(n * k, h, w)
+    block = max(1, (1 << 21) // (length * k * height * width))  # sequences per ~2M canvas pixels
+
+    def per(a: np.ndarray, lo: int, hi: int) -> np.ndarray:  # [T, n * K, ...] -> [(hi - lo) * T * K, ...]
+        part = a.reshape(length, n, k, *a.shape[2:])[:, lo:hi].swapaxes(0, 1)
+        return part.reshape(-1, *a.shape[2:])
+
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        which = np.broadcast_to(np.arange(lo * k, hi * k).reshape(hi - lo, 1, k), (hi - lo, length, k)).reshape(-1)
+        drawn = layers.warp(
+            images[which],
+            flat_crop[lo:hi].reshape(-1, 4),
+            per(path.shift, lo, hi),
+            per(look.angle, lo, hi),
+            per(look.scale, lo, hi),
+            per(look.gain, lo, hi),
+            (height, width),
+        ).reshape(hi - lo, length, k, height, width)
+        frames[lo:hi], masks[lo:hi] = layers.stack(
+            drawn, cfg.render.combine, present[lo:hi], None if z_order is None else z_order[lo:hi]
+        )
+        if want:
+            box, count = annotate.ink_boxes(drawn, colour=False)
+            ink[lo:hi], ink_count[lo:hi] = box, count
+    pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
+    if not want:
+        return Chunk(frames, *_identity(pool, choice, present, pixels))
+    # The layers are whole canvases: boxes are already in canvas coordinates (origin 0),
+    # and a digit may show anywhere, so visible boxes scan whole frames (as for wrap).
+    composed = (masks, 0, 0) if want & {"masks", "boxes", "visibility"} else None
+    origin = np.zeros((n, length, k, 2), dtype=np.int64)
+    notes = annotate.compute(want, idx, path, origin, present, ink, ink_count, composed, (height, width), True, z_order)
+    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)

@@ -1,0 +1,189 @@
+"""Each preset's random start state, drawn from keyed streams, then its rules from `dynamics`.
+
+`PRESETS[name](draw, n, k, spec)` gives the Trajectory of the n x k sprites (sprite m of
+sequence i at index i * k + m) with `pixels` set. `move` adds the free parameters that
+apply on top of any preset: acceleration noise, and walls that wrap or are open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from movmnist.core import rng
+from movmnist.core.motion import dynamics as dyn
+from movmnist.core.motion import mmnistpp as pp
+from movmnist.core.motion.dynamics import Trajectory
+
+# draw(stream, count) -> [n, count] float64 uniform in [0, 1): stream `stream` of each of
+# the n sequences being generated (rng.Keyed, bound to their indices).
+Draw = Callable[[int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a preset needs besides its random numbers.
+
+    free:   [M, 2] int pixels, each sprite's free range (canvas - extent) per axis.
+    canvas: (H, W); sprite: (h, w) of the patch.
+    boundary: 'bounce' (the preset's walls), 'wrap' (a torus) or 'open' (no walls; sprites
+        start anywhere from fully off to fully on the canvas, and may enter and leave).
+    acceleration: standard deviation of the Gaussian added to each velocity component
+        every frame, in free ranges per frame (pixels per frame x F for pixel presets).
+    """
+
+    length: int
+    speed: tuple[float, float]
+    free: np.ndarray
+    canvas: tuple[int, int]
+    sprite: tuple[int, int]
+    boundary: str = "bounce"
+    acceleration: float = 0.0
+    extent: np.ndarray | None = None  # mmnist++: [M, 2] (rows, cols) of each digit's ink crop
+
+
+def _speed(draw: Draw, n: int, k: int, speed: tuple[float, float]) -> np.ndarray:
+    """[n * k] per-sprite speed: the fixed value, or uniform in [min, max) from stream SPEED."""
+    lo, hi = speed
+    if hi > lo:
+        return (lo + draw(rng.SPEED, k) * (hi - lo)).reshape(-1)
+    return np.full(n * k, lo)
+
+
+def _normal(u: np.ndarray) -> np.ndarray:
+    """Standard normals from pairs of uniforms (Box-Muller): [..., 2j] -> [..., j]."""
+    j = u.shape[-1] // 2
+    return np.sqrt(-2.0 * np.log1p(-u[..., :j])) * np.cos(2 * np.pi * u[..., j:])
+
+
+def _per_frame(draw: Draw, stream: int, n: int, k: int, length: int, width: int) -> np.ndarray:
+    """[T, n * k, width] uniforms of `stream`: `width` per sprite per frame."""
+    u = draw(stream, length * k * width).reshape(n, length, k, width)
+    return u.transpose(1, 0, 2, 3).reshape(length, -1, width)
+
+
+def _accel(draw: Draw, n: int, k: int, spec: Spec) -> np.ndarray | None:
+    if spec.acceleration <= 0:
+        return None
+    return spec.acceleration * _normal(_per_frame(draw, rng.ACCELERATION, n, k, spec.length, 4))
+
+
+def _start(draw: Draw, n: int, k: int, spec: Spec) -> np.ndarray:
+    """[n * k, 2] normalised start: stream START in [0, 1), or for open walls, OPEN_START
+    with the top-left pixel uniform in [-h, H) x [-w, W) (from fully off to fully on)."""
+    if spec.boundary != "open":
+        return draw(rng.START, 2 * k).reshape(-1, 2)
+    extent = np.add(spec.canvas, spec.sprite).astype(np.float64)
+    px = draw(rng.OPEN_START, 2 * k).reshape(-1, 2) * extent - np.asarray(spec.sprite, dtype=np.float64)
+    return px / np.maximum(spec.free, 1)
+
+
+def _walls(
+    start: np.ndarray, velocity: np.ndarray, spec: Spec, first_step: bool, accel: np.ndarray | None, unit: np.ndarray
+) -> Trajectory:
+    """The path with wrapping or open walls, in the normalised units of `unit` pixels."""
+    path = dyn.open_path(start, velocity, spec.length, first_step, accel)
+    pixels = np.floor(path.position * unit).astype(np.int64)
+    if spec.boundary == "wrap":
+        canvas = np.asarray(spec.canvas, dtype=np.int64)
+        pixels %= canvas
+        position = np.mod(path.position, canvas / unit)
+        return Trajectory(position, path.velocity, path.hits, pixels)
+    return Trajectory(path.position, path.velocity, path.hits, pixels)
+
+
+def _srivastava(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    angle = draw(rng.ANGLE, k).reshape(-1) * (2 * np.pi)
+    return _clamped(draw, n, k, spec, dyn.direction(angle, _speed(draw, n, k, spec.speed)))
+
+
+def _tutorial(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    # x, y, v_x, v_y uniform in [0, 1): the velocity is neither normalised nor signed.
+    velocity = draw(rng.TUTORIAL_VELOCITY, 2 * k).reshape(-1, 2) * _speed(draw, n, k, spec.speed)[:, None]
+    return _clamped(draw, n, k, spec, velocity)
+
+
+def _clamped(draw: Draw, n: int, k: int, spec: Spec, velocity: np.ndarray) -> Trajectory:
+    """Step first, then clamp and reverse per axis (S15's rules), from stream START; with
+    wrap or open walls instead, the same first step and no clamp."""
+    start = _start(draw, n, k, spec)
+    accel = _accel(draw, n, k, spec)
+    if spec.boundary != "bounce":
+        return _walls(start, velocity, spec, True, accel, np.maximum(spec.free, 1))
+    path = dyn.srivastava(start, velocity, spec.length, accel)
+    return Trajectory(path.position, path.velocity, path.hits, dyn.to_pixels(path.position, spec.free).astype(np.int64))
+
+
+def _tfds(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    start = _start(draw, n, k, spec).astype(np.float32)
+    g = _normal(draw(rng.TFDS_DIRECTION, 4 * k).reshape(-1, 4))  # [M, 2] Gaussian
+    unit = g / np.linalg.norm(g, axis=-1, keepdims=True)
+    velocity = (unit * _speed(draw, n, k, spec.speed)[:, None]).astype(np.float32)
+    accel = _accel(draw, n, k, spec)
+    if spec.boundary != "bounce":
+        return _walls(start, velocity, spec, False, accel, np.maximum(spec.free, 1))
+    return dyn.tfds(start, velocity, spec.length, spec.free, accel)
+
+
+def _svg(stochastic: bool) -> Callable[[Draw, int, int, Spec], Trajectory]:
+    def preset(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+        free = np.asarray(spec.free, dtype=np.int64)
+        patch_free = min(spec.canvas[0] - spec.sprite[0], spec.canvas[1] - spec.sprite[1])
+        top = np.maximum(1, np.round(_speed(draw, n, k, spec.speed) * max(patch_free, 1))).astype(np.int64)
+        if spec.boundary == "open":
+            start = np.floor(_start(draw, n, k, spec) * np.maximum(free, 1)).astype(np.int64)
+        else:
+            start = (draw(rng.SVG_START, 2 * k).reshape(-1, 2) * np.maximum(free, 1)).astype(np.int64)
+        velocity = (draw(rng.SVG_VELOCITY, 2 * k).reshape(-1, 2) * (2 * top[:, None] + 1)).astype(np.int64)
+        velocity -= top[:, None]
+        accel = _accel(draw, n, k, spec)
+        accel_px = None if accel is None else np.round(accel * np.maximum(free, 1)).astype(np.int64)
+        if spec.boundary != "bounce":
+            path = _walls(start, velocity, spec, False, accel_px, np.ones_like(free))
+            scale = np.maximum(free, 1)
+            return Trajectory(path.pixels / scale, path.velocity / scale, path.hits, path.pixels)
+        redraw = _per_frame(draw, rng.SVG_REDRAW, n, k, spec.length, 4) if stochastic else None
+        return dyn.svg(start, velocity, spec.length, np.maximum(free, 1), top, redraw, accel_px)
+
+    return preset
+
+
+def _mmnistpp(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    if spec.extent is None:
+        raise ValueError("mmnist++ needs each digit's crop (Spec.extent)")
+    crop = np.asarray(spec.extent, dtype=np.float64)
+    canvas = np.asarray(spec.canvas, dtype=np.float64)
+    unit = float(max(min(spec.canvas[0] - spec.sprite[0], spec.canvas[1] - spec.sprite[1]), 1))
+    start = draw(rng.START, 2 * k).reshape(-1, 2) * (canvas - crop)
+    angle = draw(rng.ANGLE, k).reshape(-1) * (2 * np.pi)
+    velocity = dyn.direction(angle, _speed(draw, n, k, spec.speed) * unit)
+    accel = _accel(draw, n, k, spec)
+    shift, vel, hits = pp.mmnistpp(
+        start, velocity, crop, spec.canvas, spec.length, spec.speed[1] * unit, None if accel is None else accel * unit
+    )
+    look = pp.appearance(
+        draw(rng.MMNIST_ROTATION, k).reshape(-1) * 60.0 - 30.0,
+        1 / 1.1 + draw(rng.MMNIST_SCALE, k).reshape(-1) * (1.1 - 1 / 1.1),
+        np.repeat(0.6 + draw(rng.MMNIST_ILLUMINATION, 1)[:, 0] * 0.4, k),
+        spec.length,
+    )
+    span = canvas - 2 * pp.MARGIN  # trajectories: the crop's centre within the margins, 0..1
+    position = (shift + crop / 2 - pp.MARGIN) / span
+    return Trajectory(position, vel / span, hits, np.floor(shift).astype(np.int64), shift, look)
+
+
+PRESETS: dict[str, Callable[[Draw, int, int, Spec], Trajectory]] = {
+    "srivastava": _srivastava,
+    "tutorial": _tutorial,
+    "tfds": _tfds,
+    "svg-deterministic": _svg(stochastic=False),
+    "svg-stochastic": _svg(stochastic=True),
+    "mmnist++": _mmnistpp,
+}
+
+
+def move(preset: str, draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    """The trajectory of n x k sprites under `preset`, with `pixels` set."""
+    return PRESETS[preset](draw, n, k, spec)

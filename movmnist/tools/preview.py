@@ -1,0 +1,246 @@
+"""Previews: animated GIF grids and PNG contact sheets read back from the shards.
+
+The only owner of imageio. Pictures are built in three steps, each a small function:
+`cells` turns sequences into upscaled (optionally annotated) tiles, `frame_cells` puts a
+border round every tile (grey, or input/target colours with `split_at`), and `grid` or
+`sheet` arranges them: a grid of R x C sequences per GIF frame, or a contact sheet with
+one row per sequence and one column per frame.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from movmnist.errors import ConfigError
+from movmnist.read.dataset import Dataset, Split
+
+BANNER = 12  # pixels of title strip
+CAPTION = 11  # pixels of caption strip under each tile with --annotate (frame number, labels)
+GREY = 96  # border and empty cells: mid-grey, so black digits' edges stay visible
+INPUT = (40, 190, 70)  # border of input frames (t < split_at)
+TARGET = (235, 95, 30)  # border of target frames (t >= split_at)
+DIGIT_COLOURS = ((255, 60, 60), (60, 160, 255), (255, 210, 0), (0, 220, 140), (210, 90, 255), (255, 140, 200))
+
+
+def pick(length: int, index: Sequence[int] | None, count: int) -> list[int]:
+    """The sequences to show: `index` (checked against `length`), else the first `count`."""
+    if index is None:
+        return list(range(min(count, length)))
+    bad = [i for i in index if not -length <= i < length]
+    if bad:
+        raise ConfigError(f"--index {bad[0]} is out of range: the split has {length} sequences (0..{length - 1})")
+    return [i % length for i in index]
+
+
+def parse_index(text: str) -> list[int]:
+    """'0,5,8-11' -> [0, 5, 8, 9, 10, 11]; ConfigError on anything else."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if dash and lo else [int(part)])
+        except ValueError:
+            raise ConfigError(f"--index expects numbers and ranges like 0,5,8-11 (got {text!r})") from None
+    return out
+
+
+def _label_font() -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def cells(
+    split: Split, indices: Sequence[int], scale: int = 3, annotate: bool = False, colour: bool = False
+) -> np.ndarray:
+    """Sequences as tiles: [n, T, H*scale (+CAPTION), W*scale(, 3)] uint8.
+
+    colour: RGB output (grey frames repeated into three channels); RGB datasets are always
+    colour. annotate: each digit's box outline (1 px, inside the box, a colour per digit
+    slot; the stored ink box when the shards hold one, else the sprite square) drawn on
+    the frame, and a strip under it with the frame number and the labels in their boxes'
+    colours. The frame is otherwise untouched.
+    """
+    frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
+    rgb = colour or annotate or frames.ndim == 5
+    if rgb and frames.ndim == 4:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    tiles = np.repeat(np.repeat(frames, scale, axis=2), scale, axis=3)
+    if not annotate or not len(indices):
+        return np.ascontiguousarray(tiles)
+    boxes = split.digit_boxes(list(indices)) * scale  # [n, T, K, 4]
+    labels = split.read("labels", list(indices))  # [n, K]
+    for (i, t, k), (left, top, right, bottom) in _present(boxes):
+        c = DIGIT_COLOURS[k % len(DIGIT_COLOURS)]
+        tile = tiles[i, t]
+        tile[top, left:right] = c
+        tile[bottom - 1, left:right] = c
+        tile[top:bottom, left] = c
+        tile[top:bottom, right - 1] = c
+    return np.concatenate([tiles, _captions(labels, tiles.shape)], axis=2)
+
+
+def _present(boxes: np.ndarray) -> list[tuple[tuple[int, int, int], np.ndarray]]:
+    where = np.argwhere(boxes[..., 0] >= 0)
+    return [((int(i), int(t), int(k)), boxes[i, t, k]) for i, t, k in where]
+
+
+def _captions(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """[n, T, CAPTION, width, 3]: 't=3' in white, then each present digit's label in its colour."""
+    from PIL import Image, ImageDraw
+
+    n, t, _, width = shape[:4]
+    font = _label_font()
+    out = np.zeros((n, t, CAPTION, width, 3), np.uint8)
+    for i in range(n):
+        for f in range(t):
+            strip = Image.new("RGB", (width, CAPTION))
+            draw = ImageDraw.Draw(strip)
+            text = f"t={f}"
+            draw.text((1, 0), text, fill=(255, 255, 255), font=font)
+            x = 1 + draw.textlength(text + " ", font=font)
+            for k, label in enumerate(labels[i]):
+                if label >= 0:
+                    draw.text((x, 0), str(label), fill=DIGIT_COLOURS[k % len(DIGIT_COLOURS)], font=font)
+                    x += draw.textlength(f"{label} ", font=font)
+            out[i, f] = np.asarray(strip)
+    return out
+
+
+def frame_cells(tiles: np.ndarray, border: int, split_at: int | None = None) -> np.ndarray:
+    """Put a `border`-pixel frame round every tile: grey, or INPUT for t < split_at and TARGET after.
+
+    tiles: [n, T, h, w(, 3)] -> [n, T, h + 2*border, w + 2*border(, 3)].
+    """
+    n, t, h, w = tiles.shape[:4]
+    out = np.empty((n, t, h + 2 * border, w + 2 * border, *tiles.shape[4:]), np.uint8)
+    if split_at is None:
+        out[...] = GREY
+    else:
+        out[:, :split_at] = INPUT
+        out[:, split_at:] = TARGET
+    out[:, :, border : border + h, border : border + w] = tiles
+    return out
+
+
+def grid(framed: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Tile framed sequences into one video: [n, T, h, w(, C)] -> [T, rows*h, cols*w(, C)], empty cells grey."""
+    n, t, h, w = framed.shape[:4]
+    out = np.full((t, rows * h, cols * w, *framed.shape[4:]), GREY, dtype=np.uint8)
+    for i in range(min(n, rows * cols)):
+        r, c = divmod(i, cols)
+        out[:, r * h : (r + 1) * h, c * w : (c + 1) * w] = framed[i]
+    return out
+
+
+def sheet(framed: np.ndarray) -> np.ndarray:
+    """A contact sheet: [n, T, h, w(, C)] -> [n*h, T*w(, C)], sequences as rows, frames as columns."""
+    n, t, h, w = framed.shape[:4]
+    return framed.swapaxes(1, 2).reshape(n * h, t * w, *framed.shape[4:])
+
+
+def banner(picture: np.ndarray, text: str, split_at: int | None = None, video: bool = True) -> np.ndarray:
+    """Prepend a title strip with `text` (Pillow's built-in font) to a picture or to every frame of a video.
+
+    With split_at, the strip ends with a legend: 'input t<K' and 'target' in the border colours.
+    """
+    from PIL import Image, ImageDraw
+
+    width = picture.shape[2] if video else picture.shape[1]
+    rgb = picture.ndim == (4 if video else 3)
+    strip = Image.new("RGB" if rgb else "L", (width, BANNER), 0)
+    draw = ImageDraw.Draw(strip)
+    white = (255, 255, 255) if rgb else 255
+    font = _label_font()
+    draw.text((2, 0), text, fill=white, font=font)
+    if split_at is not None and rgb:
+        x = 2 + draw.textlength(text + "  ", font=font)
+        draw.text((x, 0), f"input t<{split_at}", fill=INPUT, font=font)
+        x += draw.textlength(f"input t<{split_at}  ", font=font)
+        draw.text((x, 0), "target", fill=TARGET, font=font)
+    pixels = np.asarray(strip, dtype=np.uint8)
+    if not video:
+        return np.concatenate([pixels, picture], axis=0)
+    t = picture.shape[0]
+    return np.concatenate([np.broadcast_to(pixels, (t, *pixels.shape)), picture], axis=1)
+
+
+def gif_bytes(video: np.ndarray, fps: float) -> bytes:
+    """Encode [T, H, W(, 3)] uint8 as a looping animated GIF."""
+    import imageio.v3 as iio
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, video, extension=".gif", duration=1000.0 / fps, loop=0)
+    return buf.getvalue()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode [H, W] (grey) or [H, W, 3] uint8 as PNG."""
+    import imageio.v3 as iio
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, image, extension=".png")
+    return buf.getvalue()
+
+
+def _title(dataset: Dataset, split: str) -> str:
+    source = dataset.manifest["source"]
+    kind = "synthetic digits" if dataset.synthetic else source.get("name") or source.get("kind", "")
+    return f"{split} · {kind}"
+
+
+def _check_split_at(split_at: int | None, length: int) -> None:
+    if split_at is not None and not 1 <= split_at < length:
+        raise ConfigError(f"--split-at must be in [1, {length - 1}] for sequences of {length} frames (got {split_at})")
+
+
+def preview_gif(
+    dataset: Dataset,
+    split: str = "test",
+    rows: int = 4,
+    cols: int = 4,
+    scale: int = 3,
+    fps: float = 10.0,
+    index: Sequence[int] | None = None,
+    annotate: bool = False,
+    split_at: int | None = None,
+) -> bytes:
+    """An animated GIF of a rows x cols grid of sequences (`index`, else the first ones) of `split`.
+
+    Upscaled `scale` times; `annotate` draws boxes, labels and frame numbers; `split_at=K`
+    frames the first K frames (the input) in green and the rest (the target) in orange.
+    Grey datasets give a grey GIF unless annotate or split_at need colour.
+    """
+    part = dataset[split]
+    _check_split_at(split_at, part.shape[1])
+    chosen = pick(len(part), index, rows * cols)
+    if index is not None and len(chosen) > rows * cols:
+        raise ConfigError(f"--index names {len(chosen)} sequences but the grid has {rows}x{cols}; raise --rows/--cols")
+    tiles = cells(part, chosen, scale, annotate, colour=split_at is not None)
+    video = grid(frame_cells(tiles, max(2, scale), split_at), rows, cols)
+    return gif_bytes(banner(video, _title(dataset, split), split_at), fps)
+
+
+def preview_png(
+    dataset: Dataset,
+    split: str = "test",
+    rows: int = 4,
+    scale: int = 3,
+    index: Sequence[int] | None = None,
+    annotate: bool = False,
+    split_at: int | None = None,
+) -> bytes:
+    """A PNG contact sheet: one row per sequence (`index`, else the first `rows`), one column per frame.
+
+    Options as for `preview_gif`. Grey datasets give a grey (mode L) PNG unless colour is needed.
+    """
+    part = dataset[split]
+    _check_split_at(split_at, part.shape[1])
+    chosen = pick(len(part), index, rows)
+    tiles = cells(part, chosen, scale, annotate, colour=split_at is not None)
+    image = sheet(frame_cells(tiles, max(2, scale), split_at))
+    return png_bytes(banner(image, _title(dataset, split), split_at, video=False))
