@@ -36,7 +36,7 @@ def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: 
 
 def load_config(path: str | PathLike[str] | None = None, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config (None: the defaults; '-': stdin), apply `dotted.key=value` overrides, validate."""
-    from movmnist.config import load_config as load
+    from movmnist.config.load import load_config as load
 
     return load(None if path is None else str(path), overrides)
 

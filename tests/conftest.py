@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from movmnist.config import Config, apply_overrides
+from movmnist.config import Config
+from movmnist.config.load import apply_overrides
 
 # CI (which sets CI=true) runs the same examples every time, so that a submission's result
 # is repeatable; a developer's runs keep drawing fresh ones.

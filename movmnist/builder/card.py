@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from movmnist.config.presets import PRESETS
 from movmnist.store.manifest import CARD_FILES
 from movmnist.store.shards import TABLES
 from movmnist.tools.info import human_bytes
@@ -32,37 +33,6 @@ _MEANINGS = {
     "visibility": "visible fraction of each digit's ink",
     "z_order": "layer of each digit, 0 drawn first",
     "events": "table of bounces: one row (sequence, frame, digit, wall) per bounce",
-}
-
-_MOTION = {
-    "srivastava": (
-        "the bounce of Srivastava et al. 2015, the generator behind `mnist_test_seq.npy`: each digit starts at"
-        " a uniform position in its free range (canvas minus digit size) with a uniform direction; every frame"
-        " it steps by its velocity, then a position past an edge is clamped to the edge and that velocity"
-        " component negated; frame 0 is the position after the first step; positions are truncated to pixels"
-        " and digits combined by pixel-wise max"
-    ),
-    "tutorial": (
-        "the rules of the most copied Moving MNIST tutorial: like Srivastava et al.'s clamp-and-negate bounce,"
-        " but each velocity component is the step times a uniform [0, 1) number, both starting non-negative"
-    ),
-    "tfds": (
-        "tensorflow-datasets' `video/moving_sequence.py`: a Gaussian direction, and an exact reflection in"
-        " closed form, p = (x0 + v t) mod 2, position = min(p, 2 - p), rounded half to even"
-    ),
-    "svg-deterministic": (
-        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall the position"
-        " is clamped and that velocity component negated"
-    ),
-    "svg-stochastic": (
-        "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall a new"
-        " velocity is drawn, its normal component pointing away from the wall"
-    ),
-    "mmnist++": (
-        "MovingMNIST++ of Shi et al. 2015 (after sxjscience/HKO-7): each digit's ink crop moves, turns by a"
-        " fixed angle per frame, scales and brightens on a 5-frame rhythm, and its centre bounces off lines"
-        " 10 px inside the canvas"
-    ),
 }
 
 
@@ -89,6 +59,7 @@ def card_text(
     name: the directory's name; datasets: what a shard holds, {name: (shape without N, dtype)}.
     """
     from movmnist.config import Config
+    from movmnist.config.load import to_yaml
 
     cfg = manifest["config"]
     source = manifest["source"]
@@ -105,7 +76,8 @@ def card_text(
     motion = cfg["motion"]
     speed = motion.get("speed")
     speed_text = f"{speed[0]} to {speed[1]}" if isinstance(speed, list) else str(speed)
-    rule = _MOTION.get(motion.get("preset", ""), f"the `{motion.get('preset')}` preset (see the movmnist README)")
+    known = PRESETS.get(motion.get("preset", ""))
+    rule = known.description if known else f"the `{motion.get('preset')}` preset (see the movmnist README)"
     free = {k: v for k, v in motion.items() if k in ("acceleration", "boundary") and v not in (0, 0.0, "bounce")}
     if free:
         rule += "; " + ", ".join(f"{k} {v}" for k, v in free.items())
@@ -212,7 +184,7 @@ def card_text(
         "## Config",
         "",
         "```yaml",
-        Config.from_data(cfg).to_yaml().rstrip(),
+        to_yaml(Config.from_data(cfg)).rstrip(),
         "```",
         "",
         "## Provenance",

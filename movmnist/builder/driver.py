@@ -31,8 +31,9 @@ from movmnist.builder import card, engines
 from movmnist.builder.plan import Plan, ShardSpec, make_plan
 from movmnist.config import Config
 from movmnist.core.generate import draws_lazily, extras, generate
+from movmnist.core.pool import Pool
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
-from movmnist.sources import Pool, load_pool, open_source
+from movmnist.sources import load_pool, open_source
 from movmnist.store import manifest, outdir, shards
 from movmnist.tools.info import human_bytes
 
@@ -300,9 +301,9 @@ def _build_locked(
     cfg, out, plan = job.cfg, job.out, job.plan
     config = cfg.dataset_data()
     if resume:
-        finished = outdir.check_finished(out, plan, config, warn)
+        finished = outdir.check_finished(out, plan.filenames, config, warn)
         if finished.complete is not None:
-            outdir.finish(out, plan)
+            outdir.finish(out, plan.filenames)
             return finished.complete
     else:
         outdir.claim(out, overwrite)
@@ -343,7 +344,7 @@ def _build_locked(
     except WriteFailed as exc:  # sealing, in this process
         outdir.remove_temporaries(out)
         raise _storage_error(exc, plan, remaining) from None
-    outdir.finish(out, plan)
+    outdir.finish(out, plan.filenames)
     return data
 
 

@@ -8,15 +8,12 @@ from typing import Any
 import numpy as np
 
 from movmnist.config import ALL, Config, PoolSpec
+from movmnist.config.codecs import CODECS
 from movmnist.errors import ConfigError
 
 SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 MAX_SHARDS = 99_999  # per split: the template's five digits
 
-# Compressed bytes per raw byte of standard Moving MNIST frames (2 MNIST digits, 64x64),
-# measured with one sequence per chunk on real MNIST (tests/test_plan.py keeps them honest
-# within a factor of two). Only the estimate in `movmnist plan` uses them.
-COMPRESSION_RATIO = {"gzip": 0.040, "lzf": 0.075, "zstd": 0.015, "lz4": 0.033, "none": 1.0}
 # Resident bytes of a process before its first task: the interpreter with numpy, h5py and the
 # builder imported (bench/bench_scale.py measures ~70-100 MB). Only `movmnist plan` uses it.
 RUNTIME_BYTES = 100_000_000
@@ -93,13 +90,18 @@ class Plan:
         return tuple(shard for split in self.splits for shard in split.shards)
 
     @property
+    def filenames(self) -> tuple[str, ...]:
+        """Every shard's file name, in plan order."""
+        return tuple(shard.filename for shard in self.shards)
+
+    @property
     def raw_bytes(self) -> int:
         return self.sequences * self.sequence_bytes
 
     @property
     def estimated_bytes(self) -> int:
         """Estimated size on disk after compression (frames and masks compressed, the rest raw)."""
-        ratio = COMPRESSION_RATIO[self.config.output.compression]
+        ratio = CODECS[self.config.output.compression].ratio
         images, rest = self._bytes()
         return int(self.sequences * (images * ratio + rest))
 

@@ -55,7 +55,7 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(config: str | None, overrides: tuple[str, ...]) -> Any:
-    from movmnist.config import load_config
+    from movmnist.config.load import load_config
 
     return load_config(config, overrides)
 
@@ -254,7 +254,9 @@ def config_show(config: str | None, overrides: tuple[str, ...]) -> None:
     Example:
         movmnist config show configs/default.yaml --set digits.count=3
     """
-    click.echo(_load(config, overrides).to_yaml(), nl=False)
+    from movmnist.config.load import to_yaml
+
+    click.echo(to_yaml(_load(config, overrides)), nl=False)
 
 
 def _write_out(target: str, data: bytes) -> None:

@@ -1,32 +1,14 @@
 """config: the vocabulary of a build. The frozen, validated `Config` every other layer reads.
 
-Lives here: `schema` (the pydantic models). Reading YAML and `--set` overrides, and the
-wording of validation errors, come next to it.
+Lives here: `schema` (the pydantic models), `presets` and `codecs` (the catalogues of the
+names a config may use, as data), `messages` (the one-line wording of validation errors)
+and `load` (YAML files, stdin and `--set` overrides; the only module that imports yaml,
+so importing the schema, as the core does, loads no I/O library).
 
-May import: pydantic, `errors`, `text`; yaml only in the module that reads files. Must not
-import any other movmnist layer: everything else imports the config.
+May import: pydantic, `errors`, `text`; yaml only in `load`. Must not import any other
+movmnist layer: everything else imports the config.
 """
 
-from movmnist.config.schema import (
-    ALL,
-    Annotations,
-    Config,
-    Engine,
-    PoolSpec,
-    Source,
-    apply_overrides,
-    load_config,
-    read_yaml,
-)
+from movmnist.config.schema import ALL, SPLITS, Annotations, Config, Engine, PoolSpec, Source
 
-__all__ = [
-    "ALL",
-    "Annotations",
-    "Config",
-    "Engine",
-    "PoolSpec",
-    "Source",
-    "apply_overrides",
-    "load_config",
-    "read_yaml",
-]
+__all__ = ["ALL", "SPLITS", "Annotations", "Config", "Engine", "PoolSpec", "Source"]

@@ -1,30 +1,25 @@
-"""The build config: YAML in, one validated, frozen `Config` out.
+"""The config schema: the pydantic models of one validated, frozen `Config`.
 
-This module is the only owner of YAML. Everything downstream receives a `Config` and
-never reads raw dicts. Validation is pydantic v2 in strict mode: it gives us the
-dotted location of every problem, forbids unknown keys, and dumps the resolved config
-back to plain data for the manifest; we only reword its messages into one line that
-names the field, the rule and the value.
+Everything downstream receives a `Config` and never reads raw dicts. Validation is
+pydantic v2 in strict mode: it gives us the dotted location of every problem, forbids
+unknown keys, and dumps the resolved config back to plain data for the manifest;
+`messages` rewords its errors into one line that names the field, the rule and the value.
+Preset and codec names come from their catalogues (`presets`, `codecs`). Reading YAML is
+`load`'s job.
 """
 
 from __future__ import annotations
 
-import difflib
-import io
 import re
-import reprlib
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from movmnist.config import codecs, presets
+from movmnist.config.messages import format_errors
 from movmnist.errors import ConfigError
-
-MAX_CONFIG_BYTES = 1 << 20
 
 
 def _as_range(value: Any) -> Any:
@@ -87,25 +82,18 @@ class Digits(_Model):
         return self
 
 
-PRESETS = ("srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic", "mmnist++")
-Preset = Literal["srivastava", "tutorial", "tfds", "svg-deterministic", "svg-stochastic", "mmnist++"]
-# What a preset sets when the config does not: (section, field) -> value. The speed's
-# meaning is per preset (README, "Motion presets"); svg combines by clipped sum of 32 px
-# digits, as edenton/svg does.
-PRESET_DEFAULTS: dict[str, dict[tuple[str, str], Any]] = {
-    "srivastava": {("motion", "speed"): 0.1},
-    "tutorial": {("motion", "speed"): 0.5},
-    "tfds": {("motion", "speed"): 0.1},
-    "svg-deterministic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
-    "svg-stochastic": {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32},
-    "mmnist++": {("motion", "speed"): [0.0, 0.1], ("digits", "count"): 3},
-}
+if TYPE_CHECKING:  # the names are the catalogues' keys; mypy sees plain strings
+    PresetName = str
+    CodecName = str
+else:
+    PresetName = Literal[presets.NAMES]
+    CodecName = Literal[codecs.NAMES]
 
 
 class Motion(_Model):
     """The motion rules (a named preset), speed, and the free parameters on top of any preset."""
 
-    preset: Preset = "srivastava"
+    preset: PresetName = presets.DEFAULT
     speed: FloatRange = (0.1, 0.1)
     acceleration: float = Field(0.0, ge=0, le=1, description="sd of the per-frame velocity noise")
     boundary: Literal["bounce", "wrap", "open"] = "bounce"
@@ -296,16 +284,11 @@ class Splits(_Model):
         return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences != 0]
 
 
-# Codecs that take a level: the range they accept, and the level when none is given.
-# zstd and lz4 are HDF5 filter plugins (hdf5plugin): readers need `import hdf5plugin`.
-CODEC_LEVELS = {"gzip": (0, 9, 1), "zstd": (1, 22, 3)}
-
-
 class Output(_Model):
     """How shards are laid out and compressed."""
 
     shard_size: int = Field(2000, ge=1, le=10**8, description="sequences per shard file")
-    compression: Literal["gzip", "lzf", "zstd", "lz4", "none"] = "gzip"
+    compression: CodecName = codecs.DEFAULT
     compression_level: int = Field(1, ge=0, le=22, description="gzip 0-9 (default 1), zstd 1-22 (default 3)")
 
     @model_validator(mode="before")
@@ -315,15 +298,16 @@ class Output(_Model):
         # only when no level is given, so gzip configs (and their bytes) are unchanged.
         if isinstance(data, Mapping) and "compression_level" not in data:
             name = data.get("compression")
-            codec = CODEC_LEVELS.get(name) if isinstance(name, str) else None  # else: refused below
-            if codec is not None:
-                return {**data, "compression_level": codec[2]}
+            codec = codecs.CODECS.get(name) if isinstance(name, str) else None  # else: refused below
+            if codec is not None and codec.levels is not None:
+                return {**data, "compression_level": codec.levels[2]}
         return data
 
     @model_validator(mode="after")
     def _check_level(self) -> Output:
-        if self.compression in CODEC_LEVELS:
-            lo, hi, _ = CODEC_LEVELS[self.compression]
+        levels = codecs.CODECS[self.compression].levels
+        if levels is not None:
+            lo, hi, _ = levels
             if not lo <= self.compression_level <= hi:
                 raise PydanticCustomError(
                     "bounds",
@@ -389,12 +373,12 @@ class Config(_Model):
         # values always win. Done before validation so `config show` shows the result.
         if not isinstance(data, Mapping) or not isinstance(data.get("motion"), Mapping):
             return data
-        preset = data["motion"].get("preset", "srivastava")
-        defaults = PRESET_DEFAULTS.get(preset) if isinstance(preset, str) else None  # else: refused below
-        if defaults is None:
+        name = data["motion"].get("preset", presets.DEFAULT)
+        preset = presets.PRESETS.get(name) if isinstance(name, str) else None  # else: refused below
+        if preset is None:
             return data
         filled = dict(data)
-        for (section, key), value in defaults.items():
+        for (section, key), value in preset.defaults.items():
             given = filled.get(section, {})
             if isinstance(given, Mapping) and key not in given:
                 filled[section] = {**given, key: value}
@@ -409,19 +393,26 @@ class Config(_Model):
                 "digits.size must fit the canvas ({h}x{w}) (got {s})",
                 {"h": self.canvas.height, "w": self.canvas.width, "s": size},
             )
-        if self.motion.preset == "mmnist++" and (self.motion.boundary != "bounce" or self.render.bounce_on != "patch"):
+        preset = presets.PRESETS[self.motion.preset]
+        if preset.warped and (self.motion.boundary != "bounce" or self.render.bounce_on != "patch"):
             raise PydanticCustomError(
                 "fit",
-                "motion.preset mmnist++ bounces its digits' centres itself; leave motion.boundary: bounce"
+                "motion.preset {p} bounces its digits' centres itself; leave motion.boundary: bounce"
                 " and render.bounce_on: patch",
-                {},
+                {"p": preset.name},
             )
-        if self.motion.preset == "mmnist++" and min(self.canvas.height, self.canvas.width) <= 20:
+        if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
             raise PydanticCustomError(
                 "fit",
-                "motion.preset mmnist++ keeps digit centres 10 px inside the canvas, so canvas.height and"
-                " canvas.width must be > 20 (got {h}x{w})",
-                {"h": self.canvas.height, "w": self.canvas.width},
+                "motion.preset {p} keeps digit centres {m} px inside the canvas, so canvas.height and"
+                " canvas.width must be > {twice} (got {h}x{w})",
+                {
+                    "p": preset.name,
+                    "m": preset.margin,
+                    "twice": 2 * preset.margin,
+                    "h": self.canvas.height,
+                    "w": self.canvas.width,
+                },
             )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
             raise PydanticCustomError(
@@ -481,9 +472,6 @@ class Config(_Model):
         del data["engine"]
         return data
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_data(), sort_keys=False)
-
     @classmethod
     def from_data(cls, data: Any) -> Config:
         """Validate plain data; raise ConfigError with a one-line message on any problem."""
@@ -494,156 +482,9 @@ class Config(_Model):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise ConfigError(_format_errors(exc)) from None
+            raise ConfigError(format_errors(exc, cls)) from None
 
 
 def _compact(pair: Sequence[Any]) -> Any:
     lo, hi = pair
     return lo if lo == hi else [lo, hi]
-
-
-# --- loading -------------------------------------------------------------------------
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file (or stdin for '-') with the safe loader and a size limit."""
-    name = "stdin" if str(path) == "-" else str(path)
-    try:
-        if str(path) == "-":
-            raw = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
-        else:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {name} does not exist; check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config {name} is a directory; give a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {name}: {exc.strerror}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config {name} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config {name} is not UTF-8 text; give a YAML file") from None
-    try:
-        return yaml.safe_load(io.StringIO(text))
-    except RecursionError:  # PyYAML composes nested nodes recursively
-        raise ConfigError(f"config {name} nests lists or mappings too deeply to read; is it the right file?") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"config {name} is not valid YAML{at}: {problem}") from None
-
-
-def apply_overrides(data: Any, overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply `dotted.key=value` overrides (values parsed as YAML) to a copy of the data."""
-    import copy
-
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"the config must be a mapping of sections (got {type(data).__name__})")
-    result: dict[str, Any] = copy.deepcopy(dict(data))
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"--set expects dotted.key=value (got {item!r}), e.g. --set sequence.length=30")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
-        node = result
-        parts = key.split(".")
-        for depth, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"--set {key}: {where} is not a section, it holds {child!r}")
-            node = child
-        node[parts[-1]] = value
-    return result
-
-
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a config; `None` means the built-in defaults."""
-    data = read_yaml(path) if path is not None else {}
-    return Config.from_data(apply_overrides(data, overrides))
-
-
-# --- messages ------------------------------------------------------------------------
-
-_TYPE_NAMES = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "model_type": "a mapping",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "tuple_type": "a list",
-    "int_from_float": "an integer",
-    "finite_number": "a finite number",
-}
-_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-
-
-def _fields_at(loc: Sequence[Any]) -> list[str]:
-    """The known field names of the section that `loc` points into."""
-    model: Any = Config
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
-
-
-_SHOW = reprlib.Repr()  # values in messages: short, one line, however big or deep the input
-_SHOW.maxstring = _SHOW.maxother = 60
-_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 6
-_SHOW.maxlevel = 3
-
-
-def _name(part: str) -> str:
-    """A config key as it goes into a message: quoted unless it is a plain word."""
-    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else repr(part)
-
-
-def _one(err: Any) -> str:
-    loc = [_name(p) for p in err["loc"] if isinstance(p, str)]
-    where = ".".join(loc) or "config"
-    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    if kind == "extra_forbidden":
-        known = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        hint = f"did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else f"known: {', '.join(known)}"
-        return f"{where} is not a known field; {hint}"
-    if kind == "missing":
-        return f"{where} is required"
-    if kind in _BOUNDS:
-        bound = next(iter(ctx.values()))
-        return f"{where} must be {_BOUNDS[kind]} {bound} (got {_SHOW.repr(value)})"
-    if kind == "literal_error":
-        return f"{where} must be {ctx.get('expected')} (got {_SHOW.repr(value)})"
-    if kind in _TYPE_NAMES:
-        return f"{where} must be {_TYPE_NAMES[kind]} (got {_SHOW.repr(value)})"
-    if kind in ("range", "pool"):  # field validators: the message follows the field name
-        return f"{where} {err['msg']}"
-    if kind in ("path", "bounds", "fit"):  # model validators: the message starts with a field name
-        return f"{where}.{err['msg']}" if loc else str(err["msg"])
-    if kind == "leak":
-        return str(err["msg"])
-    return f"{where}: {err['msg']} (got {_SHOW.repr(value)})"
-
-
-def _format_errors(exc: ValidationError) -> str:
-    errors = exc.errors()
-    text = " ".join(_one(errors[0]).split("\n"))  # one line, whatever a key or a value held
-    if len(errors) > 1:
-        text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return text

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from movmnist.config import Config
+from movmnist.config.presets import PRESETS
 from movmnist.core import annotate, layers, motion, render, rng
 from movmnist.core.motion import mmnistpp
-from movmnist.sources import Pool
+from movmnist.core.pool import Pool
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def draws_lazily(cfg: Config) -> bool:
     """Whether `generate(..., lazy=True)` returns `Frames`, drawn by the compiled kernel as
     they are sliced (max, no mask, no wrap), rather than drawing the whole chunk into `out`."""
     need_mask = bool(set(extras(cfg)) & _MASKED)
-    return cfg.motion.preset != "mmnist++" and render.takes(
+    return not PRESETS[cfg.motion.preset].warped and render.takes(
         cfg.render.combine, need_mask, cfg.motion.boundary == "wrap"
     )
 
@@ -137,7 +138,7 @@ def generate(
         return keyed.uniform(idx, stream, count)
 
     want = set(extras(cfg))
-    if cfg.motion.preset == "mmnist++":
+    if PRESETS[cfg.motion.preset].warped:
         return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out)
     h, w = pool.images.shape[1:3]
     height, width = cfg.canvas.height, cfg.canvas.width
@@ -270,7 +271,7 @@ def _mmnistpp(
         acceleration=cfg.motion.acceleration,
         extent=extent.reshape(-1, 2),
     )
-    path = motion.move("mmnist++", draw, n, k, spec)
+    path = motion.move(cfg.motion.preset, draw, n, k, spec)
     assert path.pixels is not None and path.shift is not None and path.look is not None
     look = path.look
     shape = (n, *frame_shape(cfg, pool))

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from movmnist.config import PoolSpec, Source
+from movmnist.core.pool import Pool
 from movmnist.errors import SourceError
 from movmnist.sources.base import DigitSource, Images, readonly
 from movmnist.sources.idx import open_idx
@@ -25,7 +25,7 @@ from movmnist.sources.npz import open_npz
 from movmnist.sources.synthetic import open_synthetic
 from movmnist.sources.tfds import open_tfds
 
-__all__ = ["DigitSource", "Images", "Pool", "load_pool", "open_source", "pool_bounds", "resize_images"]
+__all__ = ["DigitSource", "Images", "load_pool", "open_source", "pool_bounds", "resize_images"]
 
 
 def _path(cfg: Source) -> str:
@@ -49,29 +49,6 @@ def open_source(cfg: Source) -> DigitSource:
     if opener is None:
         raise SourceError(f"source.kind {cfg.kind!r} is not known; use one of: {', '.join(_OPENERS)}")
     return opener(cfg)
-
-
-@dataclass(frozen=True, eq=False)
-class Pool:
-    """The images one dataset split draws its digits from.
-
-    images:       [M, s, s] (or [M, s, s, C]) uint8, C-contiguous, read-only; s is the sprite size.
-    labels:       [M] int64.
-    source_index: [M] int64, each image's index in the source's own split (start..stop-1).
-    spec:         the slice, as written in the config, e.g. 'train[:50000]'.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    source_index: np.ndarray
-    spec: str
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def __repr__(self) -> str:
-        shape = "x".join(str(d) for d in self.images.shape[1:])
-        return f"<Pool {self.spec}: {len(self)} x {shape} {self.images.dtype}>"
 
 
 @functools.lru_cache(maxsize=16)

@@ -13,13 +13,12 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from movmnist.builder.plan import Plan
 from movmnist.errors import BuildLocked, OutputError
 from movmnist.store import manifest, shards
 
@@ -161,10 +160,12 @@ def remove_temporaries(out: Path) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def finish(out: Path, plan: Plan) -> None:
-    """After the manifest: drop what only an unfinished build needs (it holds the same sha256s)."""
-    for shard in plan.shards:
-        shards.record_path(out / shard.filename).unlink(missing_ok=True)
+def finish(out: Path, planned: Sequence[str]) -> None:
+    """After the manifest: drop what only an unfinished build needs (it holds the same sha256s).
+
+    planned: the file names of every shard of the plan."""
+    for name in planned:
+        shards.record_path(out / name).unlink(missing_ok=True)
     (out / manifest.BUILDING).unlink(missing_ok=True)
     remove_temporaries(out)
 
@@ -218,7 +219,7 @@ def _recorded_config(out: Path) -> tuple[dict[str, Any] | None, dict[str, Any] |
     return data["config"], None
 
 
-def check_finished(out: Path, plan: Plan, config: dict[str, Any], warn: Warn) -> Finished:
+def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], warn: Warn) -> Finished:
     """Check every shard an earlier build of `config` finished in `out` (locked); remove the rest.
 
     A shard is kept when its sha256 matches its record (`{shard}.sha256`, written after its
@@ -240,28 +241,28 @@ def check_finished(out: Path, plan: Plan, config: dict[str, Any], warn: Warn) ->
         )
     expected = {s["file"]: s["sha256"] for split in (done or {}).get("splits", {}).values() for s in split["shards"]}
     finished = Finished()
-    for spec in plan.shards:
-        path = out / spec.filename
+    for name in planned:
+        path = out / name
         if not path.exists():
             continue
-        digest = shards.read_record(path) or expected.get(spec.filename)
+        digest = shards.read_record(path) or expected.get(name)
         if digest is not None and shards.sha256_file(path) == digest:
-            finished.shards[spec.filename] = (digest, path.stat().st_size)
+            finished.shards[name] = (digest, path.stat().st_size)
             continue
         if digest is not None:
-            finished.damaged.append(spec.filename)
+            finished.damaged.append(name)
             warn(f"shard {path} is damaged (its sha256 does not match its record); rebuilding it")
         path.unlink()
         shards.record_path(path).unlink(missing_ok=True)
-    if done is not None and len(finished.shards) == len(plan.shards):
+    if done is not None and len(finished.shards) == len(planned):
         finished.complete = done
         return finished
-    planned = {s.filename for s in plan.shards}
     # The manifest goes first: from here the dataset no longer looks complete.
     (out / manifest.MANIFEST).unlink(missing_ok=True)
+    wanted = set(planned)
     for name in names:
         stem = name.removesuffix(shards.RECORD_SUFFIX)
-        stray = (manifest.SHARD_NAME.match(name) or manifest.RECORD_NAME.match(name)) and stem not in planned
+        stray = (manifest.SHARD_NAME.match(name) or manifest.RECORD_NAME.match(name)) and stem not in wanted
         if (
             stray
             or manifest.TEMP_NAME.match(name)

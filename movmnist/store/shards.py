@@ -93,7 +93,7 @@ def block_rows(sequence: tuple[int, ...]) -> int:
 
 
 def compression_args(compression: str, level: int) -> dict[str, Any]:
-    """h5py create_dataset keywords for a codec name (gzip, lzf, zstd, lz4, none)."""
+    """h5py create_dataset keywords for a codec of the catalogue (`config.codecs`)."""
     if compression == "gzip":
         return {"compression": "gzip", "compression_opts": level}
     if compression == "lzf":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from movmnist import __version__
+from movmnist.config.codecs import CODECS
 from movmnist.store.manifest import read_manifest
 
 
@@ -109,7 +110,8 @@ def format_text(s: dict[str, Any]) -> str:
     motion = {k: v for k, v in s["motion"].items() if k != "preset"}
     extras = ", ".join(f"{k} {_range(v)}" for k, v in motion.items())
     comp = s["compression"]
-    codec = f"{comp['codec']} level {comp['level']}" if comp["codec"] in ("gzip", "zstd") else str(comp["codec"])
+    known = CODECS.get(comp["codec"])
+    codec = f"{comp['codec']} level {comp['level']}" if known and known.levels else str(comp["codec"])
     lines = [
         f"dataset:     {s['path']}",
         f"sequences:   {s['sequences']} ({s['frames']} frames), {s['frames_per_sequence']} frames each",

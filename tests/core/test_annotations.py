@@ -12,7 +12,8 @@ import movmnist as mds
 from movmnist.builder import build
 from movmnist.core import annotate, render
 from movmnist.core.generate import Chunk, extras, frame_shape, generate
-from movmnist.sources import Pool, load_pool
+from movmnist.core.pool import Pool
+from movmnist.sources import load_pool
 from movmnist.store.shards import Layout
 from tests.conftest import small_config
 

@@ -16,7 +16,7 @@ import pytest
 
 from movmnist.core import compiled
 from movmnist.core.generate import generate
-from movmnist.sources import Pool
+from movmnist.core.pool import Pool
 from tests.conftest import small_config
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from movmnist.core import compiled
 from movmnist.core.generate import draws_lazily, generate
-from movmnist.sources import Pool
+from movmnist.core.pool import Pool
 from tests.conftest import small_config
 
 kernel = compiled.kernel

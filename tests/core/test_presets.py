@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import movmnist as mds
 from movmnist.builder import build, prepare
-from movmnist.config import load_config
+from movmnist.config.load import load_config
 from movmnist.core import layers, motion
 from movmnist.core.generate import generate
 from movmnist.core.motion import mmnistpp as pp

@@ -1,0 +1,34 @@
+"""The sprite pool: the images one split draws its digits from, as the core receives them.
+
+The type lives in the core so that the generator never imports `sources`, which makes
+pools (from files, downloads or fonts) and hands them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Pool:
+    """The images one dataset split draws its digits from.
+
+    images:       [M, s, s] (or [M, s, s, C]) uint8, C-contiguous, read-only; s is the sprite size.
+    labels:       [M] int64.
+    source_index: [M] int64, each image's index in the source's own split (start..stop-1).
+    spec:         the slice, as written in the config, e.g. 'train[:50000]'.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    source_index: np.ndarray
+    spec: str
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(d) for d in self.images.shape[1:])
+        return f"<Pool {self.spec}: {len(self)} x {shape} {self.images.dtype}>"
