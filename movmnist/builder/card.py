@@ -9,14 +9,14 @@ about to write, before it writes it, so the manifest is still the last file of a
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
+from movmnist import files
 from movmnist.config.presets import PRESETS
 from movmnist.store.manifest import CARD_FILES
 from movmnist.store.shards import TABLES
-from movmnist.tools.info import human_bytes
+from movmnist.text import human_bytes
 
 README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
 
@@ -34,16 +34,6 @@ _MEANINGS = {
     "z_order": "layer of each digit, 0 drawn first",
     "events": "table of bounces: one row (sequence, frame, digit, wall) per bounce",
 }
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def shown_split(splits: dict[str, Any]) -> str:
@@ -232,8 +222,8 @@ def write_card(out: Path, manifest: dict[str, Any]) -> list[str]:
     if preview:
         with Dataset(out, manifest=manifest) as ds:
             gif = preview_gif(ds, split=shown_split(splits), rows=2, cols=4, scale=2, fps=8)
-        _atomic_write(out / PREVIEW, gif)
+        files.write_atomic(out / PREVIEW, gif)
         written.append(PREVIEW)
-    _atomic_write(out / README, card_text(manifest, out.resolve().name, datasets, preview).encode("utf-8"))
+    files.write_atomic(out / README, card_text(manifest, out.resolve().name, datasets, preview).encode("utf-8"))
     written.append(README)
     return written

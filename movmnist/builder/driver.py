@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from movmnist import __version__
+from movmnist import __version__, files
 from movmnist.builder import card, engines
 from movmnist.builder.plan import Plan, ShardSpec, make_plan
 from movmnist.config import Config
@@ -35,7 +35,7 @@ from movmnist.core.pool import Pool
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
 from movmnist.sources import load_pool, open_source
 from movmnist.store import manifest, outdir, shards
-from movmnist.tools.info import human_bytes
+from movmnist.text import human_bytes
 
 Progress = Callable[[int], None]
 
@@ -316,7 +316,7 @@ def _build_locked(
         if t.filename in finished.shards
     }
     try:  # from the marker to the manifest, Ctrl-C gets the count of shards and how to resume
-        manifest.write_json_atomic(
+        files.write_json_atomic(
             out / manifest.BUILDING,
             {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
         )
@@ -335,7 +335,7 @@ def _build_locked(
             results.update((r.file, r) for r in sealer.drain())
         data = _manifest_data(job, engine, results)
         card.write_card(out, data)  # before the manifest, which stays the last file a build writes
-        manifest.write_json_atomic(out / manifest.MANIFEST, data)
+        files.write_json_atomic(out / manifest.MANIFEST, data)
     except KeyboardInterrupt:
         raise _interrupted(out, len(results), len(plan.shards)) from None
     except engines.ShardTaskError as exc:

@@ -152,7 +152,7 @@ def build(
         sys.exit(exc.exit_code)
     finally:
         bar.close()
-    from movmnist.tools.info import human_bytes
+    from movmnist.text import human_bytes
 
     seconds = time.perf_counter() - started
     files = [s for split in data["splits"].values() for s in split["shards"]]
@@ -215,7 +215,7 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
         movmnist plan configs/default.yaml --set splits.train.sequences=1000000
     """
     from movmnist.builder import default_workers, prepare
-    from movmnist.tools.info import human_bytes
+    from movmnist.text import human_bytes
 
     the_plan, source, _ = prepare(_load(config, overrides))
     data = the_plan.to_data()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import reprlib
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+from movmnist.text import short
 
 _TYPE_NAMES = {
     "int_type": "an integer",
@@ -40,12 +41,6 @@ def _fields_at(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-_SHOW = reprlib.Repr()  # values in messages: short, one line, however big or deep the input
-_SHOW.maxstring = _SHOW.maxother = 60
-_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = _SHOW.maxset = 6
-_SHOW.maxlevel = 3
-
-
 def _name(part: str) -> str:
     """A config key as it goes into a message: quoted unless it is a plain word."""
     return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else repr(part)
@@ -64,18 +59,18 @@ def _one(err: Any, root: type[BaseModel]) -> str:
         return f"{where} is required"
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()))
-        return f"{where} must be {_BOUNDS[kind]} {bound} (got {_SHOW.repr(value)})"
+        return f"{where} must be {_BOUNDS[kind]} {bound} (got {short(value)})"
     if kind == "literal_error":
-        return f"{where} must be {ctx.get('expected')} (got {_SHOW.repr(value)})"
+        return f"{where} must be {ctx.get('expected')} (got {short(value)})"
     if kind in _TYPE_NAMES:
-        return f"{where} must be {_TYPE_NAMES[kind]} (got {_SHOW.repr(value)})"
+        return f"{where} must be {_TYPE_NAMES[kind]} (got {short(value)})"
     if kind in ("range", "pool"):  # field validators: the message follows the field name
         return f"{where} {err['msg']}"
     if kind in ("path", "bounds", "fit"):  # model validators: the message starts with a field name
         return f"{where}.{err['msg']}" if loc else str(err["msg"])
     if kind == "leak":
         return str(err["msg"])
-    return f"{where}: {err['msg']} (got {_SHOW.repr(value)})"
+    return f"{where}: {err['msg']} (got {short(value)})"
 
 
 def format_errors(exc: ValidationError, root: type[BaseModel]) -> str:

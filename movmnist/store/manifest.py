@@ -6,9 +6,7 @@ never by globbing, and never open a path outside the dataset directory.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,21 +29,6 @@ def is_ours(name: str) -> bool:
     return name in (MANIFEST, BUILDING, LOCK, *CARD_FILES) or bool(
         SHARD_NAME.match(name) or RECORD_NAME.match(name) or TEMP_NAME.match(name)
     )
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary name, fsync, and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
-            tmp.unlink(missing_ok=True)
 
 
 def read_manifest(root: Path) -> dict[str, Any]:

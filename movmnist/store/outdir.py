@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from movmnist import files
 from movmnist.errors import BuildLocked, OutputError
 from movmnist.store import manifest, shards
 
@@ -246,7 +247,7 @@ def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], wa
         if not path.exists():
             continue
         digest = shards.read_record(path) or expected.get(name)
-        if digest is not None and shards.sha256_file(path) == digest:
+        if digest is not None and files.sha256_file(path) == digest:
             finished.shards[name] = (digest, path.stat().st_size)
             continue
         if digest is not None:

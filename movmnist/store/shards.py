@@ -24,7 +24,6 @@ process, which is otherwise idle, while the worker goes on to the next shard. Gu
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import threading
@@ -38,6 +37,7 @@ import hdf5plugin  # registers the zstd and lz4 HDF5 filters, for writing and fo
 import numpy as np
 
 from movmnist.errors import DatasetError, WriteFailed
+from movmnist.files import fsync_dir, remove_quietly, sha256_file, temporary_path, write_atomic
 
 FORMAT_VERSION = 1
 ANNOTATIONS = ("labels", "positions", "source_index")
@@ -107,22 +107,6 @@ def compression_args(compression: str, level: int) -> dict[str, Any]:
     raise ValueError(f"unknown compression {compression!r}")
 
 
-def sha256_file(path: Path, block: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_shard(
     path: Path,
     n: int,
@@ -134,11 +118,6 @@ def write_shard(
 ) -> str:
     """`write_temporary`, then `seal`, in this process: the shard at `path`; return its sha256."""
     return seal(write_temporary(path, n, layout, chunks, attrs, compression, level), path)
-
-
-def temporary_path(path: Path) -> Path:
-    """Where this process writes the file at `path` (a shard, a record) before it takes its name."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def write_temporary(
@@ -163,10 +142,10 @@ def write_temporary(
         _write_hdf5(tmp, path, n, layout, chunks, attrs, compression, level)
         return tmp
     except OSError as exc:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise WriteFailed.from_os_error(path, exc) from None
     except BaseException:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -185,11 +164,11 @@ def seal(tmp: Path, path: Path) -> str:
         _write_synced(record_tmp, _record_line(path, digest))
         os.replace(tmp, path)
         os.replace(record_tmp, record)  # after the shard: a record never names a missing shard
-        _fsync_dir(path.parent)  # both renames at once
+        fsync_dir(path.parent)  # both renames at once
         return digest
     except BaseException as exc:
-        _remove(tmp)
-        _remove(record_tmp)
+        remove_quietly(tmp)
+        remove_quietly(record_tmp)
         if isinstance(exc, OSError):
             raise WriteFailed.from_os_error(path, exc) from None
         raise
@@ -213,11 +192,6 @@ def _hash_while_syncing(fd: int, path: Path) -> str:
     if failed:
         raise failed[0]
     return digest
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):  # e.g. the directory became read-only: resume removes it
-        path.unlink(missing_ok=True)
 
 
 def _write_hdf5(
@@ -312,14 +286,7 @@ def record_path(path: Path) -> Path:
 
 def write_record(path: Path, digest: str) -> None:
     """Write `{shard}.sha256` in `sha256sum` format (so `sha256sum -c` checks it), atomically."""
-    record = record_path(path)
-    tmp = temporary_path(record)
-    try:
-        _write_synced(tmp, _record_line(path, digest))
-        os.replace(tmp, record)
-        _fsync_dir(record.parent)
-    finally:
-        _remove(tmp)
+    write_atomic(record_path(path), _record_line(path, digest).encode("ascii"))
 
 
 def _record_line(path: Path, digest: str) -> str:

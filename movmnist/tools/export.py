@@ -34,6 +34,7 @@ from typing import IO, Any, BinaryIO
 import numpy as np
 
 from movmnist.errors import ConfigError, OutputError
+from movmnist.files import atomic_file
 from movmnist.read.dataset import Dataset, Split
 
 FORMATS = ("npy", "predrnn-npz")
@@ -151,17 +152,11 @@ def _open_out(out: str | PathLike[str] | BinaryIO) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.partial")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_file(Path(out), sync=False) as f:  # a file with the asked-for name is always whole
             yield f
-        tmp.replace(path)  # a file with the asked-for name is always whole
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror}; choose another -o") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def export(

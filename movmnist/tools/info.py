@@ -13,6 +13,7 @@ from typing import Any
 from movmnist import __version__
 from movmnist.config.codecs import CODECS
 from movmnist.store.manifest import read_manifest
+from movmnist.text import human_bytes
 
 
 def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
@@ -75,15 +76,6 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         "package_version": __version__,
         "splits": splits,
     }
-
-
-def human_bytes(n: float) -> str:
-    """1234567 -> '1.2 MB' (decimal units)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def _range(value: Any) -> str:

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import DatasetError
+from movmnist.files import sha256_file
 from movmnist.read.dataset import Dataset
 from movmnist.store.manifest import read_manifest
-from movmnist.store.shards import Layout, ShardReader, sha256_file
+from movmnist.store.shards import Layout, ShardReader
 
 
 @dataclass

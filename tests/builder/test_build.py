@@ -12,7 +12,7 @@ import pytest
 import movmnist as mds
 from movmnist.builder import build
 from movmnist.errors import DatasetError, OutputError
-from movmnist.store.shards import sha256_file
+from movmnist.files import sha256_file
 from tests.conftest import small_config
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from movmnist import files
 from movmnist.builder import build, engines
 from movmnist.config import Config
 from movmnist.errors import BuildError, BuildLocked, ConfigError, OutputError
@@ -94,12 +95,13 @@ def test_kill_9_of_a_worker_fails_cleanly_then_resumes(tiny: dict[str, object], 
 
 def _interrupted(tiny: dict[str, object], out: Path) -> list[str]:
     """A finished build made to look interrupted: marker back, manifest gone, records written."""
-    from movmnist.store.shards import sha256_file, write_record
+    from movmnist.files import sha256_file
+    from movmnist.store.shards import write_record
 
     build(_cfg(tiny), out, workers=2)
     data = json.loads((out / manifest.MANIFEST).read_text())
     (out / manifest.MANIFEST).unlink()
-    manifest.write_json_atomic(out / manifest.BUILDING, {"pid": 1, "config": data["config"]})
+    files.write_json_atomic(out / manifest.BUILDING, {"pid": 1, "config": data["config"]})
     names = sorted(tiny["digests"])  # type: ignore[call-overload]
     for name in names:
         write_record(out / name, sha256_file(out / name))

@@ -1,0 +1,26 @@
+"""Text for people: sizes in units, and values cut short for one-line messages."""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+
+def human_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB' (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+_SHORT = reprlib.Repr()  # values in messages: short, one line, however big or deep the input
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 3
+
+
+def short(value: Any) -> str:
+    """`repr(value)`, cut to about 60 characters and a few items, for a one-line message."""
+    return " ".join(_SHORT.repr(value).split("\n"))
