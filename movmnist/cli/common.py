@@ -54,7 +54,8 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("config", required=False, metavar="[CONFIG]")(f)
 
 
-def _load(config: str | None, overrides: tuple[str, ...]) -> Any:
+def load(config: str | None, overrides: tuple[str, ...]) -> Any:
+    """The validated Config from CONFIG and --set; the YAML loader is imported only here, when called."""
     from movmnist.config.load import load_config
 
     return load_config(config, overrides)
@@ -128,12 +129,12 @@ def build(
             raise click.UsageError("--scheduler is for --engine dask; drop one of them")
     engine_overrides: tuple[str, ...] = (f"engine.kind={engine}",) if engine else ()
     engine_overrides += (f"engine.address={json.dumps(scheduler)}",) if scheduler else ()
-    cfg = _load(config, overrides + engine_overrides)
+    cfg = load(config, overrides + engine_overrides)
     if out is None:
         if config == "-":
             raise click.UsageError("--out is required when the config comes from stdin")
         out = Path("data") / (Path(config).stem if config else "moving-mnist")
-    bar = _ProgressBar(disable=quiet)
+    bar = ProgressBar(disable=quiet)
     started = time.perf_counter()
 
     def warn(message: str) -> None:
@@ -177,7 +178,7 @@ def build(
         )
 
 
-class _ProgressBar:
+class ProgressBar:
     """tqdm on stderr, created when the build knows its total."""
 
     def __init__(self, disable: bool) -> None:
@@ -217,7 +218,7 @@ def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     from movmnist.builder import default_workers, prepare
     from movmnist.tools.info import human_bytes
 
-    the_plan, source, _ = prepare(_load(config, overrides))
+    the_plan, source, _ = prepare(load(config, overrides))
     data = the_plan.to_data()
     if as_json:
         click.echo(json.dumps(data))
@@ -256,10 +257,10 @@ def config_show(config: str | None, overrides: tuple[str, ...]) -> None:
     """
     from movmnist.config.load import to_yaml
 
-    click.echo(to_yaml(_load(config, overrides)), nl=False)
+    click.echo(to_yaml(load(config, overrides)), nl=False)
 
 
-def _write_out(target: str, data: bytes) -> None:
+def write_out(target: str, data: bytes) -> None:
     """Write bytes to a file, or to stdout for '-'."""
     if target == "-":
         sys.stdout.buffer.write(data)
@@ -331,7 +332,7 @@ def preview(
             data = preview_png(
                 ds, split=split, rows=rows, scale=scale, index=chosen, annotate=annotate, split_at=split_at
             )
-    _write_out(gif if gif is not None else str(png), data)
+    write_out(gif if gif is not None else str(png), data)
 
 
 @cli.command()
@@ -464,7 +465,7 @@ def sources(config: str | None, overrides: tuple[str, ...], names: tuple[str, ..
     """
     from movmnist.sources.tfds import IDX_SETS, status
 
-    cfg = _load(config, overrides)
+    cfg = load(config, overrides)
     wanted = dict.fromkeys([*IDX_SETS, cfg.source.name, *names])
     sets = [status(name, cfg.source.data_dir) for name in wanted]
     if as_json:
@@ -548,7 +549,7 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     if plot is not None:
         from movmnist.tools.plot import plot_stats
 
-        _write_out(plot, plot_stats(result, title=f"{dataset.name}: {', '.join(result)}"))
+        write_out(plot, plot_stats(result, title=f"{dataset.name}: {', '.join(result)}"))
     if as_json:
         click.echo(json.dumps({name: s.to_data() for name, s in result.items()}))
     elif plot != "-":
