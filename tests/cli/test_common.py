@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from movmnist.cli import cli
@@ -24,12 +26,33 @@ def test_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     assert stdin.exit_code == 2 and "--out is required" in stdin.output
 
 
+def commands(group: click.Group, words: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    """Every command and subgroup under `group`, with the words that call it: (("config", "show"), show)."""
+    for name, command in sorted(group.commands.items()):
+        yield (*words, name), command
+        if isinstance(command, click.Group):
+            yield from commands(command, (*words, name))
+
+
 def test_every_command_has_help_and_is_in_the_readme() -> None:
+    """Each command: help text with an `Example:` and a row in README.md's "## Commands" (subgroups: help)."""
     readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    found = dict(commands(cli))
+    assert ("config", "show") in found  # the walk goes into subgroups
     runner = CliRunner()
-    commands = [["build"], ["plan"], ["preview"], ["config", "show"], ["info"], ["verify"], ["export"]]
-    commands += [["sources"], ["fetch"], ["stats"]]
-    for words in commands:
+    problems = []
+    for words, command in found.items():
+        name = " ".join(words)
         result = runner.invoke(cli, [*words, "--help"])
-        assert result.exit_code == 0 and "Example:" in result.output, words
-        assert f"movmnist {' '.join(words)}" in readme, words
+        if result.exit_code != 0:
+            problems.append(f"movmnist {name} --help exits {result.exit_code}")
+        if not (command.help or "").strip():
+            problems.append(f"movmnist {name} has no help text")
+        if isinstance(command, click.Group):
+            continue
+        if "Example:" not in result.output:
+            problems.append(f"movmnist {name} --help has no Example:")
+        if f"`movmnist {name}" not in section:
+            problems.append(f"movmnist {name} is missing from README.md's ## Commands")
+    assert problems == [], "\n".join(problems)
