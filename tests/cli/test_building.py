@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from movmnist.cli import cli
+from movmnist.tools.info import human_bytes
 
 
 def test_plan_then_build_json(tmp_path: Path, config_file: Path) -> None:
@@ -30,14 +33,29 @@ def test_plan_then_build_json(tmp_path: Path, config_file: Path) -> None:
 
     again = runner.invoke(cli, ["build", str(config_file), "--out", str(out), "--quiet"])
     assert again.exit_code == 2
-    assert "already holds a movmnist dataset; pass --overwrite" in again.output
+    assert again.output == (
+        f"Error: {out} already holds a movmnist dataset; pass --overwrite to replace it, or choose another --out\n"
+    )
 
 
-def test_human_plan_and_build(tmp_path: Path, config_file: Path) -> None:
+def test_human_plan_and_build(tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("movmnist.builder.default_workers", lambda: 2)  # the memory line counts the cores
     result = CliRunner().invoke(cli, ["plan", str(config_file)])
     assert result.exit_code == 0
-    assert "source: synthetic (synthetic digits)" in result.output
-    assert "train: 24 sequences from train[:1000], 3 shards" in result.output
-    result = CliRunner().invoke(cli, ["build", str(config_file), "-o", str(tmp_path / "x"), "-q"])
+    assert result.output.splitlines() == [
+        "source: synthetic (synthetic digits)",
+        "sequence: 6 x 40 x 40 uint8",
+        "train: 24 sequences from train[:1000], 3 shards",
+        "val: 8 sequences from train[1000:1200], 1 shards",
+        "test: 16 sequences from test[:500], 2 shards",
+        "total: 48 sequences, 945.2 kB raw, ~60.5 kB compressed (estimate)",
+        "memory: ~101.0 MB per worker + ~201.1 MB for the driver (~403.2 MB with 2 workers;"
+        " it does not grow with the number of sequences)",
+    ]
+    out = tmp_path / "x"
+    result = CliRunner().invoke(cli, ["build", str(config_file), "-o", str(out), "-q"])
     assert result.exit_code == 0
-    assert result.output.startswith("Built 48 sequences (train 24, val 8, test 16) in 6 shards")
+    manifest = json.loads((out / "manifest.json").read_text())
+    size = human_bytes(sum(s["bytes"] for split in manifest["splits"].values() for s in split["shards"]))
+    built = f"Built 48 sequences (train 24, val 8, test 16) in 6 shards, {size}, in "
+    assert re.fullmatch(rf"{re.escape(built)}\d+\.\d s \(\d+ seq/s\) -> {re.escape(str(out))}\n", result.output)

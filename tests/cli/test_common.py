@@ -16,14 +16,30 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(cli, ["preview", str(tmp_path), "--gif", "x.gif"])
-    assert missing.exit_code == 1 and "no manifest.json" in missing.output
+    assert missing.exit_code == 1
+    assert missing.output == (
+        f"Error: {tmp_path} has no manifest.json: not a movmnist dataset; build one with movmnist build\n"
+    )
     bad = runner.invoke(cli, ["build", "--set", "sequence.length=1", "-o", str(tmp_path / "y")])
-    assert bad.exit_code == 2 and "sequence.length must be >= 2 (got 1)" in bad.output
+    assert bad.exit_code == 2 and bad.output == "Error: sequence.length must be >= 2 (got 1)\n"
     assert not (tmp_path / "y").exists()
-    usage = runner.invoke(cli, ["build", "--workers", "0"])
+    # Usage errors name the program as the movmnist script does (main passes prog_name too).
+    usage = runner.invoke(cli, ["build", "--workers", "0"], prog_name="movmnist")
     assert usage.exit_code == 2
-    stdin = runner.invoke(cli, ["build", "-"], input="{}")
-    assert stdin.exit_code == 2 and "--out is required" in stdin.output
+    assert usage.output == (
+        "Usage: movmnist build [OPTIONS] [CONFIG]\n"
+        "Try 'movmnist build --help' for help.\n"
+        "\n"
+        "Error: Invalid value for '--workers' / '-j': 0 is not in the range x>=1.\n"
+    )
+    stdin = runner.invoke(cli, ["build", "-"], input="{}", prog_name="movmnist")
+    assert stdin.exit_code == 2
+    assert stdin.output == (
+        "Usage: movmnist build [OPTIONS] [CONFIG]\n"
+        "Try 'movmnist build --help' for help.\n"
+        "\n"
+        "Error: --out is required when the config comes from stdin\n"
+    )
 
 
 def commands(group: click.Group, words: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

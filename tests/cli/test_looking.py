@@ -27,6 +27,7 @@ def test_preview_to_a_file_and_to_stdout(tmp_path: Path, config_file: Path) -> N
         cli, ["preview", str(out), "--split", "test", "--gif", str(gif), "--rows", "2", "--cols", "3"]
     )
     assert shown.exit_code == 0, shown.output
+    assert shown.output == ""
     frames = iio.imread(gif, index=None)
     assert frames.shape[0] == 6
 
@@ -42,5 +43,6 @@ def test_gif_has_real_content(tmp_path: Path, config_file: Path) -> None:
     result = runner.invoke(
         cli, ["preview", str(tmp_path / "d"), "--gif", "-", "--rows", "1", "--cols", "1", "--scale", "1"]
     )
+    assert result.exit_code == 0
     frames = iio.imread(io.BytesIO(result.stdout_bytes), index=None, extension=".gif")
     assert frames.shape[0] == 6 and np.asarray(frames).max() > 200
