@@ -1,0 +1,116 @@
+"""What the command modules share: the `cli` group they register on, and their helpers.
+
+The group turns a MovmnistError into one line on stderr and the error's exit status.
+`config_options` is the CONFIG argument and --set; `load` resolves them into a Config;
+`write_out` writes a file or stdout; `ProgressBar` is the build's tqdm bar on stderr.
+Module level imports only click and the standard library: the command modules import this
+on every start, `movmnist --help` included.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from movmnist import __version__
+from movmnist.errors import MovmnistError
+
+
+class _RuntimeError(click.ClickException):
+    """A MovmnistError on its way out: one line on stderr, exit status 1."""
+
+    exit_code = 1
+
+
+class _InputError(click.ClickException):
+    """A MovmnistError about the user's config, files or flags: exit status 2."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """The command group: a MovmnistError leaves as one line and its exit status (1, 2 or 130)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MovmnistError as exc:
+            if exc.exit_code not in (1, 2):  # 130 for an interrupted build
+                error = click.ClickException(str(exc))
+                error.exit_code = exc.exit_code  # type: ignore[misc]
+                raise error from None
+            raise (_InputError if exc.exit_code == 2 else _RuntimeError)(str(exc)) from None
+
+
+def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The CONFIG argument and --set, shared by every command that reads a config."""
+    f = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config field, e.g. --set sequence.length=30 (value parsed as YAML). Repeatable.",
+    )(f)
+    return click.argument("config", required=False, metavar="[CONFIG]")(f)
+
+
+def load(config: str | None, overrides: tuple[str, ...]) -> Any:
+    """The validated Config from CONFIG and --set; the YAML loader is imported only here, when called."""
+    from movmnist.config.load import load_config
+
+    return load_config(config, overrides)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="movmnist")
+def cli() -> None:
+    """Build Moving MNIST datasets: bouncing digits on a canvas, written as HDF5 shards.
+
+    \b
+    Example:
+        movmnist build configs/default.yaml --out data/moving-mnist
+        movmnist preview data/moving-mnist --gif preview.gif
+    """
+
+
+class ProgressBar:
+    """tqdm on stderr, created when the build knows its total."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self._bar: Any = None
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="seq", file=sys.stderr, disable=self.disable, smoothing=0.1)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def write(self, message: str) -> None:
+        """A line on stderr that does not garble the bar."""
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def write_out(target: str, data: bytes) -> None:
+    """Write bytes to a file, or to stdout for '-'."""
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        Path(target).write_bytes(data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror}") from None

@@ -1,0 +1,213 @@
+"""Commands that look at a built dataset, check it or convert it: preview, info, stats, verify, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from movmnist.cli.common import cli, write_out
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which split to show.")
+@click.option("--gif", "gif", metavar="OUT", help="Write an animated GIF grid here (- for stdout).")
+@click.option("--png", "png", metavar="OUT", help="Write a PNG contact sheet here instead (- for stdout).")
+@click.option("--index", "index", metavar="LIST", help="Sequences to show, e.g. 0,5,8-11 (default: the first ones).")
+@click.option("--rows", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid rows (sheet: sequences).")
+@click.option("--cols", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid columns (GIF only).")
+@click.option("--scale", default=3, show_default=True, type=click.IntRange(1, 16), help="Upscaling factor.")
+@click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(0.5, 100), help="Frames per second.")
+@click.option("--annotate", is_flag=True, help="Draw each digit's box and label, and the frame number.")
+@click.option(
+    "--split-at", "split_at", type=int, metavar="K", help="Frame the first K frames (input) green, the rest orange."
+)
+def preview(
+    dataset: Path,
+    split: str,
+    gif: str | None,
+    png: str | None,
+    index: str | None,
+    rows: int,
+    cols: int,
+    scale: int,
+    fps: float,
+    annotate: bool,
+    split_at: int | None,
+) -> None:
+    """Write an animated GIF grid, or a PNG contact sheet, of sequences read back from the shards.
+
+    The GIF shows --rows x --cols sequences side by side; the PNG shows one sequence
+    per row and one frame per column. Colour datasets are shown in colour.
+
+    \b
+    Example:
+        movmnist preview data/moving-mnist --split test --gif preview.gif
+        movmnist preview data/moving-mnist --index 0-3 --annotate --split-at 10 --png sheet.png
+    """
+    from movmnist.read.dataset import Dataset
+    from movmnist.tools.preview import parse_index, preview_gif, preview_png
+
+    if (gif is None) == (png is None):
+        raise click.UsageError("give exactly one of --gif OUT or --png OUT")
+    chosen = parse_index(index) if index is not None else None
+    with Dataset(dataset) as ds:
+        if gif is not None:
+            data = preview_gif(
+                ds,
+                split=split,
+                rows=rows,
+                cols=cols,
+                scale=scale,
+                fps=fps,
+                index=chosen,
+                annotate=annotate,
+                split_at=split_at,
+            )
+        else:
+            data = preview_png(
+                ds, split=split, rows=rows, scale=scale, index=chosen, annotate=annotate, split_at=split_at
+            )
+    write_out(gif if gif is not None else str(png), data)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def info(dataset: Path, as_json: bool) -> None:
+    """Summarise a built DATASET from its manifest: splits, shapes, source, size, build.
+
+    \b
+    Example:
+        movmnist info data/moving-mnist
+        movmnist info data/moving-mnist --json | jq .splits.test.sequences
+    """
+    from movmnist.tools.info import format_text, summarize
+
+    summary = summarize(dataset)
+    click.echo(json.dumps(summary) if as_json else format_text(summary))
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", help="One split (default: every split).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N sequences of each split.")
+@click.option("--plot", metavar="PNG", help="Also write the statistics as one PNG figure of panels (- for stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout.")
+def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None, as_json: bool) -> None:
+    """Statistics of DATASET: labels, positions, speeds, movement, overlap, wall contact, PCA.
+
+    Streams over the shards with bounded memory; --limit samples the first N sequences.
+
+    \b
+    Example:
+        movmnist stats data/moving-mnist --split test --plot stats.png
+        movmnist stats data/moving-mnist --limit 1000 --json | jq .test.overlap_rate
+    """
+    from movmnist.read.dataset import Dataset
+    from movmnist.tools.stats import compute_stats, format_text
+
+    if plot == "-" and as_json:
+        raise click.UsageError("--plot - and --json would both write to stdout; give --plot a file name")
+    with Dataset(dataset) as ds:
+        result = compute_stats(ds, split=split, limit=limit)
+    if plot is not None:
+        from movmnist.tools.plot import plot_stats
+
+        write_out(plot, plot_stats(result, title=f"{dataset.name}: {', '.join(result)}"))
+    if as_json:
+        click.echo(json.dumps({name: s.to_data() for name, s in result.items()}))
+    elif plot != "-":
+        click.echo(format_text(result))
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option(
+    "--regenerate",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="Also regenerate K sampled sequences from the config and compare them byte for byte.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict.")
+def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
+    """Check every shard of DATASET against its manifest: exists, sha256, sizes, shapes, dtypes.
+
+    Exit status 0 when everything holds, 1 with a per-shard report otherwise.
+    --regenerate needs the digit source the dataset was built from.
+
+    \b
+    Example:
+        movmnist verify data/moving-mnist --regenerate 20
+    """
+    from movmnist.tools.verify import format_text
+    from movmnist.tools.verify import verify as run_verify
+
+    report = run_verify(dataset, regenerate=regenerate)
+    if as_json:
+        click.echo(json.dumps(report.to_data()))
+    else:
+        text = format_text(report)
+        if quiet:
+            text = "\n".join(line for line in text.splitlines() if not line.startswith("ok "))
+        click.echo(text)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which split to export.")
+@click.option(
+    "--format",
+    "format_",
+    default="npy",
+    show_default=True,
+    type=click.Choice(["npy", "predrnn-npz"]),
+    help="npy: one uint8 array; predrnn-npz: PredRNN / E3D-LSTM's clips, dims, input_raw_data.",
+)
+@click.option(
+    "--layout",
+    default="tnhw",
+    show_default=True,
+    type=click.Choice(["tnhw", "nthw", "ntchw"]),
+    help="npy axis order: tnhw is mnist_test_seq.npy's [T, N, H, W]; ntchw is torchvision's [N, T, C, H, W].",
+)
+@click.option(
+    "--input-frames",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="predrnn-npz: frames of input per clip (default: half the sequence).",
+)
+@click.option("--out", "-o", required=True, metavar="FILE", help="File to write (- for stdout).")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+def export(
+    dataset: Path, split: str, format_: str, layout: str, input_frames: int | None, out: str, quiet: bool
+) -> None:
+    """Export one split to a file other code reads: npy (time-major like mnist_test_seq.npy) or PredRNN's npz.
+
+    Streams: reads one chunk of sequences at a time, so memory stays small whatever the split's size.
+
+    \b
+    Example:
+        movmnist export data/moving-mnist --split test --format npy -o mnist_test_seq.npy
+        movmnist export data/moving-mnist --split train --format predrnn-npz -o moving-mnist-train.npz
+    """
+    from movmnist.read.dataset import Dataset
+    from movmnist.tools.export import export as run_export
+
+    if format_ != "npy" and layout != "tnhw":
+        raise click.UsageError("--layout applies to --format npy only")
+    if format_ != "predrnn-npz" and input_frames is not None:
+        raise click.UsageError("--input-frames applies to --format predrnn-npz only")
+    with Dataset(dataset) as ds:
+        summary = run_export(ds, out, split=split, format=format_, layout=layout, input_frames=input_frames)
+    if not quiet:
+        shape = " x ".join(map(str, summary["shape"]))
+        click.echo(f"exported {summary['sequences']} {split} sequences as {format_} [{shape}] -> {out}", err=True)
