@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from movmnist.builder import build
-from movmnist.store import shards
+from movmnist.store import schema, shards
 from tests.conftest import small_config
 
 # test split of 5 sequences in shards of 3 and 2; train 4, val none: built in well under a second.
@@ -46,8 +46,8 @@ def rgb_copy(src: Path, dst: Path) -> Path:
             n = len(data["frames"])
             tint = tints[(np.arange(n) + shard["first"]) % len(tints)][:, None, None, None, :]
             data["frames"] = (data["frames"][..., None] * tint).astype(np.uint8)
-            extras = tuple(name for name in data if name in shards.OPTIONAL + shards.TABLES)
-            layout = shards.Layout(sequence=data["frames"].shape[1:], digits=data["labels"].shape[1], extras=extras)
+            extras = tuple(name for name in data if name in schema.OPTIONAL + schema.TABLES)
+            layout = schema.Layout(sequence=data["frames"].shape[1:], digits=data["labels"].shape[1], extras=extras)
             path.unlink()
             shard["sha256"] = shards.write_shard(path, n, layout, [data], attrs)
             shard["bytes"] = path.stat().st_size

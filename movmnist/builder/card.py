@@ -15,25 +15,10 @@ from typing import Any
 from movmnist import files
 from movmnist.config.presets import PRESETS
 from movmnist.store.manifest import CARD_FILES
-from movmnist.store.shards import TABLES
+from movmnist.store.schema import SCHEMA, TABLES
 from movmnist.text import human_bytes
 
 README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
-
-_MEANINGS = {
-    "frames": "the videos",
-    "labels": "digit class of each digit slot, -1 if absent",
-    "positions": "top-left (row, col) pixel of each digit in each frame, -1 if absent",
-    "source_index": "index of each digit's image in the source's own split, -1 if absent",
-    "trajectories": "sub-pixel (row, col) position of each digit, in free ranges",
-    "velocities": "(row, col) velocity of each digit after each frame, in free ranges per frame",
-    "boxes": "visible ink box of each digit (x0, y0, x1, y1), -1 when hidden",
-    "amodal_boxes": "whole ink box of each digit (x0, y0, x1, y1), even where occluded",
-    "masks": "which digit shows at each pixel: slot + 1, 0 for background",
-    "visibility": "visible fraction of each digit's ink",
-    "z_order": "layer of each digit, 0 drawn first",
-    "events": "table of bounces: one row (sequence, frame, digit, wall) per bounce",
-}
 
 
 def shown_split(splits: dict[str, Any]) -> str:
@@ -143,7 +128,7 @@ def card_text(
         "| --- | --- | --- | --- |",
         *[
             f"| `{ds}` | [{'E' if ds in TABLES else 'N'}, {', '.join(map(str, dshape))}] | {dtype} |"
-            f" {_MEANINGS.get(ds, 'annotation')} |"
+            f" {SCHEMA[ds].meaning if ds in SCHEMA else 'annotation'} |"
             for ds, (dshape, dtype) in datasets.items()
         ],
         "",
@@ -215,7 +200,7 @@ def write_card(out: Path, manifest: dict[str, Any]) -> list[str]:
             datasets = {k: (shape[1:], dtype) for k, (shape, dtype) in reader.datasets().items()}
             reader.close()
             break
-    order = list(_MEANINGS)
+    order = list(SCHEMA)
     datasets = dict(sorted(datasets.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     splits = manifest["splits"]
     preview = bool(splits) and any(int(s["sequences"]) for s in splits.values())

@@ -35,6 +35,7 @@ from movmnist.core.pool import Pool
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
 from movmnist.sources import load_pool, open_source
 from movmnist.store import manifest, outdir, shards
+from movmnist.store.schema import Layout
 from movmnist.text import human_bytes
 
 Progress = Callable[[int], None]
@@ -173,7 +174,7 @@ def run_shard(
         "seed": cfg.seed,
         "config": cfg.dataset_data(),
     }
-    layout = shards.Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
+    layout = Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
     tmp = shards.write_temporary(
         path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
     )

@@ -67,7 +67,7 @@ class Plan:
     def _bytes(self) -> tuple[int, int]:
         """Raw bytes per sequence: (frames and masks, which compress alike; everything else)."""
         from movmnist.core.generate import extras
-        from movmnist.store.shards import Layout
+        from movmnist.store.schema import Layout
 
         layout = Layout(sequence=self.sequence_shape, digits=self.config.digits.count[1], extras=extras(self.config))
         sizes = {

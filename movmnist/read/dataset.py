@@ -32,11 +32,12 @@ import numpy as np
 
 from movmnist.errors import DatasetError
 from movmnist.store.manifest import read_manifest
-from movmnist.store.shards import OPTIONAL, TABLES, ShardReader
+from movmnist.store.schema import BASIC, OPTIONAL, TABLES
+from movmnist.store.shards import ShardReader
 
 Key = int | slice | np.ndarray | list[int]
 # Known annotations first, in this order; anything else a shard holds follows, sorted.
-_ORDER = ("labels", "positions", "source_index", *OPTIONAL)
+_ORDER = (*BASIC, *OPTIONAL)
 
 
 class Split:

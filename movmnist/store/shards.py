@@ -28,7 +28,6 @@ import json
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,53 +37,11 @@ import numpy as np
 
 from movmnist.errors import DatasetError, WriteFailed
 from movmnist.files import fsync_dir, remove_quietly, sha256_file, temporary_path, write_atomic
+from movmnist.store.schema import BLOCK_ROWS, Layout
 
-FORMAT_VERSION = 1
-ANNOTATIONS = ("labels", "positions", "source_index")
-# Optional per-sequence annotations (config `annotations`), in the order they are written.
-OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "z_order")
-# Tables: one row per event, appended whatever the sequence; not indexed by sequence.
-TABLES = ("events",)
 # Frames go to HDF5 (and its compressor) in blocks of about this many bytes, small enough
 # to be compressed while still in the CPU's cache after they are drawn.
 WRITE_BLOCK = 5 << 20
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Dataset shapes of one shard, without the leading sequence (or row) axis.
-
-    The one place where every dataset's shape and dtype is written down; README's
-    schema documents the same.
-    """
-
-    sequence: tuple[int, ...]  # (T, H, W) or (T, H, W, C)
-    digits: int  # K, the maximum digit count
-    extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
-
-    def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
-        t, k = self.sequence[0], self.digits
-        optional = {
-            "trajectories": ((t, k, 2), "float32"),
-            "velocities": ((t, k, 2), "float32"),
-            "boxes": ((t, k, 4), "int16"),
-            "amodal_boxes": ((t, k, 4), "int16"),
-            "masks": (self.sequence[:3], "uint8"),
-            "visibility": ((t, k), "float32"),
-            "z_order": ((k,), "int8"),
-        }
-        return {
-            "frames": (self.sequence, "uint8"),
-            "labels": ((k,), "int16"),
-            "positions": ((t, k, 2), "int16"),
-            "source_index": ((k,), "int32"),
-            **{name: optional[name] for name in OPTIONAL if name in self.extras},
-        }
-
-    def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Tables: name -> (row shape, dtype). `events` rows: (sequence, frame, digit, wall)."""
-        return {"events": ((4,), "int32")} if "events" in self.extras else {}
 
 
 def block_rows(sequence: tuple[int, ...]) -> int:
@@ -234,18 +191,23 @@ def _fill(
     for key, value in attrs.items():
         f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
     sets = {}
-    for name, (shape, dtype) in layout.shapes().items():
-        if name in ("frames", "masks"):
+    for spec in layout.specs():
+        if spec.per != "sequence":
+            continue
+        name, shape, dtype = spec.name, spec.resolve(layout.sequence, layout.digits), spec.dtype
+        if spec.chunk == "sequence":
             # Chunks are whole sequences and written whole, so HDF5's chunk cache saves no
             # read; a cache smaller than a chunk (1 byte) makes HDF5 compress each chunk as it
             # is written, while it is in the CPU's cache, instead of holding ~12 in its 1 MB
             # cache and compressing them later (lz4: ~5 us a sequence).
             opts = {"chunks": (1, *shape), "rdcc_nbytes": 1, **codec}
         else:
-            opts = {"chunks": (min(n, 4096), *shape), **codec}
+            opts = {"chunks": (min(n, BLOCK_ROWS), *shape), **codec}
         sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
     tables = {
-        name: f.create_dataset(name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(4096, *row), **codec)
+        name: f.create_dataset(
+            name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(BLOCK_ROWS, *row), **codec
+        )
         for name, (row, dtype) in layout.tables().items()
     }
     block = block_rows(layout.sequence)

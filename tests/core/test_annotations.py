@@ -14,7 +14,7 @@ from movmnist.core import annotate, render
 from movmnist.core.generate import Chunk, extras, frame_shape, generate
 from movmnist.core.pool import Pool
 from movmnist.sources import load_pool
-from movmnist.store.shards import Layout
+from movmnist.store.schema import Layout
 from tests.conftest import small_config
 
 

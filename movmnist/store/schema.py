@@ -1,0 +1,131 @@
+"""The shard schema: every dataset a shard can hold, as data.
+
+One row per dataset: its name, dtype, shape per sequence (or per row, for tables), how it
+is chunked, whether a config must ask for it, and what it means. Everything that writes,
+reads, checks, estimates or documents a shard reads this table: `shards` (creating the
+datasets), the loader (the order of annotations), `verify`, the plan's size estimate and
+the dataset card. A new annotation is a row here, a field of `config.Annotations` (when a
+config switches it) and an array of `core.generate.Chunk` (tests/store/test_schema.py
+checks the three agree).
+
+Shapes are written in symbols: T frames, H x W canvas, C the colour axis (present only for
+colour datasets), K the maximum digit count; numbers are fixed sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+Axis = str | int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset of a shard.
+
+    shape: per sequence (or per row of a table), in the symbols of the module docstring;
+        "C" is left out for grey datasets.
+    per: "sequence" (the first axis is the sequence) or "row" (a table appended row by row).
+    chunk: "sequence" (one sequence per HDF5 chunk: frame-sized data that random access
+        decompresses alone) or "block" (up to BLOCK_ROWS sequences or rows per chunk).
+    optional: stored only when the config asks for it (`annotations`, or render.combine:
+        over for z_order); the four basic datasets are always stored.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[Axis, ...]
+    meaning: str
+    per: Literal["sequence", "row"] = "sequence"
+    chunk: Literal["sequence", "block"] = "block"
+    optional: bool = True
+
+    def resolve(self, sequence: tuple[int, ...], digits: int) -> tuple[int, ...]:
+        """The concrete shape without the leading axis, for sequences of `sequence` ((T, H, W) or
+        (T, H, W, C)) and `digits` slots."""
+        sizes: dict[str, int] = {"T": sequence[0], "H": sequence[1], "W": sequence[2], "K": digits}
+        out: list[int] = []
+        for axis in self.shape:
+            if axis == "C":
+                out += list(sequence[3:])
+            else:
+                out.append(sizes[axis] if isinstance(axis, str) else axis)
+        return tuple(out)
+
+
+BLOCK_ROWS = 4096  # sequences (or table rows) per chunk of a "block" dataset
+
+# In the order a shard is written; basic datasets first.
+DATASETS: tuple[DatasetSpec, ...] = (
+    DatasetSpec("frames", "uint8", ("T", "H", "W", "C"), "the videos", chunk="sequence", optional=False),
+    DatasetSpec("labels", "int16", ("K",), "digit class of each digit slot, -1 if absent", optional=False),
+    DatasetSpec(
+        "positions",
+        "int16",
+        ("T", "K", 2),
+        "top-left (row, col) pixel of each digit in each frame, -1 if absent",
+        optional=False,
+    ),
+    DatasetSpec(
+        "source_index",
+        "int32",
+        ("K",),
+        "index of each digit's image in the source's own split, -1 if absent",
+        optional=False,
+    ),
+    DatasetSpec(
+        "trajectories", "float32", ("T", "K", 2), "sub-pixel (row, col) position of each digit, in free ranges"
+    ),
+    DatasetSpec(
+        "velocities",
+        "float32",
+        ("T", "K", 2),
+        "(row, col) velocity of each digit after each frame, in free ranges per frame",
+    ),
+    DatasetSpec("boxes", "int16", ("T", "K", 4), "visible ink box of each digit (x0, y0, x1, y1), -1 when hidden"),
+    DatasetSpec(
+        "amodal_boxes", "int16", ("T", "K", 4), "whole ink box of each digit (x0, y0, x1, y1), even where occluded"
+    ),
+    DatasetSpec(
+        "masks",
+        "uint8",
+        ("T", "H", "W"),
+        "which digit shows at each pixel: slot + 1, 0 for background",
+        chunk="sequence",
+    ),
+    DatasetSpec("visibility", "float32", ("T", "K"), "visible fraction of each digit's ink"),
+    DatasetSpec("z_order", "int8", ("K",), "layer of each digit, 0 drawn first"),
+    DatasetSpec(
+        "events", "int32", (4,), "table of bounces: one row (sequence, frame, digit, wall) per bounce", per="row"
+    ),
+)
+
+SCHEMA: Mapping[str, DatasetSpec] = MappingProxyType({d.name: d for d in DATASETS})
+BASIC = tuple(d.name for d in DATASETS if not d.optional and d.name != "frames")  # labels, positions, source_index
+OPTIONAL = tuple(d.name for d in DATASETS if d.optional and d.per == "sequence")
+TABLES = tuple(d.name for d in DATASETS if d.per == "row")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The datasets of one shard: the schema resolved for a sequence shape, a digit count and
+    the optional datasets the build stores."""
+
+    sequence: tuple[int, ...]  # (T, H, W) or (T, H, W, C)
+    digits: int  # K, the maximum digit count
+    extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
+
+    def specs(self) -> tuple[DatasetSpec, ...]:
+        """The datasets this shard holds, in schema order."""
+        return tuple(d for d in DATASETS if not d.optional or d.name in self.extras)
+
+    def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
+        return {d.name: (d.resolve(self.sequence, self.digits), d.dtype) for d in self.specs() if d.per == "sequence"}
+
+    def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Tables: name -> (row shape, dtype)."""
+        return {d.name: (d.resolve(self.sequence, self.digits), d.dtype) for d in self.specs() if d.per == "row"}
