@@ -3,7 +3,8 @@
 Lives here: `rng` (keyed randomness), `motion/` (the presets' rules), `render` (sprites
 onto frames, with the compiled kernel `_kernel.c` behind `compiled`), `layers` (warped
 whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks), `pool`
-(the sprite `Pool` type) and `generate` (all of it, for a chunk).
+(the sprite `Pool` type), `scene` (a chunk's latent state, which generate builds and
+annotate reads) and `generate` (all of it, for a chunk).
 
 May import: numpy, the standard library, `movmnist.errors` and `movmnist.config.schema`
 (the frozen config it is handed). Must not import: any I/O library (h5py, yaml, imageio,

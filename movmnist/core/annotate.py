@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from movmnist.core import rng
-from movmnist.core.motion import Trajectory
+from movmnist.core.scene import Scene
 
 WALLS = ("top", "bottom", "left", "right")  # the `wall` column of `events`
 
@@ -133,29 +133,17 @@ def events(idx: np.ndarray, hits: np.ndarray, present: np.ndarray, k: int) -> np
     return np.stack([idx[i], t, slot, wall], axis=1).astype(np.int32)
 
 
-def compute(
-    want: set[str],
-    idx: np.ndarray,
-    path: Trajectory,
-    pixels: np.ndarray,
-    present: np.ndarray,
-    ink_box: np.ndarray,
-    ink_count: np.ndarray,
-    composed: tuple[np.ndarray, int, int] | None,
-    sprite: tuple[int, int],
-    wrap: bool,
-    z: np.ndarray | None,
-    window: tuple[np.ndarray, np.ndarray, tuple[int, int]] | None = None,
-) -> dict[str, np.ndarray]:
+def compute(want: set[str], scene: Scene, composed: tuple[np.ndarray, int, int] | None) -> dict[str, np.ndarray]:
     """The optional annotations named in `want`, as arrays for a Chunk.
 
-    pixels: [n, T, K, 2] top-left (row, col) of each drawn sprite; ink_box: [n, K, 4]
-    (r0, c0, r1, c1) in sprite coordinates, or [n, T, K, 4] when the sprite changes every
-    frame; ink_count: [n, K] or [n, T, K]; composed: what `render.compose` returned (the padded
-    mask), or None when no mask-based annotation is wanted.
+    scene: the chunk's latent state, with ink_box and ink_count set; composed: what
+    `render.compose` returned (the padded mask), or None when no mask-based annotation is wanted.
     """
+    pixels, path, present = scene.pixels, scene.path, scene.present
+    assert scene.ink_box is not None and scene.ink_count is not None
     n, length, k = pixels.shape[:3]
     absent = ~present
+    ink_box, ink_count = scene.ink_box, scene.ink_count
     if ink_box.ndim == 3:  # the same sprite in every frame
         ink_box, ink_count = ink_box[:, None], ink_count[:, None]
     out: dict[str, np.ndarray] = {}
@@ -165,8 +153,9 @@ def compute(
             a.swapaxes(1, 2)[absent] = np.nan
             out[name] = a
     if "amodal_boxes" in want:
-        r, c = pixels[..., 0], pixels[..., 1]  # [n, T, K]
         b = ink_box  # [n, 1 or T, K, 4]
+        # A warped digit's ink box is already in canvas coordinates.
+        r, c = (0, 0) if scene.warped else (pixels[..., 0], pixels[..., 1])  # [n, T, K]
         box = np.stack([c + b[..., 1], r + b[..., 0], c + b[..., 3], r + b[..., 2]], axis=-1)
         box = np.clip(box, -(2**15), 2**15 - 1).astype(np.int16)
         box[np.broadcast_to(ink_count == 0, box.shape[:3])] = -1
@@ -174,10 +163,16 @@ def compute(
         out["amodal_boxes"] = box
     if composed is not None:
         mask, ph, pw = composed
+        # A warped digit may show anywhere in its frame: scan whole frames, as on a torus.
+        scan = scene.wrap or scene.warped
+        window = None
+        if not scan and scene.ink_windows is not None:
+            top, left, size = scene.ink_windows
+            window = (top[scene.choice], left[scene.choice], size)
         # One composited frame per (sequence, frame) pair when sprites change every frame.
         per = mask.shape[0] // n
         origin = pixels.reshape(n * per, length // per, k, 2)
-        boxes, counts = visible_boxes(mask, (ph, pw), origin, sprite, wrap, window if per == 1 else None)
+        boxes, counts = visible_boxes(mask, (ph, pw), origin, scene.sprite, scan, window if per == 1 else None)
         boxes, counts = boxes.reshape(n, length, k, 4), counts.reshape(n, length, k)
         if "masks" in want:
             height, width = mask.shape[2] - 2 * ph, mask.shape[3] - 2 * pw
@@ -190,9 +185,9 @@ def compute(
             seen = np.divide(counts, total, out=np.zeros(counts.shape), where=total > 0).astype(np.float32)
             seen.swapaxes(1, 2)[absent] = np.nan
             out["visibility"] = seen
-    if "z_order" in want and z is not None:
-        out["z_order"] = z
+    if "z_order" in want and scene.z_order is not None:
+        out["z_order"] = scene.z_order
     if "events" in want:
         assert path.hits is not None
-        out["events"] = events(idx, path.hits, present, k)
+        out["events"] = events(scene.idx, path.hits, present, k)
     return out

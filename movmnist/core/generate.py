@@ -13,6 +13,7 @@ from movmnist.config.presets import PRESETS
 from movmnist.core import annotate, layers, motion, render, rng
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
+from movmnist.core.scene import Scene
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,19 @@ def generate(
     need_mask = bool(want & _MASKED)
     wrap = cfg.motion.boundary == "wrap"
     clip = cfg.motion.boundary != "bounce" or offset is not None
+    scene = Scene(
+        idx=idx,
+        choice=choice,
+        present=present,
+        path=path,
+        pixels=pixels,
+        ink_box=ink,
+        ink_count=ink_count,
+        sprite=(h, w),
+        wrap=wrap,
+        z_order=z_order,
+        ink_windows=_ink(pool),
+    )
     if lazy and out is not None and draws_lazily(cfg):
 
         def draw_frames(lo: int, hi: int, into: np.ndarray) -> None:
@@ -200,37 +214,18 @@ def generate(
             ink=_ink(pool),
         )
 
-    if not want:
-        return Chunk(frames, *_identity(pool, choice, present, pixels))
-    assert ink is not None and ink_count is not None
-    top, left, window = _ink(pool)
-    notes = annotate.compute(
-        want,
-        idx,
-        path,
-        pixels,
-        present,
-        ink,
-        ink_count,
-        composed,
-        (h, w),
-        wrap,
-        z_order,
-        (top[choice], left[choice], window),
-    )
-    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)
+    notes = annotate.compute(want, scene, composed) if want else {}
+    return Chunk(frames, *_identity(pool, scene), **notes)
 
 
-def _identity(
-    pool: Pool, choice: np.ndarray, present: np.ndarray, pixels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _identity(pool: Pool, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """labels, positions (int16, from pixels) and source_index, -1 for absent digits."""
-    absent = ~present
-    labels = pool.labels[choice].astype(np.int16)
+    absent = ~scene.present
+    labels = pool.labels[scene.choice].astype(np.int16)
     labels[absent] = -1
-    source_index = pool.source_index[choice].astype(np.int32)
+    source_index = pool.source_index[scene.choice].astype(np.int32)
     source_index[absent] = -1
-    positions = np.clip(pixels, -(2**15), 2**15 - 1).astype(np.int16)
+    positions = np.clip(scene.pixels, -(2**15), 2**15 - 1).astype(np.int16)
     positions.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
     return labels, positions, source_index
 
@@ -307,11 +302,20 @@ def _mmnistpp(
             box, count = annotate.ink_boxes(drawn, colour=False)
             ink[lo:hi], ink_count[lo:hi] = box, count
     pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
-    if not want:
-        return Chunk(frames, *_identity(pool, choice, present, pixels))
-    # The layers are whole canvases: boxes are already in canvas coordinates (origin 0),
-    # and a digit may show anywhere, so visible boxes scan whole frames (as for wrap).
-    composed = (masks, 0, 0) if want & {"masks", "boxes", "visibility"} else None
-    origin = np.zeros((n, length, k, 2), dtype=np.int64)
-    notes = annotate.compute(want, idx, path, origin, present, ink, ink_count, composed, (height, width), True, z_order)
-    return Chunk(frames, *_identity(pool, choice, present, pixels), **notes)
+    # The layers are whole canvases: their ink boxes are in canvas coordinates already, and
+    # the mask is the canvas's own (no padding).
+    scene = Scene(
+        idx=idx,
+        choice=choice,
+        present=present,
+        path=path,
+        pixels=pixels,
+        ink_box=ink,
+        ink_count=ink_count,
+        sprite=(h, w),
+        wrap=False,
+        z_order=z_order,
+        warped=True,
+    )
+    notes = annotate.compute(want, scene, (masks, 0, 0) if want & _MASKED else None) if want else {}
+    return Chunk(frames, *_identity(pool, scene), **notes)

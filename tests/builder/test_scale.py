@@ -301,7 +301,7 @@ def test_unreachable_scheduler_is_a_one_line_error(
     tiny: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("distributed", reason="dask is an optional extra: pip install 'movmnist[dask]'")
-    monkeypatch.setattr(engines, "CONNECT_TIMEOUT", "0.5s")
+    monkeypatch.setattr(engines.dask, "CONNECT_TIMEOUT", "0.5s")
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -1,0 +1,82 @@
+"""The Dask engine: shard tasks on a Dask distributed cluster, through its `concurrent.futures`
+executor (`Client.get_executor`). This module is the only one that imports `distributed`,
+an optional extra, and only once an engine is made.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from movmnist.builder.engines import Progress, Task, _windowed
+from movmnist.builder.plan import ShardSpec
+from movmnist.errors import BuildError, ConfigError
+
+DASK_HINT = "pip install 'movmnist[dask]'"
+CONNECT_TIMEOUT = "10s"  # how long to try to reach a Dask scheduler
+
+
+class DaskEngine:
+    """A Dask distributed cluster: at `address`, or a LocalCluster of `workers` processes."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"the dask engine needs Dask's distributed scheduler; install it: {DASK_HINT}") from None
+        self.address = address
+        self.workers = workers
+        self._client: Any = None
+        self._cluster: Any = None
+        self._executor: cf.Executor | None = None
+
+    def __enter__(self) -> DaskEngine:
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.address is None:
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            self._close()
+            raise BuildError(
+                f"cannot reach the Dask scheduler at {self.address} ({exc}); check engine.address / --scheduler,"
+                " or leave it out to start a local cluster"
+            ) from None
+        self.workers = max(1, sum(self._client.nthreads().values()))
+        self._executor = self._client.get_executor(pure=False)
+        return self
+
+    def run(self, fn: Task, tasks: Iterable[ShardSpec], progress: Progress | None) -> Iterator[Any]:
+        assert self._executor is not None, "use the engine in a with block"
+        for task, result in _windowed(self._executor, fn, tasks, 2 * self.workers):
+            # Dask workers have no channel back for per-chunk progress: count whole shards.
+            if progress is not None:
+                progress(task.size)
+            yield result
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if self._executor is not None:
+            # On an error, cancel what is queued; a task already running finishes its shard
+            # (Dask cannot stop it), which is then complete and recorded, or fails on its own.
+            self._executor.shutdown(wait=exc_type is None)
+        self._close()
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = self._executor = None
