@@ -350,7 +350,7 @@ def _build_locked(
 
 
 def _manifest_data(
-    job: _Job, engine: engines.LocalEngine | engines.DaskEngine, results: dict[str, ShardResult]
+    job: _Job, engine: engines.Engine, results: dict[str, ShardResult]
 ) -> dict[str, Any]:
     """The manifest of the finished build: every shard's result, in plan order."""
     cfg, plan = job.cfg, job.plan

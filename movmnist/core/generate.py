@@ -88,7 +88,7 @@ def _ink(pool: Pool) -> render.Ink:
 
 
 def extras(cfg: Config) -> tuple[str, ...]:
-    """The optional datasets a build of `cfg` stores (shards.OPTIONAL and TABLES names)."""
+    """The optional datasets a build of `cfg` stores (store.schema OPTIONAL and TABLES names)."""
     names = [name for name, on in cfg.annotations.model_dump().items() if on]
     if cfg.render.combine == "over":
         names.append("z_order")

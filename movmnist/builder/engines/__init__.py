@@ -147,7 +147,7 @@ def start_early(cfg: EngineCfg) -> None:
 
 def make_engine(
     cfg: EngineCfg, workers: int, tasks: int, setup: Callable[..., None] | None = None, setup_args: tuple[Any, ...] = ()
-) -> LocalEngine | DaskEngine:
+) -> Engine:
     """The engine a config asks for, with `workers` processes (never more than there are tasks).
 
     `setup(*setup_args)` runs once in each local worker (Dask workers, on other machines, load
