@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from movmnist.config import Config
     from movmnist.read.dataset import Dataset
+    from movmnist.store.manifest import Manifest
 
 __version__ = "0.1.0"
 
@@ -49,7 +50,7 @@ def build(
     overwrite: bool = False,
     resume: bool = False,
     warn: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Build the dataset `config` describes into `out`; return its manifest. See `movmnist build --help`."""
     from movmnist.builder.driver import build as run
 

@@ -9,25 +9,25 @@ about to write, before it writes it, so the manifest is still the last file of a
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from movmnist import files
 from movmnist.config.presets import PRESETS
-from movmnist.store.manifest import CARD_FILES
+from movmnist.store.manifest import CARD_FILES, Manifest
 from movmnist.store.schema import SCHEMA, TABLES
 from movmnist.text import human_bytes
 
 README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
 
 
-def shown_split(splits: dict[str, Any]) -> str:
+def shown_split(splits: Mapping[str, object]) -> str:
     """The split the card previews and uses in its examples: test when there is one."""
     return "test" if "test" in splits else next(iter(splits), "test")
 
 
 def card_text(
-    manifest: dict[str, Any], name: str, datasets: dict[str, tuple[tuple[int, ...], str]], preview: bool = True
+    manifest: Manifest, name: str, datasets: dict[str, tuple[tuple[int, ...], str]], preview: bool = True
 ) -> str:
     """The README.md of the dataset a manifest describes.
 
@@ -36,14 +36,14 @@ def card_text(
     from movmnist.config import Config
     from movmnist.config.load import to_yaml
 
-    cfg = manifest["config"]
-    source = manifest["source"]
-    shape = manifest["sequence_shape"]
+    cfg = manifest.config
+    source = manifest.source
+    shape = manifest.sequence_shape
     t, h, w = shape[:3]
     colour = f"{shape[3]} channels" if len(shape) > 3 else "grey"
-    splits = manifest["splits"]
-    total = sum(int(s["sequences"]) for s in splits.values())
-    size = sum(int(sh["bytes"]) for s in splits.values() for sh in s["shards"])
+    splits = manifest.splits
+    total = manifest.sequences
+    size = sum(shard.bytes for shard in manifest.shards)
     synthetic = bool(source.get("synthetic"))
     digits = cfg["digits"]
     count = digits["count"]
@@ -57,7 +57,7 @@ def card_text(
     if free:
         rule += "; " + ", ".join(f"{k} {v}" for k, v in free.items())
     first_split = shown_split(splits)
-    first_file = splits[first_split]["shards"][0]["file"] if splits else ""
+    first_file = splits[first_split].shards[0].file if splits else ""
     tags = ["moving-mnist", "video-prediction", "video", "synthetic-digits" if synthetic else "mnist"]
     size_category = (
         "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 else "n>100K"
@@ -82,7 +82,7 @@ def card_text(
     lines += [
         f"A Moving MNIST dataset: {total} videos of {t} frames of {h}x{w} pixels ({colour}, uint8), each"
         f" showing {count_text} handwritten digit{'s' if count != 1 else ''} bouncing inside the frame. Built by"
-        f" movmnist {manifest.get('movmnist_version')} on {manifest.get('created')} from seed {cfg.get('seed')}:"
+        f" movmnist {manifest.movmnist_version} on {manifest.created} from seed {cfg.get('seed')}:"
         " the same config gives the same bytes on any machine and any number of workers.",
         "",
     ]
@@ -102,11 +102,11 @@ def card_text(
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for split, info in splits.items():
-        n = int(info["sequences"])
-        split_bytes = sum(int(sh["bytes"]) for sh in info["shards"])
+        n = info.sequences
+        split_bytes = sum(shard.bytes for shard in info.shards)
         lines.append(
-            f"| {split} | {n} | {n * t} | {len(info['shards'])} | {human_bytes(split_bytes)} |"
-            f" `{info.get('pool')}` ({info.get('pool_size')} images) |"
+            f"| {split} | {n} | {n * t} | {len(info.shards)} | {human_bytes(split_bytes)} |"
+            f" `{info.pool}` ({info.pool_size} images) |"
         )
     lines += [
         "",
@@ -164,7 +164,7 @@ def card_text(
         "",
         "## Provenance",
         "",
-        f"- built {manifest.get('created')} in {manifest.get('build_seconds')} s on {manifest.get('workers')} workers",
+        f"- built {manifest.created} in {manifest.build_seconds} s on {manifest.workers} workers",
         f"- source: `{source.get('kind')}`" + (" (synthetic)" if synthetic else ""),
     ]
     for key, value in (source.get("sha256") or {}).items():
@@ -186,7 +186,7 @@ def warm_up() -> None:
         gif_bytes(np.zeros((1, 8, 8), np.uint8), fps=8)
 
 
-def write_card(out: Path, manifest: dict[str, Any]) -> list[str]:
+def write_card(out: Path, manifest: Manifest) -> list[str]:
     """Write README.md and preview.gif for the dataset in `out` that `manifest` describes; return the names."""
     from movmnist.read.dataset import Dataset
     from movmnist.store.shards import ShardReader
@@ -194,16 +194,16 @@ def write_card(out: Path, manifest: dict[str, Any]) -> list[str]:
 
     written = []
     datasets: dict[str, tuple[tuple[int, ...], str]] = {}
-    for info in manifest["splits"].values():
-        if info["shards"]:
-            reader = ShardReader(out / info["shards"][0]["file"])
+    for info in manifest.splits.values():
+        if info.shards:
+            reader = ShardReader(out / info.shards[0].file)
             datasets = {k: (shape[1:], dtype) for k, (shape, dtype) in reader.datasets().items()}
             reader.close()
             break
     order = list(SCHEMA)
     datasets = dict(sorted(datasets.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
-    splits = manifest["splits"]
-    preview = bool(splits) and any(int(s["sequences"]) for s in splits.values())
+    splits = manifest.splits
+    preview = manifest.sequences > 0
     if preview:
         with Dataset(out, manifest=manifest) as ds:
             gif = preview_gif(ds, split=shown_split(splits), rows=2, cols=4, scale=2, fps=8)

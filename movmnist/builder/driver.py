@@ -241,7 +241,7 @@ def build(
     resume: bool = False,
     progress: Reporter | None = None,
     warn: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> manifest.Manifest:
     """Build the dataset described by `cfg` into `out`; return the manifest it wrote.
 
     With `resume`, keep every shard an interrupted build of the same config finished (each
@@ -298,7 +298,7 @@ def _build_locked(
     resume: bool,
     progress: Reporter | None,
     warn: Callable[[str], None],
-) -> dict[str, Any]:
+) -> manifest.Manifest:
     cfg, out, plan = job.cfg, job.out, job.plan
     config = cfg.dataset_data()
     if resume:
@@ -336,7 +336,7 @@ def _build_locked(
             results.update((r.file, r) for r in sealer.drain())
         data = _manifest_data(job, engine, results)
         card.write_card(out, data)  # before the manifest, which stays the last file a build writes
-        files.write_json_atomic(out / manifest.MANIFEST, data)
+        files.write_json_atomic(out / manifest.MANIFEST, data.to_data())
     except KeyboardInterrupt:
         raise _interrupted(out, len(results), len(plan.shards)) from None
     except engines.ShardTaskError as exc:
@@ -349,12 +349,10 @@ def _build_locked(
     return data
 
 
-def _manifest_data(
-    job: _Job, engine: engines.Engine, results: dict[str, ShardResult]
-) -> dict[str, Any]:
+def _manifest_data(job: _Job, engine: engines.Engine, results: dict[str, ShardResult]) -> manifest.Manifest:
     """The manifest of the finished build: every shard's result, in plan order."""
     cfg, plan = job.cfg, job.plan
-    return {
+    data: dict[str, Any] = {
         "format": manifest.FORMAT,
         "format_version": manifest.FORMAT_VERSION,
         "movmnist_version": __version__,
@@ -384,6 +382,7 @@ def _manifest_data(
             for s in plan.splits
         },
     }
+    return manifest.Manifest.from_data(data)
 
 
 def _interrupted(out: Path, finished: int, total: int) -> Interrupted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -94,16 +95,15 @@ def build(
     from movmnist.text import human_bytes
 
     seconds = time.perf_counter() - started
-    files = [s for split in data["splits"].values() for s in split["shards"]]
-    summary = {
+    summary: dict[str, Any] = {
         "out": str(out),
-        "sequences": sum(s["sequences"] for s in data["splits"].values()),
-        "splits": {k: v["sequences"] for k, v in data["splits"].items()},
-        "shards": len(files),
-        "bytes": sum(s["bytes"] for s in files),
+        "sequences": data.sequences,
+        "splits": {k: v.sequences for k, v in data.splits.items()},
+        "shards": len(data.shards),
+        "bytes": sum(s.bytes for s in data.shards),
         "seconds": round(seconds, 3),
-        "workers": data["workers"],
-        "synthetic": bool(data["source"].get("synthetic")),
+        "workers": data.workers,
+        "synthetic": bool(data.source.get("synthetic")),
     }
     summary["sequences_per_second"] = round(summary["sequences"] / max(seconds, 1e-9), 1)
     if as_json:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import DatasetError
-from movmnist.store.manifest import read_manifest
+from movmnist.store.manifest import Manifest, SplitEntry, read_manifest
 from movmnist.store.schema import BASIC, OPTIONAL, TABLES
 from movmnist.store.shards import ShardReader
 
@@ -47,7 +47,7 @@ class Split:
         self,
         root: Path,
         name: str,
-        info: dict[str, Any],
+        info: SplitEntry,
         sequence_shape: tuple[int, ...] | None = None,
         *,
         annotations: bool = False,
@@ -60,9 +60,9 @@ class Split:
         self.name = name
         self.info = info
         self.sequence_shape = tuple(sequence_shape) if sequence_shape is not None else None
-        self._shards = _shards if _shards is not None else [ShardReader(root / s["file"]) for s in info["shards"]]
-        self._firsts = [int(s["first"]) for s in info["shards"]]
-        self._length = int(info["sequences"])
+        self._shards = _shards if _shards is not None else [ShardReader(root / s.file) for s in info.shards]
+        self._firsts = [s.first for s in info.shards]
+        self._length = info.sequences
         self.annotations = annotations
         if input_frames is not None:
             length = self.sequence_shape[0] if self.sequence_shape else None
@@ -148,7 +148,7 @@ class Split:
         while start < len(idx):
             shard = bisect.bisect_right(self._firsts, int(idx[start])) - 1
             first = self._firsts[shard]
-            end_of_shard = first + int(self.info["shards"][shard]["sequences"])
+            end_of_shard = first + self.info.shards[shard].sequences
             stop = start + 1
             while stop < len(idx) and idx[stop] == idx[stop - 1] + 1 and idx[stop] < end_of_shard:
                 stop += 1
@@ -275,18 +275,18 @@ class Dataset:
         *,
         annotations: bool = False,
         input_frames: int | None = None,
-        manifest: dict[str, Any] | None = None,
+        manifest: Manifest | None = None,
     ) -> None:
         self.root = Path(root)
         self.manifest = manifest if manifest is not None else read_manifest(self.root)
-        shape = tuple(self.manifest["sequence_shape"])
+        shape = self.manifest.sequence_shape
         try:
             sprite: tuple[int, int] | None = sprite_size(self.manifest)
         except DatasetError:  # only sprite_boxes needs it; that raises when asked
             sprite = None
         self._splits = {
             name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames, sprite=sprite)
-            for name, info in self.manifest["splits"].items()
+            for name, info in self.manifest.splits.items()
         }
 
     def __getitem__(self, name: str) -> Split:
@@ -308,11 +308,11 @@ class Dataset:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self._splits.items())
-        return f"<movmnist dataset {str(self.root)!r}: {sizes}; sequence {tuple(self.manifest['sequence_shape'])}>"
+        return f"<movmnist dataset {str(self.root)!r}: {sizes}; sequence {self.manifest.sequence_shape}>"
 
     @property
     def synthetic(self) -> bool:
-        return bool(self.manifest["source"].get("synthetic"))
+        return bool(self.manifest.source.get("synthetic"))
 
     @property
     def sprite_size(self) -> tuple[int, int]:
@@ -330,13 +330,15 @@ class Dataset:
         self.close()
 
 
-def sprite_size(manifest: dict[str, Any]) -> tuple[int, int]:
+def sprite_size(manifest: Manifest) -> tuple[int, int]:
     """(h, w) of the digit sprites a manifest describes (digits.size, else the source images')."""
-    size = manifest["config"]["digits"].get("size")
-    if size:
-        return int(size), int(size)
-    for split in manifest["source"].get("splits", {}).values():
+    digits = manifest.config.get("digits")
+    size = digits.get("size") if isinstance(digits, dict) else None
+    if isinstance(size, int) and size > 0:
+        return size, size
+    splits = manifest.source.get("splits")
+    for split in splits.values() if isinstance(splits, dict) else ():
         shape = split.get("image_shape") if isinstance(split, dict) else None
-        if shape:
-            return int(shape[0]), int(shape[1])
+        if isinstance(shape, list) and len(shape) >= 2 and all(isinstance(d, int) and d > 0 for d in shape[:2]):
+            return shape[0], shape[1]
     raise DatasetError("the manifest does not give the digit size (config digits.size or source image_shape)")

@@ -9,11 +9,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from movmnist.config.messages import format_errors
 from movmnist.errors import DatasetError
+from movmnist.text import short
 
 MANIFEST = "manifest.json"
+SPLITS = ("train", "val", "test")
 BUILDING = ".movmnist-building.json"
 LOCK = ".movmnist-lock"  # held while a builder runs: its pid and host
 FORMAT = "movmnist"
@@ -31,7 +37,99 @@ def is_ours(name: str) -> bool:
     )
 
 
-def read_manifest(root: Path) -> dict[str, Any]:
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class ShardEntry(_Entry):
+    """One shard file: sequences [first, first + sequences) of its split, with its digest and size."""
+
+    file: str
+    first: int = Field(ge=0)
+    sequences: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+    @field_validator("file")
+    @classmethod
+    def _a_shard_name(cls, value: str) -> str:
+        if not SHARD_NAME.match(value):  # never a path: readers open only names inside the dataset
+            raise PydanticCustomError(
+                "range", "is not a shard file name; refusing to open it (got {v})", {"v": short(value)}
+            )
+        return value
+
+
+class SplitEntry(_Entry):
+    """One split: its sequence count, the pool its digits came from, and its shards in order."""
+
+    sequences: int = Field(ge=0)
+    pool: str = ""
+    pool_size: int | None = Field(None, ge=0)
+    shards: tuple[ShardEntry, ...] = Field(strict=False)  # a JSON list
+
+
+class Manifest(_Entry):
+    """manifest.json, parsed once at the boundary: what every reader of a dataset goes through.
+
+    config: the build's config as data (`Config.dataset_data()`, engine left out); source:
+    the digit source's description (`DigitSource.describe()`), kind-specific. Provenance
+    fields that older builds did not record have defaults.
+    """
+
+    format: Literal["movmnist"]
+    format_version: Literal[1]
+    movmnist_version: str = ""
+    created: str = ""
+    build_seconds: float = Field(0.0, ge=0)
+    workers: int = Field(1, ge=1)
+    engine: str = "local"
+    config: dict[str, Any]
+    source: dict[str, Any]
+    sequence_shape: tuple[int, ...] = Field(strict=False)  # a JSON list
+    splits: dict[str, SplitEntry]  # train, val, test: the splits built, in order
+
+    @model_validator(mode="after")
+    def _check(self) -> Manifest:
+        if len(self.sequence_shape) not in (3, 4) or min(self.sequence_shape) < 1:
+            raise PydanticCustomError("fit", "sequence_shape must be [T, H, W] or [T, H, W, C] of positive sizes", {})
+        for name, split in self.splits.items():
+            if name not in SPLITS:
+                raise PydanticCustomError(
+                    "fit", "splits holds {s}; a split is one of {known}", {"s": short(name), "known": ", ".join(SPLITS)}
+                )
+            for shard in split.shards:
+                if not shard.file.startswith(f"{name}-"):
+                    raise PydanticCustomError(
+                        "fit", "splits.{s} names shard {f} of another split", {"s": name, "f": shard.file}
+                    )
+        return self
+
+    @property
+    def shards(self) -> tuple[ShardEntry, ...]:
+        """Every shard of every split, in order."""
+        return tuple(shard for split in self.splits.values() for shard in split.shards)
+
+    @property
+    def sequences(self) -> int:
+        return sum(split.sequences for split in self.splits.values())
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-able data, as manifest.json holds it."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_data(cls, data: Any, where: str = MANIFEST) -> Manifest:
+        """Validate plain data; DatasetError naming the first problem otherwise."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise DatasetError(
+                f"{where} is not a valid manifest: {format_errors(exc, cls)}; rebuild the dataset"
+            ) from None
+
+
+def read_manifest(root: Path) -> Manifest:
     """Load and sanity-check a dataset's manifest; raise DatasetError with the fix."""
     if not root.is_dir():
         raise DatasetError(f"{root} is not a directory; give the --out directory of a build")
@@ -51,9 +149,4 @@ def read_manifest(root: Path) -> dict[str, Any]:
             f"{path} has format version {data.get('format_version')}, this movmnist reads {FORMAT_VERSION}; "
             "rebuild the dataset or use a matching movmnist"
         )
-    for split, info in data.get("splits", {}).items():
-        for shard in info.get("shards", []):
-            name = shard.get("file", "")
-            if not isinstance(name, str) or not SHARD_NAME.match(name) or not name.startswith(f"{split}-"):
-                raise DatasetError(f"{path} names shard {name!r}, which is not a shard file name; refusing to open it")
-    return data
+    return Manifest.from_data(data, str(path))

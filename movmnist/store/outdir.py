@@ -180,7 +180,7 @@ class Finished:
 
     shards: dict[str, tuple[str, int]] = field(default_factory=dict)
     damaged: list[str] = field(default_factory=list)
-    complete: dict[str, Any] | None = None  # the manifest, when nothing needs rebuilding
+    complete: manifest.Manifest | None = None  # the manifest, when nothing needs rebuilding
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -203,11 +203,11 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k} (was {show(a, k)}, now {show(b, k)})" for k in keys if k not in a or k not in b or a[k] != b[k]]
 
 
-def _recorded_config(out: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _recorded_config(out: Path) -> tuple[dict[str, Any] | None, manifest.Manifest | None]:
     """(config an earlier build recorded, its manifest if it finished); (None, None) if none."""
     if (out / manifest.MANIFEST).exists():
         data = manifest.read_manifest(out)
-        return data.get("config") or {}, data
+        return data.config, data
     marker = out / manifest.BUILDING
     if not marker.exists():
         return None, None
@@ -240,7 +240,7 @@ def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], wa
             f"refusing to resume: {out} was built with a different config: {'; '.join(diffs)}; "
             "resume with the same config, or pass --overwrite to start again"
         )
-    expected = {s["file"]: s["sha256"] for split in (done or {}).get("splits", {}).values() for s in split["shards"]}
+    expected = {s.file: s.sha256 for s in done.shards} if done is not None else {}
     finished = Finished()
     for name in planned:
         path = out / name

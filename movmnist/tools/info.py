@@ -30,21 +30,21 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
     """
     root = Path(dataset)
     m = read_manifest(root)
-    shape = [int(d) for d in m["sequence_shape"]]
+    shape = list(m.sequence_shape)
     t = shape[0]
-    cfg = m["config"]
+    cfg = m.config
     splits = {
         name: {
-            "sequences": int(info["sequences"]),
-            "frames": int(info["sequences"]) * t,
-            "shards": len(info["shards"]),
-            "bytes": sum(int(s["bytes"]) for s in info["shards"]),
-            "pool": info.get("pool"),
-            "pool_size": info.get("pool_size"),
+            "sequences": info.sequences,
+            "frames": info.sequences * t,
+            "shards": len(info.shards),
+            "bytes": sum(s.bytes for s in info.shards),
+            "pool": info.pool,
+            "pool_size": info.pool_size,
         }
-        for name, info in m["splits"].items()
+        for name, info in m.splits.items()
     }
-    source = m.get("source", {})
+    source = m.source
     output = cfg.get("output", {})
     return {
         "path": str(root),
@@ -69,10 +69,10 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),
-        "created": m.get("created"),
-        "build_seconds": m.get("build_seconds"),
-        "workers": m.get("workers"),
-        "built_with": m.get("movmnist_version"),
+        "created": m.created,
+        "build_seconds": m.build_seconds,
+        "workers": m.workers,
+        "built_with": m.movmnist_version,
         "package_version": __version__,
         "splits": splits,
     }

@@ -188,7 +188,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def _title(dataset: Dataset, split: str) -> str:
-    source = dataset.manifest["source"]
+    source = dataset.manifest.source
     kind = "synthetic digits" if dataset.synthetic else source.get("name") or source.get("kind", "")
     return f"{split} · {kind}"
 

@@ -21,7 +21,7 @@ import numpy as np
 from movmnist.errors import DatasetError
 from movmnist.files import sha256_file
 from movmnist.read.dataset import Dataset
-from movmnist.store.manifest import read_manifest
+from movmnist.store.manifest import Manifest, ShardEntry, read_manifest
 from movmnist.store.schema import Layout
 from movmnist.store.shards import ShardReader
 
@@ -62,17 +62,17 @@ class Report:
         return data
 
 
-def _check_shard(root: Path, split: str, entry: dict[str, Any], layout: Layout) -> ShardCheck:
-    n = int(entry["sequences"])
-    check = ShardCheck(split, entry["file"], n)
-    path = root / entry["file"]
+def _check_shard(root: Path, split: str, entry: ShardEntry, layout: Layout) -> ShardCheck:
+    n = entry.sequences
+    check = ShardCheck(split, entry.file, n)
+    path = root / entry.file
     if not path.is_file():
         check.problems.append("missing")
         return check
     size = path.stat().st_size
-    if size != entry["bytes"]:
-        check.problems.append(f"size is {size} bytes, the manifest says {entry['bytes']}")
-    if sha256_file(path) != entry["sha256"]:
+    if size != entry.bytes:
+        check.problems.append(f"size is {size} bytes, the manifest says {entry.bytes}")
+    if sha256_file(path) != entry.sha256:
         check.problems.append("sha256 differs from the manifest (the file changed after the build)")
     reader = ShardReader(path)
     try:
@@ -92,10 +92,10 @@ def _check_shard(root: Path, split: str, entry: dict[str, Any], layout: Layout) 
         for name, (shape, _) in found.items():
             if name not in layout.shapes() and name not in layout.tables() and (not shape or shape[0] != n):
                 check.problems.append(f"{name} has {shape[0] if shape else 0} rows, expected {n} (one per sequence)")
-        if attrs.get("split") != split or int(attrs.get("first_index", -1)) != int(entry["first"]):
+        if attrs.get("split") != split or int(attrs.get("first_index", -1)) != entry.first:
             check.problems.append(
                 f"says it is {attrs.get('split')!r} from sequence {attrs.get('first_index')}, "
-                f"the manifest says {split!r} from {entry['first']}"
+                f"the manifest says {split!r} from {entry.first}"
             )
         for name in found:
             if reader.filters(name)["fletcher32"]:
@@ -121,15 +121,15 @@ def _read_all(reader: ShardReader, name: str, n: int, step: int = 256) -> None:
         reader.read(name, slice(start, start + step))
 
 
-def _layout(manifest: dict[str, Any]) -> Layout:
+def _layout(manifest: Manifest) -> Layout:
     from movmnist.config import Config
     from movmnist.core.generate import extras
 
-    count = manifest["config"]["digits"]["count"]
+    count = manifest.config["digits"]["count"]
     k = max(count) if isinstance(count, list) else int(count)
     # Datasets built before the `annotations` section hold only the three basic ones.
-    optional = extras(Config.from_data(manifest["config"])) if "annotations" in manifest["config"] else ()
-    return Layout(sequence=tuple(manifest["sequence_shape"]), digits=k, extras=optional)
+    optional = extras(Config.from_data(manifest.config)) if "annotations" in manifest.config else ()
+    return Layout(sequence=manifest.sequence_shape, digits=k, extras=optional)
 
 
 def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
@@ -151,9 +151,9 @@ def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
     from movmnist.core.generate import generate
     from movmnist.sources import load_pool, open_source
 
-    cfg = Config.from_data(dataset.manifest["config"])
+    cfg = Config.from_data(dataset.manifest.config)
     described = open_source(cfg.source).describe()
-    recorded = dataset.manifest["source"]
+    recorded = dataset.manifest.source
     differ = sorted(key for key in set(described) | set(recorded) if described.get(key) != recorded.get(key))
     if differ:
         report.problems.append(
@@ -192,19 +192,19 @@ def verify(
     manifest = read_manifest(root)
     layout = _layout(manifest)
     report = Report(str(root), [])
-    for split, info in manifest["splits"].items():
+    for split, info in manifest.splits.items():
         counted = 0
-        for entry in info["shards"]:
-            if int(entry["first"]) != counted:
-                report.problems.append(f"{entry['file']} starts at sequence {entry['first']}, expected {counted}")
-            counted += int(entry["sequences"])
+        for entry in info.shards:
+            if entry.first != counted:
+                report.problems.append(f"{entry.file} starts at sequence {entry.first}, expected {counted}")
+            counted += entry.sequences
             check = _check_shard(root, split, entry, layout)
             report.shards.append(check)
             if progress is not None:
                 progress(check)
-        if counted != int(info["sequences"]):
+        if counted != info.sequences:
             report.problems.append(
-                f"split {split!r}: shards hold {counted} sequences, the manifest says {info['sequences']}"
+                f"split {split!r}: shards hold {counted} sequences, the manifest says {info.sequences}"
             )
     if regenerate > 0:
         if not report.ok:

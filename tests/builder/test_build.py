@@ -22,9 +22,9 @@ def _all(path: Path, split: str, name: str = "frames") -> np.ndarray:
 
 
 def test_same_bytes_whatever_workers_or_shard_size(tmp_path: Path) -> None:
-    one = build(small_config(), tmp_path / "one", workers=1)
-    two = build(small_config(), tmp_path / "two", workers=2)
-    other = build(small_config("output.shard_size=7", "build.chunk_size=3"), tmp_path / "other", workers=2)
+    one = build(small_config(), tmp_path / "one", workers=1).to_data()
+    two = build(small_config(), tmp_path / "two", workers=2).to_data()
+    other = build(small_config("output.shard_size=7", "build.chunk_size=3"), tmp_path / "other", workers=2).to_data()
     for split in ("train", "val", "test"):
         for name in ("frames", "labels", "positions", "source_index"):
             a = _all(tmp_path / "one", split, name)
@@ -43,7 +43,7 @@ def test_seed_changes_frames(tmp_path: Path) -> None:
 
 
 def test_no_source_image_is_shared_between_splits(tmp_path: Path) -> None:
-    data = build(small_config("splits.train.sequences=300", "digits.count=3"), tmp_path / "d", workers=1)
+    data = build(small_config("splits.train.sequences=300", "digits.count=3"), tmp_path / "d", workers=1).to_data()
     used = {}
     for split in ("train", "val", "test"):
         idx = _all(tmp_path / "d", split, "source_index")
@@ -56,7 +56,7 @@ def test_no_source_image_is_shared_between_splits(tmp_path: Path) -> None:
 
 def test_manifest_and_shard_layout(tmp_path: Path) -> None:
     out = tmp_path / "d"
-    data = build(small_config(), out, workers=1)
+    data = build(small_config(), out, workers=1).to_data()
     on_disk = json.loads((out / "manifest.json").read_text())
     assert on_disk == data
     assert data["format"] == "movmnist" and data["source"]["synthetic"] is True
@@ -78,7 +78,7 @@ def test_manifest_and_shard_layout(tmp_path: Path) -> None:
 
 
 def test_empty_split_is_skipped_and_lzf(tmp_path: Path) -> None:
-    data = build(small_config("splits.val.sequences=0", "output.compression=lzf"), tmp_path / "d", workers=1)
+    data = build(small_config("splits.val.sequences=0", "output.compression=lzf"), tmp_path / "d", workers=1).to_data()
     assert list(data["splits"]) == ["train", "test"]
     with h5py.File(tmp_path / "d" / data["splits"]["test"]["shards"][0]["file"], "r") as f:
         assert f["frames"].compression == "lzf"

@@ -134,8 +134,8 @@ def test_resume_keeps_good_shards_and_rebuilds_damaged_and_unrecorded(tiny: dict
 
 def test_resume_of_a_finished_dataset_repairs_a_flipped_byte(tiny: dict[str, object], tmp_path: Path) -> None:
     out = tmp_path / "d"
-    first = build(_cfg(tiny), out, workers=2)
-    assert build(_cfg(tiny), out, resume=True) == first  # nothing to do: the same manifest
+    first = build(_cfg(tiny), out, workers=2).to_data()
+    assert build(_cfg(tiny), out, resume=True).to_data() == first  # nothing to do: the same manifest
     victim = out / sorted(tiny["digests"])[3]  # type: ignore[call-overload]
     raw = bytearray(victim.read_bytes())
     raw[100] ^= 0xFF  # in the HDF5 superblock / metadata
@@ -284,7 +284,7 @@ def test_a_second_cli_build_is_refused_while_one_runs(tiny: dict[str, object], t
 def test_dask_local_cluster_gives_the_same_bytes(tiny: dict[str, object], tmp_path: Path) -> None:
     pytest.importorskip("distributed", reason="dask is an optional extra: pip install 'movmnist[dask]'")
     out = tmp_path / "d"
-    data = build(_cfg(tiny, engine__kind="dask"), out, workers=2)
+    data = build(_cfg(tiny, engine__kind="dask"), out, workers=2).to_data()
     assert data["engine"] == "dask" and data["workers"] == 2 and "engine" not in data["config"]
     assert faults.shard_digests(out) == tiny["digests"]
 

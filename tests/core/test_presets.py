@@ -76,7 +76,7 @@ def test_each_uses_pool_images_in_order(tmp_path: Path) -> None:
         "splits.val.pool=train[30:42]",
         "splits.test.sequences=5",
     )
-    data = build(cfg, tmp_path / "d", workers=1)
+    data = build(cfg, tmp_path / "d", workers=1).to_data()
     assert data["config"]["splits"]["train"]["sequences"] == 30  # the manifest holds the resolved count
     assert {k: v["sequences"] for k, v in data["splits"].items()} == {"train": 30, "val": 12, "test": 5}
     ranges = {"train": (0, 30), "val": (30, 42), "test": (0, 500)}

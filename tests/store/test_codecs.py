@@ -24,7 +24,7 @@ FILTERS = {"gzip": 1, "lzf": 32000, "zstd": hdf5plugin.ZSTD_ID, "lz4": hdf5plugi
 @pytest.mark.parametrize("codec", ["gzip", "lzf", "zstd", "lz4", "none"])
 def test_each_codec_round_trips(tmp_path: Path, codec: str) -> None:
     cfg = small_config("splits.train.sequences=0", "splits.val.sequences=0", f"output.compression={codec}")
-    data = build(cfg, tmp_path / "d", workers=1)
+    data = build(cfg, tmp_path / "d", workers=1).to_data()
     pool = load_pool(cfg.source, cfg.splits.test.pool, cfg.digits.size)
     expect = generate(cfg, pool, "test", np.arange(cfg.splits.test.sequences))
     with mds.open(tmp_path / "d") as ds:
