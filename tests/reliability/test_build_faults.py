@@ -25,7 +25,7 @@ KILL_TRIALS = int(os.environ.get("MOVMNIST_KILL_TRIALS", "10"))  # the bench run
 INJECT = """
 import os
 if os.environ.get("MOVMNIST_TEST_FAIL_AT"):
-    import movmnist.builder.driver as _build
+    import movmnist.builder.worker as _build
 
     _generate, _calls = _build.generate, [0]
 

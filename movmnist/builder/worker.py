@@ -1,0 +1,122 @@
+"""The worker side of a build: one shard task, a pure function of (config, shard spec, directory).
+
+Runs in engine worker processes. A worker receives plain data, opens its pool (or takes the
+one the driver handed it at start-up), generates the shard's sequences a chunk at a time and
+writes them under a temporary name (`store.shards`); it seals the file itself, or leaves that
+to the driver (`driver`, local engine). Never imports the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movmnist import __version__
+from movmnist.builder import engines
+from movmnist.builder.plan import ShardSpec, make_plan
+from movmnist.config import Config
+from movmnist.core.generate import draws_lazily, extras, generate
+from movmnist.core.pool import Pool
+from movmnist.sources import load_pool
+from movmnist.store import manifest, shards
+from movmnist.store.schema import Layout
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a worker reports for a finished shard (or, if `temporary`, one still to seal)."""
+
+    file: str
+    split: str
+    first: int
+    sequences: int
+    sha256: str  # "" until sealed
+    bytes: int
+    temporary: str | None = None  # the closed, unsealed file: the driver seals it
+
+
+# Pools the driver handed to this worker process (local engine), so that it need not decode
+# or render them again; keyed like `load_pool`'s arguments.
+_given_pools: dict[tuple[Any, ...], Pool] = {}
+
+
+def take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
+    _given_pools.update(pools)
+
+
+def pool_for(cfg: Config, split: str) -> Pool:
+    key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+    return _given_pools.get(key) or load_pool(*key)
+
+
+# Sequences generated at a time where frames are drawn lazily (generate.draws_lazily).
+LAZY_CHUNK = 4096
+
+# The buffer a worker process draws frames into, kept from one shard to the next: a new
+# one would be fresh pages each shard, and faulting those in costs ~1 GB/s here.
+_buffer = np.empty(0, dtype=np.uint8)
+
+
+def _frame_buffer(size: int) -> np.ndarray:
+    global _buffer
+    if _buffer.size < size:
+        _buffer = np.empty(size, dtype=np.uint8)
+    return _buffer
+
+
+def run_shard(
+    cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None, seal: bool = True
+) -> ShardResult:
+    """Generate and write one shard. Pure in its inputs: same arguments, same bytes.
+
+    With `seal` False the shard is left closed under its temporary name, for the caller to
+    pass to `shards.seal` (the result's `temporary`, with an empty `sha256`).
+    """
+    report = progress or engines.worker_progress()
+    pool = pool_for(cfg, shard.split)
+    plan = make_plan(cfg, tuple(pool.images.shape[1:]))
+    if draws_lazily(cfg):
+        # Frames drawn a write block at a time as they are written: a chunk's frames are never
+        # all in memory, so its motion can be planned for many sequences at once (each
+        # `generate` call costs ~1 ms on caches the compressor left cold: ~3 us a sequence at
+        # 256), and the buffer holds one block.
+        step = max(cfg.build.chunk_size, LAZY_CHUNK)
+        rows = min(step, shards.block_rows(plan.sequence_shape))
+    else:
+        step = rows = cfg.build.chunk_size
+    buffer = _frame_buffer(rows * int(np.prod(plan.sequence_shape)))
+
+    def chunks() -> Any:
+        for start in range(shard.first, shard.first + shard.size, step):
+            stop = min(start + step, shard.first + shard.size)
+            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True)
+            # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
+            yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
+            if report is not None:
+                report(stop - start)
+
+    path = Path(out) / shard.filename
+    attrs = {
+        "format": manifest.FORMAT,
+        "format_version": manifest.FORMAT_VERSION,
+        "movmnist_version": __version__,
+        "split": shard.split,
+        "first_index": shard.first,
+        "seed": cfg.seed,
+        "config": cfg.dataset_data(),
+    }
+    layout = Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
+    tmp = shards.write_temporary(
+        path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
+    )
+    size = tmp.stat().st_size
+    if not seal:
+        return ShardResult(shard.filename, shard.split, shard.first, shard.size, "", size, str(tmp))
+    digest = shards.seal(tmp, path)
+    return ShardResult(shard.filename, shard.split, shard.first, shard.size, digest, size)
