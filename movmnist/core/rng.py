@@ -43,7 +43,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijective avalanche on uint64 (wrapping arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    return np.asarray(z ^ (z >> np.uint64(31)))
 
 
 class Keyed:

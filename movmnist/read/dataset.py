@@ -248,10 +248,10 @@ class Split:
 
 def _first(item: Any) -> np.ndarray:
     if isinstance(item, tuple):
-        return item[0]
+        return np.asarray(item[0])
     if isinstance(item, dict):
         return next(iter(item.values()))
-    return item
+    return np.asarray(item)
 
 
 def _take(item: Any, i: int) -> Any:

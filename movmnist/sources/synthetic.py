@@ -59,7 +59,7 @@ def _elastic_points(qx: np.ndarray, qy: np.ndarray, waves: tuple[np.ndarray, ...
     amp, fx, px, fy, py = waves  # each [B, 2, K]
     sx = np.sin(fx[..., None] * qx[:, None, None, :] + px[..., None])
     sy = np.sin(fy[..., None] * qy[:, None, None, :] + py[..., None])
-    return (amp[..., None] * sx * sy).sum(axis=2)
+    return np.asarray((amp[..., None] * sx * sy).sum(axis=2))
 
 
 def _elastic_grid(gx: np.ndarray, gy: np.ndarray, waves: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -67,7 +67,7 @@ def _elastic_grid(gx: np.ndarray, gy: np.ndarray, waves: tuple[np.ndarray, ...])
     amp, fx, px, fy, py = waves
     sx = np.sin(fx[..., None] * gx[:, None, None, :] + px[..., None])  # [B, 2, K, W]
     sy = amp[..., None] * np.sin(fy[..., None] * gy[:, None, None, :] + py[..., None])  # [B, 2, K, H]
-    return np.matmul(sy.swapaxes(-1, -2), sx)
+    return np.asarray(np.matmul(sy.swapaxes(-1, -2), sx))
 
 
 def _render_block(block: int, split_code: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +170,7 @@ def _sample(table: np.ndarray, template: np.ndarray, px: np.ndarray, py: np.ndar
     ink *= 255
     ink += 0.5
     np.clip(ink, 0, 255, out=ink)
-    return ink.astype(np.uint8)
+    return np.asarray(ink.astype(np.uint8))
 
 
 def _recentre(images: np.ndarray) -> np.ndarray:
@@ -188,7 +188,7 @@ def _recentre(images: np.ndarray) -> np.ndarray:
     padded = np.pad(images, ((0, 0), (_MAX_SHIFT, _MAX_SHIFT), (_MAX_SHIFT, _MAX_SHIFT)))
     rows = np.arange(size) + _MAX_SHIFT - dy[:, None]  # output row i takes input row i - dy
     cols = np.arange(size) + _MAX_SHIFT - dx[:, None]
-    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return np.asarray(padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]])
 
 
 # --- ranges and the source -----------------------------------------------------------
@@ -204,7 +204,7 @@ def tint_colours(seed: int, split_code: int, block: int) -> np.ndarray:
     # HSV with S = V = 1: each channel is a clipped triangle wave of the hue.
     phase = (hue[:, None] * 6.0 + np.array([0.0, 4.0, 2.0])) % 6.0
     channel = np.clip(np.abs(phase - 3.0) - 1.0, 0.0, 1.0)
-    return np.rint(channel * 255).astype(np.uint8)
+    return np.asarray(np.rint(channel * 255).astype(np.uint8))
 
 
 def tint(images: np.ndarray, colours: np.ndarray) -> np.ndarray:

@@ -132,8 +132,9 @@ def _windowed(
 
 
 # The implementations import the interface above, so they come after it.
-from movmnist.builder.engines.dask import DaskEngine  # noqa: E402
-from movmnist.builder.engines.local import LocalEngine, start_server  # noqa: E402
+from movmnist.builder.engines.dask import DaskEngine as DaskEngine  # noqa: E402
+from movmnist.builder.engines.local import LocalEngine as LocalEngine  # noqa: E402
+from movmnist.builder.engines.local import start_server  # noqa: E402
 
 _IMPLEMENTATIONS: tuple[type[Engine], ...] = (LocalEngine, DaskEngine)  # mypy checks that both satisfy Engine
 

@@ -221,4 +221,4 @@ def to_pixels(position: np.ndarray, free: tuple[int, int] | np.ndarray) -> np.nd
 
 def direction(angle: np.ndarray, speed: np.ndarray) -> np.ndarray:
     """[M, 2] (row, col) velocity for an angle in radians: row = sin, col = cos (as S15)."""
-    return np.stack([np.sin(angle), np.cos(angle)], axis=-1) * speed[..., None]
+    return np.asarray(np.stack([np.sin(angle), np.cos(angle)], axis=-1) * speed[..., None])

@@ -55,7 +55,7 @@ def _speed(draw: Draw, n: int, k: int, speed: tuple[float, float]) -> np.ndarray
 def _normal(u: np.ndarray) -> np.ndarray:
     """Standard normals from pairs of uniforms (Box-Muller): [..., 2j] -> [..., j]."""
     j = u.shape[-1] // 2
-    return np.sqrt(-2.0 * np.log1p(-u[..., :j])) * np.cos(2 * np.pi * u[..., j:])
+    return np.asarray(np.sqrt(-2.0 * np.log1p(-u[..., :j])) * np.cos(2 * np.pi * u[..., j:]))
 
 
 def _per_frame(draw: Draw, stream: int, n: int, k: int, length: int, width: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def _start(draw: Draw, n: int, k: int, spec: Spec) -> np.ndarray:
         return draw(rng.START, 2 * k).reshape(-1, 2)
     extent = np.add(spec.canvas, spec.sprite).astype(np.float64)
     px = draw(rng.OPEN_START, 2 * k).reshape(-1, 2) * extent - np.asarray(spec.sprite, dtype=np.float64)
-    return px / np.maximum(spec.free, 1)
+    return np.asarray(px / np.maximum(spec.free, 1))
 
 
 def _walls(
