@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import socket
@@ -17,10 +16,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from movmnist import files
-from movmnist.errors import BuildLocked, OutputError
+from movmnist.errors import BuildError, BuildLocked, OutputError
+
+# Builds are POSIX-only (Linux, macOS): the lock is an flock, and the local engine forks its
+# workers from a server. Reading a dataset (movmnist.open) never comes here, so it works anywhere.
+flock: ModuleType | None
+try:
+    import fcntl as flock
+except ImportError:  # Windows
+    flock = None
 from movmnist.store import manifest, shards
 
 Warn = Callable[[str], None]
@@ -69,6 +77,8 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
     owner died (kill -9, power loss) is free, and is taken over with a warning. A lock
     written on another host is never taken over: that host's build may still be running.
     """
+    if flock is None:
+        raise BuildError("movmnist builds need a POSIX system (Linux, macOS, WSL); reading a dataset works anywhere")
     path = out / manifest.LOCK
     host = socket.gethostname()
     fd = -1
@@ -76,7 +86,7 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
     for _ in range(20):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            flock.flock(fd, flock.LOCK_EX | flock.LOCK_NB)
             flock_works = True
         except BlockingIOError:
             holder = _read_holder(fd) or {}
