@@ -134,7 +134,7 @@ def temporaries(out: Path) -> list[str]:
 def looks_complete_but_is_not(out: Path) -> list[str]:
     """Shards that a reader or --resume would take as finished but whose bytes do not match."""
     from movmnist.files import sha256_file
-    from movmnist.store.shards import read_record
+    from movmnist.store.records import read_record
 
     bad = []
     for p in sorted(out.iterdir()) if out.exists() else []:

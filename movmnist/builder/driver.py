@@ -3,7 +3,7 @@
 Workers (`worker.run_shard`) receive plain data (the frozen config, a shard spec, a directory path) and
 open every file themselves; each writes whole shards under a temporary name. Local
 workers hand the closed file back, and the driver, otherwise idle, seals it (fsync,
-sha256, rename, record: `shards.seal`) on a thread while the worker writes the next one;
+sha256, rename, record: `records.seal`) on a thread while the worker writes the next one;
 Dask workers, maybe on other machines, seal their own. The driver owns the directory (its
 lock, `outdir`), the manifest, and turns failures into one-line errors; where tasks run
 is the engine's business (`engines`).
@@ -31,7 +31,7 @@ from movmnist.builder.worker import ShardResult, pool_for, run_shard, take_pools
 from movmnist.config import Config
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
 from movmnist.sources import load_pool, open_source
-from movmnist.store import manifest, outdir, shards
+from movmnist.store import manifest, outdir, records
 from movmnist.text import human_bytes
 
 Progress = Callable[[int], None]
@@ -106,7 +106,7 @@ class _Sealer:
 
     def _seal(self, result: ShardResult) -> ShardResult:
         assert result.temporary is not None
-        digest = shards.seal(Path(result.temporary), self._out / result.file)
+        digest = records.seal(Path(result.temporary), self._out / result.file)
         return replace(result, sha256=digest, temporary=None)
 
     def add(self, result: ShardResult) -> Iterator[ShardResult]:

@@ -22,7 +22,7 @@ from movmnist.config import Config
 from movmnist.core.generate import draws_lazily, extras, generate
 from movmnist.core.pool import Pool
 from movmnist.sources import load_pool
-from movmnist.store import manifest, shards
+from movmnist.store import manifest, records, shards
 from movmnist.store.schema import Layout
 
 Progress = Callable[[int], None]
@@ -76,7 +76,7 @@ def run_shard(
     """Generate and write one shard. Pure in its inputs: same arguments, same bytes.
 
     With `seal` False the shard is left closed under its temporary name, for the caller to
-    pass to `shards.seal` (the result's `temporary`, with an empty `sha256`).
+    pass to `records.seal` (the result's `temporary`, with an empty `sha256`).
     """
     report = progress or engines.worker_progress()
     pool = pool_for(cfg, shard.split)
@@ -118,5 +118,5 @@ def run_shard(
     size = tmp.stat().st_size
     if not seal:
         return ShardResult(shard.filename, shard.split, shard.first, shard.size, "", size, str(tmp))
-    digest = shards.seal(tmp, path)
+    digest = records.seal(tmp, path)
     return ShardResult(shard.filename, shard.split, shard.first, shard.size, digest, size)

@@ -21,6 +21,7 @@ from typing import Any
 
 from movmnist import files
 from movmnist.errors import BuildError, BuildLocked, OutputError
+from movmnist.store import manifest, records
 
 # Builds are POSIX-only (Linux, macOS): the lock is an flock, and the local engine forks its
 # workers from a server. Reading a dataset (movmnist.open) never comes here, so it works anywhere.
@@ -29,7 +30,6 @@ try:
     import fcntl as flock
 except ImportError:  # Windows
     flock = None
-from movmnist.store import manifest, shards
 
 Warn = Callable[[str], None]
 
@@ -176,7 +176,7 @@ def finish(out: Path, planned: Sequence[str]) -> None:
 
     planned: the file names of every shard of the plan."""
     for name in planned:
-        shards.record_path(out / name).unlink(missing_ok=True)
+        records.record_path(out / name).unlink(missing_ok=True)
     (out / manifest.BUILDING).unlink(missing_ok=True)
     remove_temporaries(out)
 
@@ -256,7 +256,7 @@ def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], wa
         path = out / name
         if not path.exists():
             continue
-        digest = shards.read_record(path) or expected.get(name)
+        digest = records.read_record(path) or expected.get(name)
         if digest is not None and files.sha256_file(path) == digest:
             finished.shards[name] = (digest, path.stat().st_size)
             continue
@@ -264,7 +264,7 @@ def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], wa
             finished.damaged.append(name)
             warn(f"shard {path} is damaged (its sha256 does not match its record); rebuilding it")
         path.unlink()
-        shards.record_path(path).unlink(missing_ok=True)
+        records.record_path(path).unlink(missing_ok=True)
     if done is not None and len(finished.shards) == len(planned):
         finished.complete = done
         return finished
@@ -272,12 +272,12 @@ def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], wa
     (out / manifest.MANIFEST).unlink(missing_ok=True)
     wanted = set(planned)
     for name in names:
-        stem = name.removesuffix(shards.RECORD_SUFFIX)
+        stem = name.removesuffix(records.RECORD_SUFFIX)
         stray = (manifest.SHARD_NAME.match(name) or manifest.RECORD_NAME.match(name)) and stem not in wanted
         if (
             stray
             or manifest.TEMP_NAME.match(name)
-            or (name.endswith(shards.RECORD_SUFFIX) and stem not in finished.shards)
+            or (name.endswith(records.RECORD_SUFFIX) and stem not in finished.shards)
         ):
             (out / name).unlink(missing_ok=True)
     return finished

@@ -96,7 +96,7 @@ def test_kill_9_of_a_worker_fails_cleanly_then_resumes(tiny: dict[str, object], 
 def _interrupted(tiny: dict[str, object], out: Path) -> list[str]:
     """A finished build made to look interrupted: marker back, manifest gone, records written."""
     from movmnist.files import sha256_file
-    from movmnist.store.shards import write_record
+    from movmnist.store.records import write_record
 
     build(_cfg(tiny), out, workers=2)
     data = json.loads((out / manifest.MANIFEST).read_text())
