@@ -18,6 +18,9 @@ that returns a new view (the split itself is never changed):
 Annotations are whatever datasets the shards hold besides `frames` (labels, positions,
 source_index, and any a preset adds), read by name; per-frame ones are not cut at K.
 Slices and index lists give the same structures with a leading sequence axis.
+
+One module past ~300 lines: `Split` and `Dataset` are one interface (the mapping and its
+views), which the procedural datasets will share.
 """
 
 from __future__ import annotations

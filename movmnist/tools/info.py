@@ -13,6 +13,7 @@ from typing import Any
 from movmnist import __version__
 from movmnist.config.codecs import CODECS
 from movmnist.store.manifest import read_manifest
+from movmnist.store.schema import BASIC
 from movmnist.text import human_bytes
 
 
@@ -64,7 +65,7 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
             **{k: source.get(k) for k in ("kind", "path", "synthetic")},
             **({"name": source["name"]} if source.get("name") else {}),  # tfds sources
         },
-        "annotations": ["labels", "positions", "source_index"]
+        "annotations": list(BASIC)
         + [name for name, on in cfg.get("annotations", {}).items() if on is True]
         + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
