@@ -9,6 +9,6 @@ May import: pydantic, `errors`, `text`; yaml only in `load`. Must not import any
 movmnist layer: everything else imports the config.
 """
 
-from movmnist.config.schema import ALL, SPLITS, Annotations, Config, Engine, PoolSpec, Source
+from movmnist.config.sections import ALL, SPLITS, Annotations, Config, Engine, PoolSpec, Source
 
 __all__ = ["ALL", "SPLITS", "Annotations", "Config", "Engine", "PoolSpec", "Source"]
