@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from movmnist.config.sections import Config
+from movmnist.config.schema import Config
 from movmnist.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20

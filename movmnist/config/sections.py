@@ -1,57 +1,26 @@
-"""The config schema: the pydantic models of one validated, frozen `Config`.
+"""The config's sections: one frozen pydantic model per top-level key (canvas, sequence,
+digits, motion, render, annotations, source, splits, output, build, engine), each with the
+checks that need only its own fields.
 
-Everything downstream receives a `Config` and never reads raw dicts. Validation is
-pydantic v2 in strict mode: it gives us the dotted location of every problem, forbids
-unknown keys, and dumps the resolved config back to plain data for the manifest;
-`messages` rewords its errors into one line that names the field, the rule and the value.
-Preset and codec names come from their catalogues (`presets`, `codecs`). Reading YAML is
-`load`'s job.
+`Config` (`schema`) holds one of each and checks them against one another; the field types
+they are built from (ranges, pool slices, sequence counts) are in `fields`. Preset and
+codec names come from their catalogues (`presets`, `codecs`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from movmnist.config import codecs, presets
-from movmnist.config.messages import format_errors
-from movmnist.errors import ConfigError
+from movmnist.config.fields import FloatRange, IntRange, PoolSpec, _as_count, _as_pool, _Model
 
-
-def _as_range(value: Any) -> Any:
-    """Accept a scalar (a fixed value) or a two-item [min, max] list; return a (min, max) pair."""
-    if isinstance(value, bool):
-        raise PydanticCustomError(
-            "range", "must be a number or a [min, max] pair (got {value})", {"value": repr(value)}
-        )
-    if isinstance(value, int | float):
-        return (value, value)
-    if isinstance(value, list | tuple):
-        if len(value) != 2:
-            raise PydanticCustomError(
-                "range", "must be a number or a [min, max] pair (got {n} items)", {"n": len(value)}
-            )
-        lo, hi = value
-        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
-            raise PydanticCustomError("range", "must have min <= max (got [{lo}, {hi}])", {"lo": lo, "hi": hi})
-        return tuple(value)
-    raise PydanticCustomError("range", "must be a number or a [min, max] pair (got {value})", {"value": repr(value)})
-
-
-IntRange = Annotated[tuple[int, int], BeforeValidator(_as_range)]
-FloatRange = Annotated[tuple[float, float], BeforeValidator(_as_range)]
-
-_POOL_RE = re.compile(r"^(?P<split>[A-Za-z_][\w/-]*)(\[(?P<start>-?\d+)?:(?P<stop>-?\d+)?\])?$")
 # A TFDS name: dataset[/config][:version], as tfds.builder takes it.
 _TFDS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:\d+\.\d+\.\d+)?$")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Canvas(_Model):
@@ -157,78 +126,6 @@ class Source(_Model):
                 "path", "mirror must be an http(s):// URL base (got {v})", {"v": repr(self.mirror)}
             )
         return self
-
-
-_HUGE = 1 << 62
-
-
-class PoolSpec(_Model):
-    """A slice of one of the source's own splits, written like a Python slice: `train[:50000]`,
-    `train[-10000:]` (negative bounds count from the split's end)."""
-
-    split: str
-    start: int = 0
-    stop: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> PoolSpec:
-        m = _POOL_RE.match(text.strip())
-        if not m:
-            raise PydanticCustomError(
-                "pool",
-                "must look like 'train', 'train[:50000]' or 'train[-10000:]' (got {v})",
-                {"v": repr(text)},
-            )
-        start, stop = m.group("start"), m.group("stop")
-        return cls(split=m.group("split"), start=int(start) if start else 0, stop=int(stop) if stop else None)
-
-    def bounds(self, count: int) -> tuple[int, int]:
-        """(start, stop) in a split of `count` images, negative bounds counting from its end (unclipped)."""
-        start = self.start + count if self.start < 0 else self.start
-        stop = count if self.stop is None else self.stop + count if self.stop < 0 else self.stop
-        return start, stop
-
-    def overlaps(self, other: PoolSpec) -> bool:
-        """Whether the slices share images in a split of any size so large that every bound is
-        inside it. The build checks again with the split's real size (`overlap_at`), which
-        decides slices that count from different ends, such as train[:50000] and train[-10000:]."""
-        return self.overlap_at(other, _HUGE)
-
-    def overlap_at(self, other: PoolSpec, count: int) -> bool:
-        """Whether the two slices share an image of a split of `count` images."""
-        if self.split != other.split:
-            return False
-        (a0, a1), (b0, b1) = self.bounds(count), other.bounds(count)
-        a0, a1, b0, b1 = (min(max(v, 0), count) for v in (a0, a1, b0, b1))
-        return max(a0, b0) < min(a1, b1) and a0 < a1 and b0 < b1
-
-    def __str__(self) -> str:
-        if self.start == 0 and self.stop is None:
-            return self.split
-        return f"{self.split}[{self.start or ''}:{'' if self.stop is None else self.stop}]"
-
-
-def _as_pool(value: Any) -> Any:
-    if isinstance(value, str):
-        return PoolSpec.parse(value)
-    return value
-
-
-ALL = -1  # `sequences: all`: one sequence per pool image (digits.assign: each), resolved by `resolve_counts`
-MAX_SEQUENCES = 10**10
-
-
-def _as_count(value: Any) -> Any:
-    """A sequence count: an integer in [0, 10**10], or 'all' (stored as ALL until resolved)."""
-    if value == "all":
-        return ALL
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PydanticCustomError("range", "must be an integer or 'all' (got {v})", {"v": repr(value)})
-    if value < 0:
-        raise PydanticCustomError("range", "must be >= 0 (got {v})", {"v": value})
-    if value > MAX_SEQUENCES:
-        raise PydanticCustomError("range", "must be <= {hi} (got {v})", {"hi": MAX_SEQUENCES, "v": value})
-    return value
 
 
 class Split(_Model):
@@ -348,143 +245,3 @@ class Engine(_Model):
                 "path", "address must look like tcp://HOST:PORT (got {v})", {"v": repr(self.address)}
             )
         return self
-
-
-class Config(_Model):
-    """The whole, resolved build config."""
-
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    canvas: Canvas = Canvas()
-    sequence: SequenceCfg = SequenceCfg()
-    digits: Digits = Digits()
-    motion: Motion = Motion()
-    render: Render = Render()
-    annotations: Annotations = Annotations()
-    source: Source = Source()
-    splits: Splits = Splits()
-    output: Output = Output()
-    build: BuildCfg = BuildCfg()
-    engine: Engine = Engine()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset_defaults(cls, data: Any) -> Any:
-        # A preset's customary settings fill the fields the config leaves out; explicit
-        # values always win. Done before validation so `config show` shows the result.
-        if not isinstance(data, Mapping) or not isinstance(data.get("motion"), Mapping):
-            return data
-        name = data["motion"].get("preset", presets.DEFAULT)
-        preset = presets.PRESETS.get(name) if isinstance(name, str) else None  # else: refused below
-        if preset is None:
-            return data
-        filled = dict(data)
-        for (section, key), value in preset.defaults.items():
-            given = filled.get(section, {})
-            if isinstance(given, Mapping) and key not in given:
-                filled[section] = {**given, key: value}
-        return filled
-
-    @model_validator(mode="after")
-    def _digit_fits(self) -> Config:
-        size = self.digits.size
-        if size is not None and (size > self.canvas.height or size > self.canvas.width):
-            raise PydanticCustomError(
-                "fit",
-                "digits.size must fit the canvas ({h}x{w}) (got {s})",
-                {"h": self.canvas.height, "w": self.canvas.width, "s": size},
-            )
-        preset = presets.PRESETS[self.motion.preset]
-        if preset.warped and (self.motion.boundary != "bounce" or self.render.bounce_on != "patch"):
-            raise PydanticCustomError(
-                "fit",
-                "motion.preset {p} bounces its digits' centres itself; leave motion.boundary: bounce"
-                " and render.bounce_on: patch",
-                {"p": preset.name},
-            )
-        if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
-            raise PydanticCustomError(
-                "fit",
-                "motion.preset {p} keeps digit centres {m} px inside the canvas, so canvas.height and"
-                " canvas.width must be > {twice} (got {h}x{w})",
-                {
-                    "p": preset.name,
-                    "m": preset.margin,
-                    "twice": 2 * preset.margin,
-                    "h": self.canvas.height,
-                    "w": self.canvas.width,
-                },
-            )
-        if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
-            raise PydanticCustomError(
-                "fit",
-                "render.bounce_on: ink needs motion.boundary: bounce (got {b}); set bounce_on: patch",
-                {"b": self.motion.boundary},
-            )
-        if self.digits.assign != "each":
-            for name, split in self.splits.active():
-                if split.sequences == ALL:
-                    raise PydanticCustomError(
-                        "fit",
-                        "splits.{name}.sequences may be 'all' only with digits.assign: each; give a number",
-                        {"name": name},
-                    )
-        return self
-
-    def resolve_counts(self, pool_sizes: Mapping[str, int]) -> Config:
-        """This config with every `sequences: all` replaced by its split's pool size.
-
-        With `digits.assign: each`, sequence i of a split uses image i of its pool, so a
-        split may not ask for more sequences than its pool has images.
-        """
-        splits = {}
-        for name, split in self.splits.active():
-            size = pool_sizes[name]
-            if split.sequences == ALL:
-                split = split.model_copy(update={"sequences": size})
-            elif self.digits.assign == "each" and split.sequences > size:
-                raise ConfigError(
-                    f"splits.{name}.sequences is {split.sequences} but digits.assign: each makes one sequence per"
-                    f" image and pool {split.pool} has {size}; lower it or write sequences: all"
-                )
-            splits[name] = split
-        return self.model_copy(update={"splits": self.splits.model_copy(update=splits)})
-
-    def to_data(self) -> dict[str, Any]:
-        """Plain, JSON-able data that `Config.from_data` reads back to an equal config."""
-        data = self.model_dump(mode="json")
-        for split in SPLITS:
-            data["splits"][split]["pool"] = str(getattr(self.splits, split).pool)
-        for key in ("count",):
-            data["digits"][key] = _compact(data["digits"][key])
-        data["motion"]["speed"] = _compact(data["motion"]["speed"])
-        for split in SPLITS:
-            if data["splits"][split]["sequences"] == ALL:
-                data["splits"][split]["sequences"] = "all"
-        return data
-
-    def dataset_data(self) -> dict[str, Any]:
-        """`to_data` without the engine section: everything that decides the output bytes.
-
-        Shards and manifests record this, so a dataset built on Dask is byte-identical to a
-        local one, and `--resume` compares it to refuse a different config.
-        """
-        data = self.to_data()
-        del data["engine"]
-        return data
-
-    @classmethod
-    def from_data(cls, data: Any) -> Config:
-        """Validate plain data; raise ConfigError with a one-line message on any problem."""
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"the config must be a mapping of sections (got {type(data).__name__})")
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            raise ConfigError(format_errors(exc, cls)) from None
-
-
-def _compact(pair: Sequence[Any]) -> Any:
-    lo, hi = pair
-    return lo if lo == hi else [lo, hi]

@@ -1,0 +1,172 @@
+"""The config schema: one validated, frozen `Config`, built from the section models.
+
+Everything downstream receives a `Config` and never reads raw dicts. Validation is
+pydantic v2 in strict mode: it gives us the dotted location of every problem, forbids
+unknown keys, and dumps the resolved config back to plain data for the manifest;
+`messages` rewords its errors into one line that names the field, the rule and the value.
+Each top-level key is a section model (`sections`), built from the field types in `fields`;
+here are the checks across sections and the round trip to plain data. Preset and codec
+names come from their catalogues (`presets`, `codecs`). Reading YAML is `load`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from movmnist.config import presets
+from movmnist.config.fields import ALL, _compact, _Model
+from movmnist.config.messages import format_errors
+from movmnist.config.sections import (
+    SPLITS,
+    Annotations,
+    BuildCfg,
+    Canvas,
+    Digits,
+    Engine,
+    Motion,
+    Output,
+    Render,
+    SequenceCfg,
+    Source,
+    Splits,
+)
+from movmnist.errors import ConfigError
+
+
+class Config(_Model):
+    """The whole, resolved build config."""
+
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    canvas: Canvas = Canvas()
+    sequence: SequenceCfg = SequenceCfg()
+    digits: Digits = Digits()
+    motion: Motion = Motion()
+    render: Render = Render()
+    annotations: Annotations = Annotations()
+    source: Source = Source()
+    splits: Splits = Splits()
+    output: Output = Output()
+    build: BuildCfg = BuildCfg()
+    engine: Engine = Engine()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_defaults(cls, data: Any) -> Any:
+        # A preset's customary settings fill the fields the config leaves out; explicit
+        # values always win. Done before validation so `config show` shows the result.
+        if not isinstance(data, Mapping) or not isinstance(data.get("motion"), Mapping):
+            return data
+        name = data["motion"].get("preset", presets.DEFAULT)
+        preset = presets.PRESETS.get(name) if isinstance(name, str) else None  # else: refused below
+        if preset is None:
+            return data
+        filled = dict(data)
+        for (section, key), value in preset.defaults.items():
+            given = filled.get(section, {})
+            if isinstance(given, Mapping) and key not in given:
+                filled[section] = {**given, key: value}
+        return filled
+
+    @model_validator(mode="after")
+    def _digit_fits(self) -> Config:
+        size = self.digits.size
+        if size is not None and (size > self.canvas.height or size > self.canvas.width):
+            raise PydanticCustomError(
+                "fit",
+                "digits.size must fit the canvas ({h}x{w}) (got {s})",
+                {"h": self.canvas.height, "w": self.canvas.width, "s": size},
+            )
+        preset = presets.PRESETS[self.motion.preset]
+        if preset.warped and (self.motion.boundary != "bounce" or self.render.bounce_on != "patch"):
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset {p} bounces its digits' centres itself; leave motion.boundary: bounce"
+                " and render.bounce_on: patch",
+                {"p": preset.name},
+            )
+        if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset {p} keeps digit centres {m} px inside the canvas, so canvas.height and"
+                " canvas.width must be > {twice} (got {h}x{w})",
+                {
+                    "p": preset.name,
+                    "m": preset.margin,
+                    "twice": 2 * preset.margin,
+                    "h": self.canvas.height,
+                    "w": self.canvas.width,
+                },
+            )
+        if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
+            raise PydanticCustomError(
+                "fit",
+                "render.bounce_on: ink needs motion.boundary: bounce (got {b}); set bounce_on: patch",
+                {"b": self.motion.boundary},
+            )
+        if self.digits.assign != "each":
+            for name, split in self.splits.active():
+                if split.sequences == ALL:
+                    raise PydanticCustomError(
+                        "fit",
+                        "splits.{name}.sequences may be 'all' only with digits.assign: each; give a number",
+                        {"name": name},
+                    )
+        return self
+
+    def resolve_counts(self, pool_sizes: Mapping[str, int]) -> Config:
+        """This config with every `sequences: all` replaced by its split's pool size.
+
+        With `digits.assign: each`, sequence i of a split uses image i of its pool, so a
+        split may not ask for more sequences than its pool has images.
+        """
+        splits = {}
+        for name, split in self.splits.active():
+            size = pool_sizes[name]
+            if split.sequences == ALL:
+                split = split.model_copy(update={"sequences": size})
+            elif self.digits.assign == "each" and split.sequences > size:
+                raise ConfigError(
+                    f"splits.{name}.sequences is {split.sequences} but digits.assign: each makes one sequence per"
+                    f" image and pool {split.pool} has {size}; lower it or write sequences: all"
+                )
+            splits[name] = split
+        return self.model_copy(update={"splits": self.splits.model_copy(update=splits)})
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain, JSON-able data that `Config.from_data` reads back to an equal config."""
+        data = self.model_dump(mode="json")
+        for split in SPLITS:
+            data["splits"][split]["pool"] = str(getattr(self.splits, split).pool)
+        for key in ("count",):
+            data["digits"][key] = _compact(data["digits"][key])
+        data["motion"]["speed"] = _compact(data["motion"]["speed"])
+        for split in SPLITS:
+            if data["splits"][split]["sequences"] == ALL:
+                data["splits"][split]["sequences"] = "all"
+        return data
+
+    def dataset_data(self) -> dict[str, Any]:
+        """`to_data` without the engine section: everything that decides the output bytes.
+
+        Shards and manifests record this, so a dataset built on Dask is byte-identical to a
+        local one, and `--resume` compares it to refuse a different config.
+        """
+        data = self.to_data()
+        del data["engine"]
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> Config:
+        """Validate plain data; raise ConfigError with a one-line message on any problem."""
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the config must be a mapping of sections (got {type(data).__name__})")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(format_errors(exc, cls)) from None
