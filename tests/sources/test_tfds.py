@@ -30,6 +30,7 @@ import movmnist
 from movmnist.cli import cli
 from movmnist.errors import DownloadError, SourceError
 from movmnist.sources import tfds as tfds_source
+from movmnist.sources.tfds import cache as tfds_cache
 from tests.sources.test_sources import digits, idx_bytes
 
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -360,7 +361,7 @@ def test_an_unwritable_data_dir_is_named(tmp_path: Path, mirror: Any, monkeypatc
     directory = tfds_source.cache_path("mnist", data_dir)
     tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)
     shutil.rmtree(directory)  # TFDS keeps the downloads: the next fetch only decodes and caches
-    monkeypatch.setattr(tfds_source.os, "replace", deny)
+    monkeypatch.setattr(tfds_cache.os, "replace", deny)
     with pytest.raises(SourceError, match=re.escape(f"cannot write the cache {directory} (Permission denied)")):
         tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums)
     assert not directory.exists() and not list(directory.parent.glob(".*"))

@@ -1,6 +1,4 @@
-"""TensorFlow Datasets image sets by name. The only module that imports tensorflow_datasets.
-
-Two ways in, one cache out:
+"""Downloading (or preparing) a TFDS set and decoding it for the cache: the two ways in.
 
 - `mnist`, `fashion_mnist`, `kmnist` (the IDX sets): TFDS's own builders for these read
   with tf.io.gfile, that is, they need TensorFlow (1.5 GB). We use only TFDS's download
@@ -10,44 +8,29 @@ Two ways in, one cache out:
   once TFDS has prepared it. Reading a prepared set needs no TensorFlow; preparing it does
   (the `movmnist[tensorflow]` extra).
 
-Either way the decoded uint8 arrays are written once to `{data_dir}/movmnist/{name}/` as
-.npy files, with `cache.json` written last (if it exists, the cache is whole). Opening a
-cached set reads those files and never imports tensorflow_datasets, so a build starts in
-milliseconds. tensorflow_datasets is imported lazily, only to download or prepare.
-
-Offline: TFDS's downloader retries for minutes. Before calling it we try one TCP connection
-to each host (or to its proxy) for a few seconds; if that fails, one error names the
-dataset and the two ways out (local IDX files, or the synthetic digits).
+The only module that imports tensorflow_datasets, and only inside the functions that
+download or prepare. Before TFDS's downloader (which retries for minutes) is called, the
+hosts are probed (`probe.unreachable`), so that offline the error comes in seconds.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
-import json
-import os
 import shutil
-import socket
-import threading
-import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from movmnist.errors import DownloadError, SourceError
-from movmnist.sources.base import Images, file_stamp, readonly, unknown_split
 from movmnist.sources.idx import SPLIT_FILES, read_idx_with_digest
+from movmnist.sources.tfds.cache import CACHE_FORMAT, cache_path, data_root, read_cache, write_cache
+from movmnist.sources.tfds.probe import unreachable
 
 # name -> the class in tensorflow_datasets.image_classification.mnist whose URL we download from.
 IDX_SETS: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
-CACHE_DIR = "movmnist"
-CACHE_FILE = "cache.json"
-CACHE_FORMAT = 1
 PROBE_SECONDS = 4.0  # per host, all hosts at once: the offline error comes well within 10 s
 _BATCH = 1024  # examples read from a data source at a time
 WAYS_OUT = (
@@ -55,124 +38,6 @@ WAYS_OUT = (
     " or built-in digits with --set source.kind=synthetic"
 )
 INSTALL_TENSORFLOW = "pip install 'movmnist[tensorflow]'"
-
-
-def default_data_dir() -> Path:
-    """TFDS's default data dir: $TFDS_DATA_DIR, else ~/tensorflow_datasets.
-
-    The same rule as `tensorflow_datasets.core.constants.get_default_data_dir`, restated so
-    that finding a cached set does not import tensorflow_datasets (0.5 s).
-    """
-    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets").expanduser()
-
-
-def data_root(data_dir: str | Path | None = None) -> Path:
-    """The data dir to use, absolute: `data_dir`, else TFDS's default."""
-    return (Path(data_dir).expanduser() if data_dir else default_data_dir()).absolute()
-
-
-def cache_path(name: str, data_dir: str | Path | None = None) -> Path:
-    """Where the decoded arrays of `name` live: {data_dir}/movmnist/{name} (':' spelled '@')."""
-    return data_root(data_dir) / CACHE_DIR / name.replace(":", "@")
-
-
-def read_cache(directory: Path) -> dict[str, Any] | None:
-    """The cache's description, or None if there is no whole cache in `directory`."""
-    try:
-        meta = json.loads((directory / CACHE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or not isinstance(meta.get("splits"), dict):
-        return None
-    return meta
-
-
-# --- the source ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class TfdsSource:
-    """A TFDS image set, decoded and cached: its own splits (e.g. 'train', 'test'), whole."""
-
-    name: str
-    directory: Path
-    meta: dict[str, Any]
-
-    kind = "tfds"
-    synthetic = False
-
-    def split_names(self) -> tuple[str, ...]:
-        return tuple(self.meta["splits"])
-
-    def load(self, split: str) -> Images:
-        """The split's images [M, h, w] (or [M, h, w, C]) uint8 and labels [M] int64, read once per process."""
-        if split not in self.meta["splits"]:
-            raise unknown_split(f"the tfds source {self.name}", split, self.meta["splits"])
-        images = self.directory / f"{split}-images.npy"
-        return _load_split(
-            images, self.directory / f"{split}-labels.npy", file_stamp(images, fix="run movmnist fetch again")
-        )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "path": str(self.directory),
-            "synthetic": self.synthetic,
-            **{k: v for k, v in self.meta.items() if k not in ("format", "name")},
-        }
-
-
-@functools.lru_cache(maxsize=8)
-def _load_split(images_file: Path, labels_file: Path, stamp: tuple[int, int]) -> Images:
-    try:
-        images = np.load(images_file, allow_pickle=False)
-        labels = np.load(labels_file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise SourceError(
-            f"the cache file {images_file.parent} is damaged ({exc}); delete that folder and run movmnist fetch"
-        ) from None
-    return Images(images=readonly(np.ascontiguousarray(images)), labels=readonly(labels.astype(np.int64)))
-
-
-def open_tfds(name: str, data_dir: str | Path | None = None, mirror: str | None = None) -> TfdsSource:
-    """The TFDS set `name`, from the cache, downloading (and caching) it first if needed.
-
-    Raises DownloadError when it cannot be downloaded (or fails its checksum), SourceError when
-    the name is unknown or the set cannot be used (e.g. it needs TensorFlow to prepare).
-    """
-    directory = cache_path(name, data_dir)
-    meta = read_cache(directory)
-    if meta is None:
-        meta = fetch(name, data_dir, mirror=mirror)
-    return TfdsSource(name=name, directory=directory, meta=meta)
-
-
-# --- what is cached ------------------------------------------------------------------
-
-
-def status(name: str, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Whether `name` is cached (and, for the other sets, prepared by TFDS), without importing TFDS."""
-    root = data_root(data_dir)
-    directory = cache_path(name, root)
-    meta = read_cache(directory)
-    info: dict[str, Any] = {
-        "name": name,
-        "data_dir": str(root),
-        "cached": meta is not None,
-        "path": str(directory),
-        "needs_tensorflow": name not in IDX_SETS,
-    }
-    if meta is not None:
-        info["splits"] = {k: v["count"] for k, v in meta["splits"].items()}
-        info["image_shape"] = next(iter(meta["splits"].values()))["image_shape"]
-    if name not in IDX_SETS:
-        base, _, version = name.partition(":")
-        info["prepared"] = any((root / base).glob(f"{version or '*'}/dataset_info.json"))
-    return info
-
-
-# --- downloading ---------------------------------------------------------------------
 
 
 def fetch(
@@ -205,7 +70,7 @@ def fetch(
         if mirror is not None:
             raise SourceError(f"source.mirror works for {', '.join(IDX_SETS)} only; unset it for {name}")
         arrays, meta = _fetch_data_source(name, root, probe_seconds)
-    _write_cache(directory, arrays, meta)
+    write_cache(directory, arrays, meta)
     return meta
 
 
@@ -375,37 +240,6 @@ def _read_all(name: str, split: str, source: Any, image_key: str, label_key: str
     return np.ascontiguousarray(images), labels
 
 
-def _write_cache(directory: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write the arrays and cache.json into a temporary folder, then rename it into place.
-
-    Safe when several machines fetch into one shared data dir at once: the temporary name is
-    per host and process, and whoever renames second finds a whole cache and keeps it.
-    """
-    tmp = directory.with_name(f".{directory.name}.tmp-{socket.gethostname()}-{os.getpid()}")
-    try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        for key, array in arrays.items():
-            np.save(tmp / f"{key}.npy", array, allow_pickle=False)
-        (tmp / CACHE_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if directory.exists():  # stale, or being replaced (fetch --force): the manifest-like file first
-            (directory / CACHE_FILE).unlink(missing_ok=True)
-            shutil.rmtree(directory, ignore_errors=True)
-        try:
-            os.replace(tmp, directory)
-        except OSError:
-            if read_cache(directory) is None:  # not another process's finished cache
-                raise
-    except OSError as exc:
-        raise SourceError(
-            f"cannot write the cache {directory} ({exc.strerror or exc}); set source.data_dir to a writable folder"
-        ) from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _remove_partial(folder: Path) -> None:
     """TFDS leaves a failed download in '<name>.tmp.<uuid>' folders: remove ours."""
     for partial in folder.glob("*.tmp.*") if folder.is_dir() else ():
@@ -417,55 +251,8 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-# --- failing fast offline ------------------------------------------------------------
-
-
 def _check_reachable(name: str, root: Path, urls: Iterable[str], seconds: float) -> None:
     """DownloadError, at once, if a host the download needs does not take a TCP connection within `seconds`."""
     problem = unreachable(urls, seconds)
     if problem is not None:
         raise DownloadError(f"could not download {name}: {problem}, and it is not cached in {root}; {WAYS_OUT}")
-
-
-def unreachable(urls: Iterable[str], seconds: float) -> str | None:
-    """Why some URL's host (or its proxy) cannot be reached, or None if every one takes a connection.
-
-    All hosts are tried at once, each for at most `seconds` (name lookup included: it runs in
-    a daemon thread, since getaddrinfo has no timeout of its own).
-    """
-    targets: list[tuple[str, int]] = []
-    proxies = urllib.request.getproxies()
-    for url in urls:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            continue
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-        proxy = proxies.get(parts.scheme)
-        if proxy and not urllib.request.proxy_bypass(host):
-            via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-            if via.hostname:
-                host, port = via.hostname, via.port or (443 if via.scheme == "https" else 80)
-        if (host, port) not in targets:
-            targets.append((host, port))
-    results: dict[tuple[str, int], str | None] = {}
-
-    def attempt(target: tuple[str, int]) -> None:
-        try:
-            socket.create_connection(target, timeout=seconds).close()
-            results[target] = None
-        except OSError as exc:
-            results[target] = exc.strerror or str(exc) or type(exc).__name__
-
-    threads = [threading.Thread(target=attempt, args=(t,), daemon=True) for t in targets]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + seconds
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    for host, port in targets:
-        if (host, port) not in results:
-            return f"{host}:{port} did not answer within {seconds:g} s"
-        error = results[(host, port)]
-        if error is not None:
-            return f"{host}:{port} is unreachable ({error})"
-    return None

@@ -1,0 +1,247 @@
+"""The config's sections: one frozen pydantic model per top-level key (canvas, sequence,
+digits, motion, render, annotations, source, splits, output, build, engine), each with the
+checks that need only its own fields.
+
+`Config` (`schema`) holds one of each and checks them against one another; the field types
+they are built from (ranges, pool slices, sequence counts) are in `fields`. Preset and
+codec names come from their catalogues (`presets`, `codecs`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from movmnist.config import codecs, presets
+from movmnist.config.fields import FloatRange, IntRange, PoolSpec, _as_count, _as_pool, _Model
+
+# A TFDS name: dataset[/config][:version], as tfds.builder takes it.
+_TFDS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:\d+\.\d+\.\d+)?$")
+
+
+class Canvas(_Model):
+    """The frame size in pixels."""
+
+    height: int = Field(64, ge=8, le=4096)
+    width: int = Field(64, ge=8, le=4096)
+
+
+class SequenceCfg(_Model):
+    """Frames per sequence."""
+
+    length: int = Field(20, ge=2, le=100_000)
+
+
+class Digits(_Model):
+    """How many sprites per sequence, their size, and how they are drawn from the pool."""
+
+    count: IntRange = (2, 2)
+    size: int | None = Field(None, ge=2, le=4096, description="resample sprites to size x size; null: the source's")
+    assign: Literal["random", "each"] = "random"
+
+    @model_validator(mode="after")
+    def _check(self) -> Digits:
+        lo, hi = self.count
+        if lo < 1 or hi > 64:
+            raise PydanticCustomError("bounds", "count must be within [1, 64] (got {v})", {"v": list(self.count)})
+        return self
+
+
+if TYPE_CHECKING:  # the names are the catalogues' keys; mypy sees plain strings
+    PresetName = str
+    CodecName = str
+else:
+    PresetName = Literal[presets.NAMES]
+    CodecName = Literal[codecs.NAMES]
+
+
+class Motion(_Model):
+    """The motion rules (a named preset), speed, and the free parameters on top of any preset."""
+
+    preset: PresetName = presets.DEFAULT
+    speed: FloatRange = (0.1, 0.1)
+    acceleration: float = Field(0.0, ge=0, le=1, description="sd of the per-frame velocity noise")
+    boundary: Literal["bounce", "wrap", "open"] = "bounce"
+
+    @model_validator(mode="after")
+    def _check(self) -> Motion:
+        lo, hi = self.speed
+        if not (0 <= lo <= hi <= 1 and hi > 0):
+            raise PydanticCustomError(
+                "bounds", "speed must be within [0, 1] with max > 0 (got {v})", {"v": list(self.speed)}
+            )
+        return self
+
+
+class Render(_Model):
+    """How overlapping sprites are combined, and what touches the walls."""
+
+    combine: Literal["max", "sum", "over"] = "max"
+    bounce_on: Literal["patch", "ink"] = "patch"
+
+
+class Annotations(_Model):
+    """Which annotations beyond labels, positions and source_index each shard stores."""
+
+    trajectories: bool = True
+    velocities: bool = True
+    boxes: bool = True
+    amodal_boxes: bool = True
+    masks: bool = True
+    visibility: bool = True
+    events: bool = True
+
+
+class Source(_Model):
+    """Where the digit images come from. Fields a kind does not use are ignored."""
+
+    kind: Literal["tfds", "idx", "npz", "synthetic"] = "tfds"
+    name: str = Field("mnist", description="tfds only: the TFDS dataset, e.g. mnist, fashion_mnist, cifar10")
+    data_dir: str | None = Field(
+        None, description="tfds only: TFDS data dir; null: $TFDS_DATA_DIR or ~/tensorflow_datasets"
+    )
+    mirror: str | None = Field(None, description="tfds only: URL base to download the IDX sets from instead")
+    path: str | None = None
+    seed: int = Field(0, ge=0, description="synthetic only: which synthetic digits")
+    colour: bool = Field(False, description="synthetic only: tint each digit, giving RGB images")
+
+    @model_validator(mode="after")
+    def _check(self) -> Source:
+        if self.kind in ("idx", "npz") and not self.path:
+            raise PydanticCustomError(
+                "path", "path is required for kind '{kind}'; set source.path=DIR", {"kind": self.kind}
+            )
+        if self.kind == "tfds" and not _TFDS_NAME_RE.match(self.name):
+            raise PydanticCustomError(
+                "path",
+                "name must be a TFDS dataset name like 'mnist', 'emnist/letters' or 'cifar10:3.0.2' (got {v})",
+                {"v": repr(self.name)},
+            )
+        if self.mirror is not None and not re.match(r"^https?://", self.mirror):
+            raise PydanticCustomError(
+                "path", "mirror must be an http(s):// URL base (got {v})", {"v": repr(self.mirror)}
+            )
+        return self
+
+
+class Split(_Model):
+    """One split of the dataset: how many sequences, and which source images it may use."""
+
+    sequences: Annotated[int, BeforeValidator(_as_count)]
+    pool: Annotated[PoolSpec, BeforeValidator(_as_pool)]
+
+
+SPLITS = ("train", "val", "test")
+
+
+class Splits(_Model):
+    """The dataset's splits. A split of size 0 is not built."""
+
+    # val carves the last 10,000 images out of the source's train split (MNIST's 50,000 /
+    # 10,000 division, and it works for any train split larger than 10,000).
+    train: Split = Split(sequences=10_000, pool=PoolSpec(split="train", start=0, stop=-10_000))
+    val: Split = Split(sequences=1_000, pool=PoolSpec(split="train", start=-10_000))
+    test: Split = Split(sequences=10_000, pool=PoolSpec(split="test"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_defaults(cls, data: Any) -> Any:
+        # A split given in part (`splits.val.sequences=0`) keeps the other fields of its
+        # own default, which differ per split (the pool), so field defaults cannot do it.
+        if not isinstance(data, Mapping):
+            return data
+        filled = dict(data)
+        for name in SPLITS:
+            given = data.get(name)
+            if isinstance(given, Mapping):
+                default = cls.model_fields[name].default
+                filled[name] = {"sequences": default.sequences, "pool": str(default.pool), **given}
+        return filled
+
+    @model_validator(mode="after")
+    def _no_leakage(self) -> Splits:
+        active = self.active()
+        for i, (a, sa) in enumerate(active):
+            for b, sb in active[i + 1 :]:
+                if sa.pool.overlaps(sb.pool):
+                    raise PydanticCustomError(
+                        "leak",
+                        "splits.{b}.pool ({pb}) shares source images with splits.{a}.pool ({pa});"
+                        " give the splits disjoint slices",
+                        {"a": a, "pa": str(sa.pool), "b": b, "pb": str(sb.pool)},
+                    )
+        return self
+
+    def active(self) -> list[tuple[str, Split]]:
+        """The splits that will be built, in order."""
+        return [(name, getattr(self, name)) for name in SPLITS if getattr(self, name).sequences != 0]
+
+
+class Output(_Model):
+    """How shards are laid out and compressed."""
+
+    shard_size: int = Field(2000, ge=1, le=10**8, description="sequences per shard file")
+    compression: CodecName = codecs.DEFAULT
+    compression_level: int = Field(1, ge=0, le=22, description="gzip 0-9 (default 1), zstd 1-22 (default 3)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_level(cls, data: Any) -> Any:
+        # The field's default (1) is gzip's; a codec with another default gets it here,
+        # only when no level is given, so gzip configs (and their bytes) are unchanged.
+        if isinstance(data, Mapping) and "compression_level" not in data:
+            name = data.get("compression")
+            codec = codecs.CODECS.get(name) if isinstance(name, str) else None  # else: refused below
+            if codec is not None and codec.levels is not None:
+                return {**data, "compression_level": codec.levels[2]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_level(self) -> Output:
+        levels = codecs.CODECS[self.compression].levels
+        if levels is not None:
+            lo, hi, _ = levels
+            if not lo <= self.compression_level <= hi:
+                raise PydanticCustomError(
+                    "bounds",
+                    "compression_level must be within [{lo}, {hi}] for {codec} (got {v})",
+                    {"lo": lo, "hi": hi, "codec": self.compression, "v": self.compression_level},
+                )
+        return self
+
+
+class BuildCfg(_Model):
+    """Execution knobs that never change the output bytes."""
+
+    chunk_size: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="sequences generated at a time (at least 4096 where frames are drawn as written)",
+    )
+
+
+_ADDRESS_RE = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+
+
+class Engine(_Model):
+    """Where shard tasks run: local worker processes, or a Dask cluster. Never changes the bytes."""
+
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = Field(None, description="dask only: scheduler address; none starts a LocalCluster")
+
+    @model_validator(mode="after")
+    def _check(self) -> Engine:
+        if self.address is not None and self.kind != "dask":
+            raise PydanticCustomError(
+                "path", "address is for kind 'dask' only; set engine.kind=dask or drop engine.address", {}
+            )
+        if self.address is not None and not _ADDRESS_RE.match(self.address):
+            raise PydanticCustomError(
+                "path", "address must look like tcp://HOST:PORT (got {v})", {"v": repr(self.address)}
+            )
+        return self
