@@ -2,7 +2,7 @@
 
 numpy throughout, except the common case (max, no mask, no wrap), which the compiled
 kernel renders when it is built (`compiled`). Both give the same bytes.
-One module: compose, paste and paste_max share one run layout (`expand`, `spans`, `ink_windows`); 308 lines.
+One module: compose, paste and paste_max share one run layout (`expand`, `spans`, `ink_windows`).
 """
 
 from __future__ import annotations

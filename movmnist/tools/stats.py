@@ -4,7 +4,7 @@
 into a `SplitStats` accumulator (sums, counts and fixed-bin histograms, plus a bounded
 sample of frames for the PCA view), so memory is one chunk plus a few images whatever
 the dataset's size. The numpy core (`SplitStats.add`) does no I/O.
-One module: streaming (`split_stats`, `compute_stats`) and `format_text` are 45 lines around `SplitStats`; 302 lines.
+One module: streaming (`split_stats`, `compute_stats`) and `format_text` are 45 lines around `SplitStats`.
 
 What is measured (per split):
 - labels: how many digits of each class;
