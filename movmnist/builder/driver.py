@@ -1,12 +1,13 @@
 """Execute a plan: shard tasks on an engine, then the manifest, last.
 
-Workers (`worker.run_shard`) receive plain data (the frozen config, a shard spec, a directory path) and
-open every file themselves; each writes whole shards under a temporary name. Local
+Workers (`worker.run_shard`) receive plain data (the frozen config, a shard spec, a
+directory path) and open every file themselves; each writes whole shards under a temporary name. Local
 workers hand the closed file back, and the driver, otherwise idle, seals it (fsync,
 sha256, rename, record: `records.seal`) on a thread while the worker writes the next one;
 Dask workers, maybe on other machines, seal their own. The driver owns the directory (its
 lock, `outdir`), the manifest, and turns failures into one-line errors; where tasks run
-is the engine's business (`engines`).
+is the engine's business (`engines`). One module just past ~300 lines: build and resume
+share one locked section, from the marker to the manifest.
 """
 
 from __future__ import annotations

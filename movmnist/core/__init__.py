@@ -6,8 +6,8 @@ whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks),
 (the sprite `Pool` type), `scene` (a chunk's latent state, which generate builds and
 annotate reads) and `generate` (all of it, for a chunk).
 
-May import: numpy, the standard library, `movmnist.errors` and `movmnist.config.schema`
-and its catalogues (the frozen config it is handed). Must not import: any I/O library (h5py, yaml, imageio,
-click, tensorflow_datasets, PIL) or any other movmnist layer; no file, network or global
-state. tests/test_layers.py enforces it.
+May import: numpy, the standard library, `movmnist.errors` and `movmnist.config` (the
+frozen config it is handed, and the catalogues). Must not import: any I/O library (h5py,
+yaml, imageio, click, tensorflow_datasets, PIL) or any other movmnist layer; no file,
+network or global state. tests/test_layers.py enforces it.
 """
