@@ -207,10 +207,9 @@ marks = Marks()
 t1, c1 = time.perf_counter(), time.process_time()
 data = build(cfg, Path(sys.argv[2]), workers=int(sys.argv[3]), overwrite=True, progress=marks)
 t2, c2 = time.perf_counter(), time.process_time()
-files = [s for split in data["splits"].values() for s in split["shards"]]
 # from the moment every worker has written its first chunk to the last chunk
 (ta, na), (tb, nb) = marks.marks[int(sys.argv[3]) - 1], marks.marks[-1]
-print(json.dumps({"seconds": t2 - t1, "cpu": c2 - c1, "imports": t1 - t0, "bytes": sum(s["bytes"] for s in files),
+print(json.dumps({"seconds": t2 - t1, "cpu": c2 - c1, "imports": t1 - t0, "bytes": sum(s.bytes for s in data.shards),
                   "steady_seq_per_s": (nb - na) / (tb - ta)}))
 """
 
