@@ -1,4 +1,4 @@
-"""HDF5 shards: the only module that talks to h5py.
+"""HDF5 shards: writing them (reading them is `store.reader`).
 
 Handles never cross processes: writers and readers open files themselves, in the process
 that uses them.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,10 @@ import h5py
 import hdf5plugin  # registers the zstd and lz4 HDF5 filters, for writing and for reading
 import numpy as np
 
-from movmnist.errors import DatasetError, WriteFailed
+from movmnist.errors import WriteFailed
 from movmnist.files import remove_quietly, temporary_path
 from movmnist.store import records
+from movmnist.store.reader import ShardReader as ShardReader  # moved to store/reader.py; kept importable here
 from movmnist.store.schema import BLOCK_ROWS, Layout
 
 # Frames go to HDF5 (and its compressor) in blocks of about this many bytes, small enough
@@ -178,60 +178,3 @@ def _write_rows(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
     space = ds.id.get_space()
     space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
     ds.id.write(h5py.h5s.create_simple(rows.shape), space, rows)
-
-
-class ShardReader:
-    """Read access to one shard file, opened lazily in the process that reads it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: h5py.File | None = None
-        self._pid = -1
-
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            try:
-                self._file = h5py.File(self.path, "r")
-            except FileNotFoundError:
-                raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
-            except OSError as exc:
-                raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
-            self._pid = os.getpid()
-        return self._file
-
-    def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
-        try:
-            return np.asarray(self._open()[name][sel])
-        except (OSError, KeyError, RuntimeError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
-
-    def attrs(self) -> dict[str, Any]:
-        return dict(self._open().attrs)
-
-    def datasets(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Every dataset in the file, by path ('frames', 'labels', 'a/b'), as (shape, dtype name)."""
-        found: dict[str, tuple[tuple[int, ...], str]] = {}
-
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset):
-                found[name] = (tuple(obj.shape), str(obj.dtype))
-
-        try:
-            self._open().visititems(visit)
-        except (OSError, RuntimeError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot list its datasets ({exc}); run movmnist verify") from None
-        return found
-
-    def filters(self, name: str) -> dict[str, Any]:
-        """The HDF5 filters of dataset `name`: compression, fletcher32 checksum, chunk shape."""
-        ds = self._open()[name]
-        return {"compression": ds.compression, "fletcher32": bool(ds.fletcher32), "chunks": ds.chunks}
-
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # h5py handles must not cross processes: a pickled reader reopens on first use.
-        return {"path": self.path, "_file": None, "_pid": -1}
