@@ -76,6 +76,7 @@ class Split:
                 )
         self.input_frames = input_frames
         self._names: tuple[str, ...] | None = None
+        self._rows: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}  # name -> (shape of a row, dtype)
 
     # --- views ---------------------------------------------------------------------
 
@@ -168,7 +169,10 @@ class Split:
         """Dataset `name` for `runs` (from `_runs`), each read straight into one output array."""
         if not self._shards:
             return np.empty((0,))
-        row, dtype = self._shards[runs[0][0] if runs else 0].row_shape(name)
+        known = self._rows.get(name)
+        if known is None:  # every shard of a split holds the same shapes (read_into checks)
+            known = self._rows[name] = self._shards[runs[0][0] if runs else 0].row_shape(name)
+        row, dtype = known
         out = np.empty((n, *row), dtype)
         for shard, lo, hi, at in runs:
             self._shards[shard].read_into(name, lo, hi, out[at : at + hi - lo])
@@ -265,6 +269,10 @@ class Split:
     def close(self) -> None:
         for shard in self._shards:
             shard.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Paths and options only: the shapes read are found again by the process that reads.
+        return {**self.__dict__, "_rows": {}}
 
 
 def _first(item: Any) -> np.ndarray:

@@ -20,10 +20,12 @@ Two shortcuts past h5py, each taken only where it gives the same bytes:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +51,26 @@ class _OpenShards:
         self.lock = threading.Lock()
 
     def touch(self, reader: ShardReader) -> None:
-        """Mark `reader` (whose file is open) the most recently used; close the oldest past the limit."""
+        """Mark `reader` (whose file is open) the most recently used; close the oldest past the
+        limit. The caller holds `lock`."""
+        if self.pid != os.getpid():  # a forked child: the parent's handles are not ours to use
+            self.readers = OrderedDict()
+            self.pid = os.getpid()
+        key = id(reader)
+        if key in self.readers:
+            self.readers.move_to_end(key)
+            return
+        self.readers[key] = reader
+        if len(self.readers) > self.limit:
+            # Oldest first, but never a file another thread is reading from (then the bound
+            # is exceeded until that read ends and the next file is opened).
+            for old in [k for k, r in self.readers.items() if not r._busy][: len(self.readers) - self.limit]:
+                self.readers.pop(old)._release()
+
+    def pin(self, reader: ShardReader, by: int) -> None:
+        """Count a read of `reader` starting (+1) or ending (-1): a reader being read is not closed."""
         with self.lock:
-            if self.pid != os.getpid():  # a forked child: the parent's handles are not ours to use
-                self.readers = OrderedDict()
-                self.pid = os.getpid()
-            key = id(reader)
-            if key in self.readers:
-                self.readers.move_to_end(key)
-                return
-            self.readers[key] = reader
-            while len(self.readers) > self.limit:
-                _, oldest = self.readers.popitem(last=False)
-                oldest._release()
+            reader._busy += by
 
     def forget(self, reader: ShardReader) -> None:
         with self.lock:
@@ -112,19 +121,30 @@ class ShardReader:
         self._file: h5py.File | None = None
         self._pid = -1
         self._plans: dict[str, _Plan] = {}
+        self._busy = 0  # reads under way in this process's threads
 
     def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            self._plans = {}
-            try:
-                self._file = h5py.File(self.path, "r")
-            except FileNotFoundError:
-                raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
-            except OSError as exc:
-                raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
-            self._pid = os.getpid()
-        OPEN.touch(self)
-        return self._file
+        """The open file; call it pinned (`_pinned`, or `OPEN.pin`) so no other thread closes it."""
+        with OPEN.lock:  # one thread opens it; the others wait and use that handle
+            if self._file is None or self._pid != os.getpid():
+                self._plans = {}
+                try:
+                    self._file = h5py.File(self.path, "r")
+                except FileNotFoundError:
+                    raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
+                except OSError as exc:
+                    raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
+                self._pid = os.getpid()
+            OPEN.touch(self)
+            return self._file
+
+    @contextlib.contextmanager
+    def _pinned(self) -> Iterator[h5py.File]:
+        OPEN.pin(self, 1)
+        try:
+            yield self._open()
+        finally:
+            OPEN.pin(self, -1)
 
     def _plan(self, name: str) -> _Plan:
         f = self._open()
@@ -135,6 +155,7 @@ class ShardReader:
 
     def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
         """`file[name][sel]` as an array (a slice with step 1 takes the shortcuts)."""
+        OPEN.pin(self, 1)
         try:
             if isinstance(sel, slice) and sel.step in (None, 1):
                 plan = self._plan(name)
@@ -145,17 +166,21 @@ class ShardReader:
             return np.asarray(self._open()[name][sel])
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
+        finally:
+            OPEN.pin(self, -1)
 
     def row_shape(self, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """(shape without the first axis, dtype) of dataset `name`."""
         try:
-            plan = self._plan(name)
+            with self._pinned():
+                plan = self._plan(name)
         except (OSError, KeyError, RuntimeError, ValueError) as exc:
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
         return plan.shape[1:], plan.dtype
 
     def read_into(self, name: str, lo: int, hi: int, out: np.ndarray) -> None:
         """Rows lo:hi of dataset `name` into `out` (C-contiguous, of their shape and dtype)."""
+        OPEN.pin(self, 1)
         try:
             plan = self._plan(name)
             if plan.shape[1:] != out.shape[1:] or plan.dtype != out.dtype:
@@ -168,6 +193,8 @@ class ShardReader:
             self._read_rows(plan, lo, hi, out)
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
+        finally:
+            OPEN.pin(self, -1)
 
     def _read_rows(self, plan: _Plan, lo: int, hi: int, out: np.ndarray) -> None:
         if hi <= lo:
@@ -218,7 +245,8 @@ class ShardReader:
         return plan.block
 
     def attrs(self) -> dict[str, Any]:
-        return dict(self._open().attrs)
+        with self._pinned() as f:
+            return dict(f.attrs)
 
     def datasets(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Every dataset in the file, by path ('frames', 'labels', 'a/b'), as (shape, dtype name)."""
@@ -229,15 +257,17 @@ class ShardReader:
                 found[name] = (tuple(obj.shape), str(obj.dtype))
 
         try:
-            self._open().visititems(visit)
+            with self._pinned() as f:
+                f.visititems(visit)
         except (OSError, RuntimeError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot list its datasets ({exc}); run movmnist verify") from None
         return found
 
     def filters(self, name: str) -> dict[str, Any]:
         """The HDF5 filters of dataset `name`: compression, fletcher32 checksum, chunk shape."""
-        ds = self._open()[name]
-        return {"compression": ds.compression, "fletcher32": bool(ds.fletcher32), "chunks": ds.chunks}
+        with self._pinned() as f:
+            ds = f[name]
+            return {"compression": ds.compression, "fletcher32": bool(ds.fletcher32), "chunks": ds.chunks}
 
     def is_open(self) -> bool:
         """Whether this process holds the file open."""

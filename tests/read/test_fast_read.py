@@ -7,6 +7,7 @@ import os
 import pickle
 import random
 import shutil
+import threading
 from pathlib import Path
 
 import h5py
@@ -239,3 +240,33 @@ def test_unwritten_chunks_read_as_h5py_fills_them(tmp_path: Path) -> None:
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(reader.read("frames", slice(None)), f["frames"][:])
     reader.close()
+
+
+def test_threads_never_lose_a_file_they_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "many"
+    build(small_config("splits.train.sequences=0", "splits.val.sequences=0", "output.shard_size=1"), out, workers=1)
+    monkeypatch.setattr(store_reader.OPEN, "limit", 2)  # fewer than the threads: files in use must stay open
+    with movmnist.open(out) as ds:
+        split = ds["test"].with_annotations()
+        plain = _plain(split, "frames")
+        errors: list[BaseException] = []
+
+        def work(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(60):
+                    i = rng.randrange(16)
+                    np.testing.assert_array_equal(split[i]["frames"], plain[i])
+                    np.testing.assert_array_equal(split[i : i + 3]["frames"], plain[i : i + 3])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[0]
+        assert all(r._busy == 0 for r in split._shards)
+        split[0]  # the next open closes the files past the bound again
+        assert len(store_reader.OPEN) <= 2
