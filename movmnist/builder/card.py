@@ -189,7 +189,7 @@ def warm_up() -> None:
 def write_card(out: Path, manifest: Manifest) -> list[str]:
     """Write README.md and preview.gif for the dataset in `out` that `manifest` describes; return the names."""
     from movmnist.read.dataset import Dataset
-    from movmnist.store.shards import ShardReader
+    from movmnist.store.reader import ShardReader
     from movmnist.tools.preview import preview_gif
 
     written = []

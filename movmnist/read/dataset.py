@@ -35,8 +35,8 @@ import numpy as np
 
 from movmnist.errors import DatasetError
 from movmnist.store.manifest import Manifest, SplitEntry, read_manifest
+from movmnist.store.reader import ShardReader
 from movmnist.store.schema import BASIC, OPTIONAL, TABLES
-from movmnist.store.shards import ShardReader
 
 Key = int | slice | np.ndarray | list[int]
 # Known annotations first, in this order; anything else a shard holds follows, sorted.
@@ -76,6 +76,7 @@ class Split:
                 )
         self.input_frames = input_frames
         self._names: tuple[str, ...] | None = None
+        self._rows: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}  # name -> (shape of a row, dtype)
 
     # --- views ---------------------------------------------------------------------
 
@@ -145,8 +146,13 @@ class Split:
     def read(self, name: str, key: Key) -> np.ndarray:
         """Read dataset `name` (frames, labels, positions, source_index, ...) for the sequences `key`."""
         idx, scalar = self._indices(key)
-        parts = []
-        # Consecutive runs within one shard become one slice read (one call into HDF5).
+        out = self._read_runs(name, self._runs(idx), len(idx))
+        return out[0] if scalar else out
+
+    def _runs(self, idx: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(shard, first row, end row, position in the output) of each run of consecutive
+        sequences within one shard: each run is one read."""
+        runs = []
         start = 0
         while start < len(idx):
             shard = bisect.bisect_right(self._firsts, int(idx[start])) - 1
@@ -155,13 +161,22 @@ class Split:
             stop = start + 1
             while stop < len(idx) and idx[stop] == idx[stop - 1] + 1 and idx[stop] < end_of_shard:
                 stop += 1
-            lo, hi = int(idx[start]) - first, int(idx[stop - 1]) - first + 1
-            parts.append(self._shards[shard].read(name, slice(lo, hi)))
+            runs.append((shard, int(idx[start]) - first, int(idx[stop - 1]) - first + 1, start))
             start = stop
-        if not parts:
-            return self._shards[0].read(name, slice(0, 0)) if self._shards else np.empty((0,))
-        out = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return out[0] if scalar else out
+        return runs
+
+    def _read_runs(self, name: str, runs: list[tuple[int, int, int, int]], n: int) -> np.ndarray:
+        """Dataset `name` for `runs` (from `_runs`), each read straight into one output array."""
+        if not self._shards:
+            return np.empty((0,))
+        known = self._rows.get(name)
+        if known is None:  # every shard of a split holds the same shapes (read_into checks)
+            known = self._rows[name] = self._shards[runs[0][0] if runs else 0].row_shape(name)
+        row, dtype = known
+        out = np.empty((n, *row), dtype)
+        for shard, lo, hi, at in runs:
+            self._shards[shard].read_into(name, lo, hi, out[at : at + hi - lo])
+        return out
 
     def events(self, key: Key | None = None) -> np.ndarray:
         """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
@@ -214,7 +229,14 @@ class Split:
         return box
 
     def _item(self, key: Key) -> Any:
-        frames = self.read("frames", key)
+        idx, scalar = self._indices(key)
+        runs = self._runs(idx)  # found once, for frames and every annotation
+
+        def read(name: str) -> np.ndarray:
+            out = self._read_runs(name, runs, len(idx))
+            return out[0] if scalar else out
+
+        frames = read("frames")
         k = self.input_frames
         if k is not None:
             time = 0 if frames.ndim == len(self.shape) - 1 else 1  # a single sequence has no leading axis
@@ -224,7 +246,7 @@ class Split:
             return pair if k is not None else frames
         item: dict[str, np.ndarray] = {"input": pair[0], "target": pair[1]} if k is not None else {"frames": frames}
         for name in self.annotation_names:
-            item[name] = self.read(name, key)
+            item[name] = read(name)
         return item
 
     def __getitem__(self, key: Key) -> Any:
@@ -247,6 +269,10 @@ class Split:
     def close(self) -> None:
         for shard in self._shards:
             shard.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Paths and options only: the shapes read are found again by the process that reads.
+        return {**self.__dict__, "_rows": {}}
 
 
 def _first(item: Any) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""HDF5 shards: the only module that talks to h5py.
+"""HDF5 shards: writing them (reading them is `store.reader`).
 
 Handles never cross processes: writers and readers open files themselves, in the process
 that uses them.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,7 +23,7 @@ import h5py
 import hdf5plugin  # registers the zstd and lz4 HDF5 filters, for writing and for reading
 import numpy as np
 
-from movmnist.errors import DatasetError, WriteFailed
+from movmnist.errors import WriteFailed
 from movmnist.files import remove_quietly, temporary_path
 from movmnist.store import records
 from movmnist.store.schema import BLOCK_ROWS, Layout
@@ -238,60 +237,3 @@ def _write_chunks(ds: h5py.Dataset, start: int, rows: np.ndarray, deflate: Calla
     rest = (0,) * (rows.ndim - 1)
     for i in range(len(rows)):
         ds.id.write_direct_chunk((start + i, *rest), deflate(rows[i]), 0)
-
-
-class ShardReader:
-    """Read access to one shard file, opened lazily in the process that reads it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: h5py.File | None = None
-        self._pid = -1
-
-    def _open(self) -> h5py.File:
-        if self._file is None or self._pid != os.getpid():
-            try:
-                self._file = h5py.File(self.path, "r")
-            except FileNotFoundError:
-                raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
-            except OSError as exc:
-                raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
-            self._pid = os.getpid()
-        return self._file
-
-    def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
-        try:
-            return np.asarray(self._open()[name][sel])
-        except (OSError, KeyError, RuntimeError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
-
-    def attrs(self) -> dict[str, Any]:
-        return dict(self._open().attrs)
-
-    def datasets(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Every dataset in the file, by path ('frames', 'labels', 'a/b'), as (shape, dtype name)."""
-        found: dict[str, tuple[tuple[int, ...], str]] = {}
-
-        def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset):
-                found[name] = (tuple(obj.shape), str(obj.dtype))
-
-        try:
-            self._open().visititems(visit)
-        except (OSError, RuntimeError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot list its datasets ({exc}); run movmnist verify") from None
-        return found
-
-    def filters(self, name: str) -> dict[str, Any]:
-        """The HDF5 filters of dataset `name`: compression, fletcher32 checksum, chunk shape."""
-        ds = self._open()[name]
-        return {"compression": ds.compression, "fletcher32": bool(ds.fletcher32), "chunks": ds.chunks}
-
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # h5py handles must not cross processes: a pickled reader reopens on first use.
-        return {"path": self.path, "_file": None, "_pid": -1}

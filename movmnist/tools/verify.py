@@ -22,8 +22,8 @@ from movmnist.errors import DatasetError
 from movmnist.files import sha256_file
 from movmnist.read.dataset import Dataset
 from movmnist.store.manifest import Manifest, ShardEntry, read_manifest
+from movmnist.store.reader import ShardReader
 from movmnist.store.schema import Layout
-from movmnist.store.shards import ShardReader
 
 
 @dataclass
