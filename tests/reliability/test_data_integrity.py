@@ -91,10 +91,16 @@ def test_readers_refuse_a_build_in_progress(
         second = faults.run(built["path"], out, "--overwrite")  # type: ignore[arg-type]
         ok = ok and ((second.returncode == 1 and "is being built by" in second.stderr) or proc.poll() is not None)
     finally:
-        proc.communicate(timeout=60)
-    ok = ok and faults.shard_digests(out) == faults.shard_digests(built["out"])  # type: ignore[arg-type]
+        _, first_err = proc.communicate(timeout=60)
+    same = faults.shard_digests(out) == faults.shard_digests(built["out"])  # type: ignore[arg-type]
+    ok = ok and same
     case("concurrency", ok)
-    assert ok, shown.output
+    # Every part of the verdict, so that an intermittent failure says which part it was.
+    assert ok, (
+        f"preview: {shown.exit_code} {shown.output!r}; second build: {second.returncode} {second.stderr[-200:]!r};"
+        f" first build: {proc.returncode} {first_err[-300:]!r};"
+        f" same shards as a clean build: {same}; files: {sorted(p.name for p in out.iterdir())}"
+    )
 
 
 def test_two_builders_one_directory(
