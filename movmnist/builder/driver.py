@@ -35,8 +35,6 @@ from movmnist.sources import load_pool, open_source
 from movmnist.store import manifest, outdir, records
 from movmnist.text import human_bytes
 
-Progress = Callable[[int], None]
-
 
 class Reporter(Protocol):
     """Receives the build's total, then each batch of finished sequences."""

@@ -8,7 +8,6 @@ to the driver (`driver`, local engine). Never imports the driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from movmnist.core.pool import Pool
 from movmnist.sources import load_pool
 from movmnist.store import manifest, records, shards
 from movmnist.store.schema import Layout
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ def _frame_buffer(size: int) -> np.ndarray:
 
 
 def run_shard(
-    cfg: Config, shard: ShardSpec, out: str, progress: Progress | None = None, seal: bool = True
+    cfg: Config, shard: ShardSpec, out: str, progress: engines.Progress | None = None, seal: bool = True
 ) -> ShardResult:
     """Generate and write one shard. Pure in its inputs: same arguments, same bytes.
 
