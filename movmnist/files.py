@@ -13,14 +13,25 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 
 def temporary_path(path: Path) -> Path:
-    """Where this process writes the file at `path` before it takes its name: `.{name}.tmp-{pid}`."""
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """A fresh name to write the file at `path` under before it takes its name: `.{name}.tmp-{pid}-{random}`.
+
+    The random part makes it unguessable, so nobody can plant a symlink there in advance;
+    open it with `create_new`, which refuses a name that exists (a symlink included).
+    """
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(8)}")
+
+
+def create_new(path: Path, mode: int = 0o644) -> IO[bytes]:
+    """Open `path` for writing, binary; it must not exist yet (never follows or truncates anything there)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    return os.fdopen(fd, "wb")
 
 
 def remove_quietly(path: Path) -> None:
@@ -47,7 +58,7 @@ def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
     """
     tmp = temporary_path(path)
     try:
-        with open(tmp, "wb") as f:
+        with create_new(tmp) as f:
             yield f
             if sync:
                 f.flush()
@@ -60,7 +71,7 @@ def atomic_file(path: Path, sync: bool = True) -> Iterator[IO[bytes]]:
 
 
 def write_atomic(path: Path, data: bytes, sync: bool = True) -> None:
-    """Write `data` to `path` through `atomic_file`."""
+    """Write `data` to `path` through `atomic_file` (a symlink at `path` is replaced, never written through)."""
     with atomic_file(path, sync) as f:
         f.write(data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reprlib
+from pathlib import PurePath
 from typing import Any
 
 
@@ -24,3 +25,15 @@ _SHORT.maxlevel = 3
 def short(value: Any) -> str:
     """`repr(value)`, cut to about 60 characters and a few items, for a one-line message."""
     return " ".join(_SHORT.repr(value).split("\n"))
+
+
+def cut(text: str, limit: int = 200) -> str:
+    """`text` on one line, cut to `limit` characters (with an ellipsis): an echoed input never floods a message."""
+    text = " ".join(str(text).splitlines())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def local_name(path: str) -> str:
+    """The last component of a local path ('/home/me/data/mnist.npz' -> 'mnist.npz'): what a dataset
+    built from it may record, so that no folder of the builder's machine leaves it."""
+    return PurePath(path).name or str(path)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,32 @@ def without_dac_override() -> None:
     for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER: out of the bounding set,
         if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, so that exec does not give them back
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command printed (stdout and stderr together), its exit status, and whether it was a traceback."""
+
+    code: int
+    output: str
+    traceback: bool
+
+    @property
+    def one_line(self) -> bool:
+        return self.output.strip().count("\n") == 0 and not self.traceback
+
+
+def invoke(args: list[str], input: str | bytes | None = None) -> Outcome:
+    """Run `movmnist ARGS` in this process (click's runner)."""
+    from click.testing import CliRunner
+
+    from movmnist.cli import cli
+
+    result = CliRunner().invoke(cli, args, input=input)
+    raised = result.exception is not None and not isinstance(result.exception, SystemExit)
+    return Outcome(result.exit_code, result.output, raised or "Traceback" in result.output)
+
+
+def refused(outcome: Outcome, phrase: str, code: int = 2) -> bool:
+    """Refused as a user's mistake should be: that exit status, one line, holding `phrase`."""
+    return outcome.code == code and outcome.one_line and phrase in outcome.output

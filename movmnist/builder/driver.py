@@ -33,7 +33,7 @@ from movmnist.config import Config
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
 from movmnist.sources import load_pool, open_source
 from movmnist.store import manifest, outdir, records
-from movmnist.text import human_bytes
+from movmnist.text import human_bytes, local_name
 
 
 class Reporter(Protocol):
@@ -81,7 +81,10 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
             f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
             "enlarge canvas.height/width or set digits.size"
         )
-    return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), source.describe(), sizes
+    described = source.describe()
+    if described.get("path"):  # like the config's: the name, not the builder's folders
+        described["path"] = local_name(described["path"])
+    return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), described, sizes
 
 
 class _Sealer:
@@ -201,7 +204,7 @@ def _build_locked(
     cfg, out, plan = job.cfg, job.out, job.plan
     config = cfg.dataset_data()
     if resume:
-        finished = outdir.check_finished(out, plan.filenames, config, warn)
+        finished = outdir.check_finished(out, plan.filenames, config, warn, source=job.source, version=__version__)
         if finished.complete is not None:
             outdir.finish(out, plan.filenames)
             return finished.complete
@@ -218,7 +221,14 @@ def _build_locked(
     try:  # from the marker to the manifest, Ctrl-C gets the count of shards and how to resume
         files.write_json_atomic(
             out / manifest.BUILDING,
-            {"pid": os.getpid(), "host": socket.gethostname(), "started": outdir.now(), "config": config},
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": outdir.now(),
+                "movmnist_version": __version__,  # a resume must be by the same movmnist,
+                "source": job.source,  # from the same digit images (their digests)
+                "config": config,
+            },
         )
         _warn_if_short(out, remaining, warn)
         if progress is not None:

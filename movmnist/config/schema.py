@@ -35,6 +35,7 @@ from movmnist.config.sections import (
     Splits,
 )
 from movmnist.errors import ConfigError
+from movmnist.text import local_name
 
 
 class Config(_Model):
@@ -153,10 +154,16 @@ class Config(_Model):
         """`to_data` without the engine section: everything that decides the output bytes.
 
         Shards and manifests record this, so a dataset built on Dask is byte-identical to a
-        local one, and `--resume` compares it to refuse a different config.
+        local one, and `--resume` compares it to refuse a different config. Local paths
+        (source.path, source.data_dir) are cut to their last component: where the builder
+        kept its files is not the dataset's business, and does not change its bytes.
         """
         data = self.to_data()
         del data["engine"]
+        source = data["source"]
+        for key in ("path", "data_dir"):  # the builder's own folders stay on its machine: only their names
+            if source.get(key):
+                source[key] = local_name(source[key])
         return data
 
     @classmethod

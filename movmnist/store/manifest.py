@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5$")
 CARD_FILES = ("README.md", "preview.gif")  # the dataset card (movmnist.card): its text and the GIF it shows
 RECORD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5\.sha256$")  # written after each shard
-TEMP_NAME = re.compile(r"^\..+\.tmp-\d+$")
+TEMP_NAME = re.compile(r"^\..+\.tmp-\d+(-[0-9a-f]+)?$")  # files.temporary_path; older builds: no random part
 
 
 def is_ours(name: str) -> bool:

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import socket
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any
 from movmnist import files
 from movmnist.errors import BuildError, BuildLocked, OutputError
 from movmnist.store import manifest, records
+from movmnist.text import cut, short
 
 # Builds are POSIX-only (Linux, macOS): the lock is an flock, and the local engine forks its
 # workers from a server. Reading a dataset (movmnist.open) never comes here, so it works anywhere.
@@ -69,6 +71,37 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+def _refuse(path: Path, what: str) -> OutputError:
+    return OutputError(
+        f"{path} is {what}, where movmnist keeps a file of its own; refusing to use it: remove it and retry"
+    )
+
+
+def _open_lock(path: Path) -> int:
+    """Open (or create) the lock file; never through a symlink, and never a file that is not ours alone."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _refuse(path, "a symlink") from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:  # a FIFO, a device, or a hard link to someone's file
+        os.close(fd)
+        raise _refuse(path, "not a plain file" if not stat.S_ISREG(st.st_mode) else "a hard link to another file")
+    return fd
+
+
+def refuse_links(out: Path) -> None:
+    """OutputError if an entry of `out` with one of our names is a symlink or not a plain file."""
+    for entry in out.iterdir():
+        if manifest.is_ours(entry.name) and entry.name != manifest.LOCK:
+            if entry.is_symlink():
+                raise _refuse(entry, "a symlink")
+            if not entry.is_file():
+                raise _refuse(entry, "not a plain file")
+
+
 @contextlib.contextmanager
 def locked(out: Path, warn: Warn) -> Iterator[None]:
     """Hold `out/.movmnist-lock` (pid, host, start time) for the duration of a build.
@@ -84,7 +117,7 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
     fd = -1
     holder: dict[str, Any] | None
     for _ in range(20):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open_lock(path)
         try:
             flock.flock(fd, flock.LOCK_EX | flock.LOCK_NB)
             flock_works = True
@@ -142,6 +175,7 @@ def _entries(out: Path) -> list[str]:
 
 def claim(out: Path, overwrite: bool) -> None:
     """Make `out` (which exists and is locked) ready for a fresh build; never touch what is not ours."""
+    refuse_links(out)
     names = _entries(out)
     others = [n for n in names if not manifest.is_ours(n)]
     if not others and names and all(n in manifest.CARD_FILES for n in names):
@@ -202,9 +236,15 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: data}
 
 
+IGNORED = ("engine", "source.path")  # where it runs; where the digit files lie (their digests are checked instead)
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """'field (was A, now B)' for every dotted field that differs; the engine never counts."""
-    a, b = _flatten({k: v for k, v in old.items() if k != "engine"}), _flatten(new)
+    """'field (was A, now B)' for every dotted field that differs, but for the `IGNORED` ones."""
+    a, b = _flatten(old), _flatten(new)
+    for flat in (a, b):
+        for key in [k for k in flat if any(k == i or k.startswith(f"{i}.") for i in IGNORED)]:
+            del flat[key]
 
     def show(flat: dict[str, Any], key: str) -> str:
         return json.dumps(flat[key]) if key in flat else "absent"
@@ -213,43 +253,116 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k} (was {show(a, k)}, now {show(b, k)})" for k in keys if k not in a or k not in b or a[k] != b[k]]
 
 
-def _recorded_config(out: Path) -> tuple[dict[str, Any] | None, manifest.Manifest | None]:
-    """(config an earlier build recorded, its manifest if it finished); (None, None) if none."""
+@dataclass(frozen=True)
+class _Recorded:
+    """What an earlier build of `out` recorded when it started (its marker) or finished (its manifest)."""
+
+    config: dict[str, Any]
+    source: dict[str, Any] | None  # None: a marker of a movmnist that did not record it
+    version: str | None
+    done: manifest.Manifest | None
+
+
+def _recorded(out: Path) -> _Recorded | None:
+    """What an earlier build recorded; None if there was none."""
     if (out / manifest.MANIFEST).exists():
         data = manifest.read_manifest(out)
-        return data.config, data
+        return _Recorded(data.config, data.source, data.movmnist_version, data)
     marker = out / manifest.BUILDING
     if not marker.exists():
-        return None, None
+        return None
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OutputError(f"{marker} is not readable ({exc}); pass --overwrite to start the build again") from None
+        with open(marker, "rb") as f:
+            raw = f.read(MARKER_LIMIT + 1)
+        if len(raw) > MARKER_LIMIT:
+            raise ValueError(f"over {MARKER_LIMIT} bytes")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise OutputError(
+            f"{marker} is not readable ({cut(str(exc))}); pass --overwrite to start the build again"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
         raise OutputError(f"{marker} records no config; pass --overwrite to start the build again")
-    return data["config"], None
+    source, version = data.get("source"), data.get("movmnist_version")
+    return _Recorded(
+        data["config"],
+        source if isinstance(source, dict) else None,
+        version if isinstance(version, str) else None,
+        None,
+    )
 
 
-def check_finished(out: Path, planned: Sequence[str], config: dict[str, Any], warn: Warn) -> Finished:
+MARKER_LIMIT = 1 << 24  # bytes: a marker holds a config and a source description
+
+
+def _without_path(source: dict[str, Any]) -> dict[str, Any]:
+    # Where the files lie may change between the start and the resume; their digests may not.
+    return {k: v for k, v in source.items() if k != "path"}
+
+
+def _check_same_origin(out: Path, recorded: _Recorded, source: dict[str, Any], version: str) -> None:
+    """Refuse to resume a build started by another movmnist, or from other digit images."""
+    fix = "or pass --overwrite to start again"
+    if recorded.source is None or recorded.version is None:
+        raise OutputError(
+            f"refusing to resume: {out} was started by a movmnist that did not record its digit source; {fix}"
+        )
+    if recorded.version != version:
+        raise OutputError(
+            f"refusing to resume: {out} was started by movmnist {cut(recorded.version, 40)}, this is movmnist"
+            f" {version}; finish it with movmnist {cut(recorded.version, 40)}, {fix}"
+        )
+    a, b = _flatten(_without_path(recorded.source)), _flatten(_without_path(source))
+    diffs = [k for k in [*a, *(k for k in b if k not in a)] if a.get(k, _ABSENT) != b.get(k, _ABSENT)]
+    if diffs:
+        shown = "; ".join(f"{k} (was {_show(a.get(k, 'absent'))}, now {_show(b.get(k, 'absent'))})" for k in diffs[:3])
+        more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
+        raise OutputError(
+            f"refusing to resume: {out} was started from other digit images: {shown}{more}; "
+            f"resume with the source it was started from, {fix}"
+        )
+
+
+_ABSENT = object()
+
+
+def _show(value: Any) -> str:
+    return cut(value, 20) if isinstance(value, str) else short(value)  # a digest: its first 19 hex digits
+
+
+def check_finished(
+    out: Path,
+    planned: Sequence[str],
+    config: dict[str, Any],
+    warn: Warn,
+    *,
+    source: dict[str, Any],
+    version: str,
+) -> Finished:
     """Check every shard an earlier build of `config` finished in `out` (locked); remove the rest.
 
     A shard is kept when its sha256 matches its record (`{shard}.sha256`, written after its
     rename) or, for a finished dataset, the manifest. Anything else of ours is removed, so
-    that the build regenerates it. Refuses a directory built with a different config.
+    that the build regenerates it. Refuses a directory built with a different config, from
+    other digit images (`source`: their description, with digests) or by another movmnist
+    `version`: shards from two origins would make one dataset that `verify` cannot tell apart.
     """
-    recorded, done = _recorded_config(out)
+    refuse_links(out)
+    recorded = _recorded(out)
     names = _entries(out)
     if recorded is None:
         if any(manifest.SHARD_NAME.match(n) for n in names):
             raise OutputError(f"{out} holds shards but no record of their build; pass --overwrite to start again")
         claim(out, overwrite=True)
         return Finished()
-    diffs = config_differences(recorded, config)
+    diffs = config_differences(recorded.config, config)
     if diffs:
         raise OutputError(
-            f"refusing to resume: {out} was built with a different config: {'; '.join(diffs)}; "
+            f"refusing to resume: {out} was built with a different config: {cut('; '.join(diffs), 400)}; "
             "resume with the same config, or pass --overwrite to start again"
         )
+    _check_same_origin(out, recorded, source, version)
+    done = recorded.done
     expected = {s.file: s.sha256 for s in done.shards} if done is not None else {}
     finished = Finished()
     for name in planned:

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 from movmnist.errors import WriteFailed
-from movmnist.files import fsync_dir, remove_quietly, sha256_file, temporary_path, write_atomic
+from movmnist.files import create_new, fsync_dir, remove_quietly, sha256_file, temporary_path, write_atomic
 
 RECORD_SUFFIX = ".sha256"
 
@@ -44,8 +44,8 @@ def _record_line(path: Path, digest: str) -> str:
 
 
 def _write_synced(path: Path, text: str) -> None:
-    with open(path, "w", encoding="ascii") as f:
-        f.write(text)
+    with create_new(path) as f:
+        f.write(text.encode("ascii"))
         f.flush()
         os.fsync(f.fileno())
 

@@ -145,7 +145,7 @@ def _write_hdf5(
     compression: str,
     level: int,
 ) -> None:
-    f = h5py.File(tmp, "w")
+    f = h5py.File(tmp, "x")  # a fresh name (files.temporary_path), never a file or symlink that exists
     try:
         codec, deflate = compression_args(compression, level), fast_deflate(compression, level)
         done = _fill(f, n, layout, chunks, attrs, codec, deflate)

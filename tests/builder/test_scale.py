@@ -101,7 +101,13 @@ def _interrupted(tiny: dict[str, object], out: Path) -> list[str]:
     build(_cfg(tiny), out, workers=2)
     data = json.loads((out / manifest.MANIFEST).read_text())
     (out / manifest.MANIFEST).unlink()
-    files.write_json_atomic(out / manifest.BUILDING, {"pid": 1, "config": data["config"]})
+    marker = {
+        "pid": 1,
+        "config": data["config"],
+        "source": data["source"],
+        "movmnist_version": data["movmnist_version"],
+    }
+    files.write_json_atomic(out / manifest.BUILDING, marker)
     names = sorted(tiny["digests"])  # type: ignore[call-overload]
     for name in names:
         write_record(out / name, sha256_file(out / name))

@@ -70,7 +70,7 @@ def test_a_flipped_byte_anywhere_is_never_returned_as_data(
         except DatasetError as exc:
             silent, how = False, f"loader: {exc}"
         ok = flagged and not silent and "\n" not in how
-        case("corruption", ok)
+        case("corruption", ok, wrong=silent)
         assert ok, f"{shard.name} byte {at}: verify flagged={flagged}, {how}"
         shutil.rmtree(copy)
 

@@ -221,7 +221,7 @@ def test_build_downloads_with_the_registered_urls_redirected(
     assert "tensorflow" not in sys.modules
 
     info = CliRunner().invoke(cli, ["info", str(out)])
-    assert f"source:      tfds mnist from {data_dir / 'movmnist' / 'mnist'}" in info.output
+    assert "source:      tfds mnist from mnist\n" in info.output  # the folder's name only: no path of the builder's
     assert "digits:      2 per sequence, size 28x28 (the source's)" in info.output
 
     shown = CliRunner().invoke(cli, ["sources", "--set", f"source.data_dir={data_dir}", "--json"])
