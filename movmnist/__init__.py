@@ -1,6 +1,7 @@
 """movmnist: Moving MNIST datasets, built fast, reproducibly, as HDF5 shards.
 
-The public Python API, in one place: `open` a built dataset, `load_config` and `build`.
+The public Python API, in one place: `open` a built dataset, `load_config`, `build`, and
+`procedural` (a config's dataset generated on the fly, the same items as its build).
 Each imports its layer when first called, so `import movmnist` (and the CLI's --help)
 stays fast. The package's layers, bottom to top (each imports only those below it;
 tests/test_layers.py checks it): errors, files, text -> config -> core -> sources ->
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from movmnist.config import Config
     from movmnist.read.dataset import Dataset
+    from movmnist.read.procedural import ProceduralDataset
     from movmnist.store.manifest import Manifest
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "load_config", "open"]
+__all__ = ["__version__", "build", "load_config", "open", "procedural"]
 
 
 def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: int | None = None) -> Dataset:
@@ -55,3 +57,31 @@ def build(
     from movmnist.builder.driver import build as run
 
     return run(config, Path(out), workers=workers, overwrite=overwrite, resume=resume, warn=warn)
+
+
+def procedural(
+    config: Config | str | PathLike[str] | None = None,
+    set: Sequence[str] = (),  # the CLI's --set
+    *,
+    annotations: bool = False,
+    input_frames: int | None = None,
+) -> ProceduralDataset:
+    """The dataset a config describes, generated on the fly: `movmnist.procedural("configs/default.yaml")["train"][17]`.
+
+    The same splits, views and items as `movmnist.open` on what `movmnist build` would write
+    from the config, byte for byte, with no file written. config: a `Config`, a YAML path,
+    '-' (stdin) or None (the defaults); set: `dotted.key=value` overrides. `split.epoch(e)`
+    draws training epoch e afresh (epoch 0 is the built dataset). See README, "Training on the fly".
+    """
+    from movmnist.config.load import load_config as load
+    from movmnist.read.procedural import ProceduralDataset
+
+    if isinstance(set, str):  # one override, not a list of its characters
+        set = [set]
+    if isinstance(config, str | PathLike) or config is None:
+        config = load(None if config is None else str(config), set)
+    elif set:
+        from movmnist.config.load import apply_overrides
+
+        config = type(config).from_data(apply_overrides(config.to_data(), set))
+    return ProceduralDataset(config, annotations=annotations, input_frames=input_frames)

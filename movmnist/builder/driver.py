@@ -28,10 +28,11 @@ from typing import Any, Protocol
 from movmnist import __version__, files
 from movmnist.builder import card, engines
 from movmnist.builder.plan import Plan, make_plan
-from movmnist.builder.worker import ShardResult, pool_for, run_shard, take_pools
+from movmnist.builder.worker import ShardResult, run_shard
 from movmnist.config import Config
 from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
-from movmnist.sources import load_pool, open_source
+from movmnist.sources import open_source
+from movmnist.sources.pools import check_pools, pool_for, pool_key, take_pools
 from movmnist.store import manifest, outdir, records
 from movmnist.text import human_bytes, local_name
 
@@ -56,32 +57,8 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
     The plan's config is `cfg` with `sequences: all` resolved to the pool sizes: use it,
     not `cfg`, from here on.
     """
-    source = open_source(cfg.source)
-    sizes: dict[str, int] = {}
-    sprite: tuple[int, ...] = ()
-    active = cfg.splits.active()
-    for name, split in active:
-        pool = load_pool(cfg.source, split.pool, cfg.digits.size)
-        sizes[name] = len(pool.labels)
-        sprite = tuple(pool.images.shape[1:])
-    # The config refused pools that overlap in any large split; slices counted from different
-    # ends (train[:50000], train[-20000:]) are decided here, with the split's real size.
-    for i, (a, sa) in enumerate(active):
-        for b, sb in active[i + 1 :]:
-            if sa.pool.split == sb.pool.split:
-                count = len(source.load(sa.pool.split))
-                if sa.pool.overlap_at(sb.pool, count):
-                    raise ConfigError(
-                        f"splits.{b}.pool ({sb.pool}) shares source images with splits.{a}.pool ({sa.pool})"
-                        f" in the source's {sa.pool.split} split of {count} images; give the splits disjoint slices"
-                    )
-    h, w = sprite[:2] if sprite else (0, 0)
-    if h > cfg.canvas.height or w > cfg.canvas.width:
-        raise ConfigError(
-            f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
-            "enlarge canvas.height/width or set digits.size"
-        )
-    described = source.describe()
+    sizes, sprite = check_pools(cfg)
+    described = open_source(cfg.source).describe()
     if described.get("path"):  # like the config's: the name, not the builder's folders
         described["path"] = local_name(described["path"])
     return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), described, sizes
@@ -234,7 +211,7 @@ def _build_locked(
         if progress is not None:
             progress.start(plan.sequences)
             progress.advance(sum(r.sequences for r in results.values()))
-        pools = {(cfg.source, s.pool, cfg.digits.size): pool_for(cfg, s.name) for s in plan.splits}
+        pools = {pool_key(cfg, s.name): pool_for(cfg, s.name) for s in plan.splits}
         engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), take_pools, (pools,))
         local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
         task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)

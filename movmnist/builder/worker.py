@@ -19,8 +19,7 @@ from movmnist.builder import engines
 from movmnist.builder.plan import ShardSpec, make_plan
 from movmnist.config import Config
 from movmnist.core.generate import draws_lazily, extras, generate
-from movmnist.core.pool import Pool
-from movmnist.sources import load_pool
+from movmnist.sources.pools import pool_for
 from movmnist.store import manifest, records, shards
 from movmnist.store.schema import Layout
 
@@ -36,20 +35,6 @@ class ShardResult:
     sha256: str  # "" until sealed
     bytes: int
     temporary: str | None = None  # the closed, unsealed file: the driver seals it
-
-
-# Pools the driver handed to this worker process (local engine), so that it need not decode
-# or render them again; keyed like `load_pool`'s arguments.
-_given_pools: dict[tuple[Any, ...], Pool] = {}
-
-
-def take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
-    _given_pools.update(pools)
-
-
-def pool_for(cfg: Config, split: str) -> Pool:
-    key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
-    return _given_pools.get(key) or load_pool(*key)
 
 
 # Sequences generated at a time where frames are drawn lazily (generate.draws_lazily).

@@ -113,7 +113,13 @@ def draws_lazily(cfg: Config) -> bool:
 
 
 def generate(
-    cfg: Config, pool: Pool, split: str, indices: np.ndarray, out: np.ndarray | None = None, lazy: bool = False
+    cfg: Config,
+    pool: Pool,
+    split: str,
+    indices: np.ndarray,
+    out: np.ndarray | None = None,
+    lazy: bool = False,
+    epoch: int = 0,
 ) -> Chunk:
     """Generate the sequences `indices` (global, within `split`) of the dataset.
 
@@ -121,11 +127,12 @@ def generate(
     sequences; the returned frames are a view of it (so the caller must consume them
     before the next call). lazy: where the compiled kernel draws the frames (render.py),
     return them as `Frames`, drawn into `out` as they are sliced; else as with lazy=False.
+    epoch: 0, the dataset a build stores; e >= 1, training epoch e's fresh draw (`rng`).
     """
     idx = np.asarray(indices, dtype=np.int64)
     n, length = len(idx), cfg.sequence.length
     k_lo, k_hi = cfg.digits.count
-    keyed = rng.Keyed(cfg.seed, split)
+    keyed = rng.Keyed(cfg.seed, split, epoch)
 
     if k_lo == k_hi:
         count = np.full(n, k_hi, dtype=np.int64)

@@ -9,6 +9,12 @@ costs ~11 us per sequence here, a fifth of our whole per-sequence budget. We kee
 idea (a key per index, independent streams) but compute it as a counter-based hash,
 SplitMix64's finaliser, over whole arrays of indices at once. The root key itself comes
 from numpy's `SeedSequence`, so nearby seeds give unrelated keys.
+
+Training epochs (`split.epoch(e)` of a procedural dataset): epoch 0 is the built dataset,
+keyed on (seed, split) as above. Epoch e >= 1 takes its root key from the entropy
+(seed, split's bytes, EPOCH_MARK, e): a split's bytes are < 256, so the mark makes that
+entropy differ from every epoch-0 entropy and from every other epoch's, and each epoch is
+a fresh, unrelated draw of every sequence; within it, sequence i is keyed on i as always.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ MMNIST_ROTATION = 15  # mmnist++: rotation per frame, per sprite
 MMNIST_SCALE = 16  # mmnist++: scale variation per sprite
 MMNIST_ILLUMINATION = 17  # mmnist++: illumination factor per sequence
 
+# Separates an epoch number from the split's name in the root key's entropy (module docstring).
+EPOCH_MARK = 256
+
 
 def _mix(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijective avalanche on uint64 (wrapping arithmetic)."""
@@ -51,10 +60,14 @@ class Keyed:
 
     >>> r = Keyed(seed=0, split="test")
     >>> u = r.uniform(np.arange(4), stream=START, n=2)   # [4, 2] float64 in [0, 1)
+
+    epoch: 0 (the built dataset) or a training epoch >= 1 (see the module docstring).
     """
 
-    def __init__(self, seed: int, split: str) -> None:
-        entropy = [seed, *split.encode()]
+    def __init__(self, seed: int, split: str, epoch: int = 0) -> None:
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0 (got {epoch})")
+        entropy = [seed, *split.encode()] + ([EPOCH_MARK, epoch] if epoch else [])
         self.key = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
 
     def bits(self, index: np.ndarray, stream: int, n: int) -> np.ndarray:

@@ -5,28 +5,14 @@ sequences ([8, T, H, W, C] for colour datasets). Objects hold paths, not handles
 process opens the shards it reads on first use, so splits can be pickled into worker
 processes (a PyTorch DataLoader with `num_workers > 0`, say).
 
-A split is a map-style dataset whose items depend on two options, each set by a method
-that returns a new view (the split itself is never changed):
-
-| view                                  | `split[i]`                                          |
-| ------------------------------------- | --------------------------------------------------- |
-| `split`                               | frames [T, H, W] uint8                              |
-| `split.with_input_frames(K)`          | (input [K, H, W], target [T - K, H, W])             |
-| `split.with_annotations()`            | {"frames": ..., "labels": [K], "positions": ...}    |
-| both                                  | {"input": ..., "target": ..., "labels": ..., ...}   |
-
-Annotations are whatever datasets the shards hold besides `frames` (labels, positions,
-source_index, and any a preset adds), read by name; per-frame ones are not cut at K.
-Slices and index lists give the same structures with a leading sequence axis.
-
-One module past ~300 lines: `Split` and `Dataset` are one interface (the mapping and its
-views), which the procedural datasets will share.
+The split's interface (views, indexing, iteration, chunks) is `read.views.SplitView`, which
+it shares with the procedural datasets (`read.procedural`); this module holds only the
+source of its items: the shards, through the manifest.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -34,17 +20,14 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import DatasetError
+from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
 from movmnist.store.manifest import Manifest, SplitEntry, read_manifest
 from movmnist.store.reader import ShardReader
-from movmnist.store.schema import BASIC, OPTIONAL, TABLES
-
-Key = int | slice | np.ndarray | list[int]
-# Known annotations first, in this order; anything else a shard holds follows, sorted.
-_ORDER = (*BASIC, *OPTIONAL)
+from movmnist.store.schema import TABLES
 
 
-class Split:
-    """One split: `len()`, integer, slice and index-list indexing, iteration, chunks."""
+class Split(SplitView):
+    """One split of a built dataset, read from its shards (the interface: `SplitView`)."""
 
     def __init__(
         self,
@@ -58,49 +41,29 @@ class Split:
         sprite: tuple[int, int] | None = None,
         _shards: list[ShardReader] | None = None,
     ) -> None:
+        super().__init__(
+            name, info.sequences, sequence_shape, annotations=annotations, input_frames=input_frames, sprite=sprite
+        )
         self.root = root
-        self.sprite = sprite
-        self.name = name
         self.info = info
-        self.sequence_shape = tuple(sequence_shape) if sequence_shape is not None else None
         self._shards = _shards if _shards is not None else [ShardReader(root / s.file) for s in info.shards]
         self._firsts = [s.first for s in info.shards]
-        self._length = info.sequences
-        self.annotations = annotations
-        if input_frames is not None:
-            length = self.sequence_shape[0] if self.sequence_shape else None
-            if not isinstance(input_frames, int) or input_frames < 1 or (length is not None and input_frames >= length):
-                raise ValueError(
-                    f"input_frames must be an integer in [1, {length if length else 'T'} - 1] (got {input_frames!r}):"
-                    " the first K frames are the input, the rest the target"
-                )
-        self.input_frames = input_frames
         self._names: tuple[str, ...] | None = None
         self._rows: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}  # name -> (shape of a row, dtype)
 
-    # --- views ---------------------------------------------------------------------
+    def _copy(self, **options: Any) -> Split:
+        return Split(
+            self.root, self.name, self.info, self.sequence_shape, _shards=self._shards, **self._options(**options)
+        )
 
-    def _view(self, **options: Any) -> Split:
-        kw: dict[str, Any] = {
-            "annotations": self.annotations,
-            "input_frames": self.input_frames,
-            "sprite": self.sprite,
-            **options,
-        }
-        return Split(self.root, self.name, self.info, self.sequence_shape, _shards=self._shards, **kw)
-
-    def with_annotations(self, on: bool = True) -> Split:
-        """A view whose items are dicts: frames (or input/target) plus every annotation dataset."""
-        return self._view(annotations=on)
-
-    def with_input_frames(self, k: int | None) -> Split:
-        """A view whose items are (input, target): the first k frames and the remaining T - k."""
-        return self._view(input_frames=k)
-
-    # --- shape and names -----------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self._length
+    def epoch(self, e: int) -> Split:
+        """Epoch 0 is this dataset; a built dataset holds no other (`movmnist.procedural` draws them)."""
+        if e == 0:
+            return self
+        raise DatasetError(
+            f"a built dataset holds epoch 0 only (asked for epoch {e}); "
+            "draw fresh epochs with movmnist.procedural(config)[split].epoch(e)"
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -114,40 +77,20 @@ class Split:
         """The datasets besides `frames` that the shards hold (read from the first shard)."""
         if self._names is None:
             names = [n for n in self._shards[0].datasets() if n != "frames" and n not in TABLES] if self._shards else []
-            known = [n for n in _ORDER if n in names]
-            self._names = (*known, *sorted(n for n in names if n not in _ORDER))
+            self._names = annotation_order(names)
         return self._names
 
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.shape[1:])) if self.sequence_shape else "?"
         n = len(self._shards)
         text = f"<movmnist split {self.name!r}: {self._length} sequences of {shape} uint8 in {n} shard{'s' * (n != 1)}"
-        if self.input_frames is not None:
-            text += f"; input_frames={self.input_frames}"
-        if self.annotations:
-            text += "; with annotations"
-        return text + ">"
+        return text + self._repr_options() + ">"
 
     # --- reading -------------------------------------------------------------------
 
-    def _indices(self, key: Key) -> tuple[np.ndarray, bool]:
-        if isinstance(key, slice):
-            return np.arange(*key.indices(self._length)), False
-        if isinstance(key, int | np.integer):
-            i = int(key) + (self._length if key < 0 else 0)
-            if not 0 <= i < self._length:
-                raise IndexError(f"sequence {key} is out of range for split {self.name!r} of {self._length}")
-            return np.array([i]), True
-        idx = np.asarray(key, dtype=np.int64)
-        if idx.ndim != 1 or (len(idx) and (idx.min() < -self._length or idx.max() >= self._length)):
-            raise IndexError(f"indices out of range for split {self.name!r} of {self._length}")
-        return np.where(idx < 0, idx + self._length, idx), False
-
-    def read(self, name: str, key: Key) -> np.ndarray:
-        """Read dataset `name` (frames, labels, positions, source_index, ...) for the sequences `key`."""
-        idx, scalar = self._indices(key)
-        out = self._read_runs(name, self._runs(idx), len(idx))
-        return out[0] if scalar else out
+    def _fetch(self, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+        runs = self._runs(idx)  # found once, for frames and every annotation
+        return {name: self._read_runs(name, runs, len(idx)) for name in names}
 
     def _runs(self, idx: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(shard, first row, end row, position in the output) of each run of consecutive
@@ -178,93 +121,20 @@ class Split:
             self._shards[shard].read_into(name, lo, hi, out[at : at + hi - lo])
         return out
 
+    @property
+    def has_events(self) -> bool:
+        return bool(self._shards) and "events" in self._shards[0].datasets()
+
     def events(self, key: Key | None = None) -> np.ndarray:
         """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
         (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
-        if not self._shards or "events" not in self._shards[0].datasets():
+        if not self.has_events:
             raise DatasetError(f"split {self.name!r} has no events; build with annotations.events: true")
         rows = np.concatenate([shard.read("events", slice(None)) for shard in self._shards])
         if key is None:
             return rows
         idx, _ = self._indices(key)
         return rows[np.isin(rows[:, 0], idx)]
-
-    def sprite_boxes(self, key: Key) -> np.ndarray:
-        """Each digit's sprite square in each frame: [..., T, K, 4] int64 (x0, y0, x1, y1).
-
-        The square the motion rules move (its top-left is `positions`, its side the digit
-        size from the manifest), clipped to the canvas, x1/y1 exclusive, in the same
-        convention as the stored `boxes`/`amodal_boxes` ink boxes; -1 (all four) where the
-        slot is unused or the square is wholly off the canvas.
-        """
-        if self.sprite is None:
-            raise DatasetError(f"split {self.name!r} was opened without the digit size; open it with movmnist.open")
-        pos = self.read("positions", key).astype(np.int64)
-        h, w = self.sprite
-        return self._clip(pos[..., 1], pos[..., 0], pos[..., 1] + w, pos[..., 0] + h, key)
-
-    def digit_boxes(self, key: Key) -> np.ndarray:
-        """Each digit's box, (x0, y0, x1, y1) as `sprite_boxes`: its stored ink box (`amodal_boxes`, else
-        `boxes`) when the shards hold one, else its sprite square. Clipped to the canvas;
-        -1 (all four) where the digit is absent or nothing of its box is on the canvas."""
-        names = self.annotation_names
-        stored = next((n for n in ("amodal_boxes", "boxes") if n in names), None)
-        if stored is None:
-            return self.sprite_boxes(key)
-        b = self.read(stored, key).astype(np.int64)  # (x0, y0, x1, y1)
-        unset = (b == -1).all(axis=-1)
-        box = self._clip(b[..., 0], b[..., 1], b[..., 2], b[..., 3], key)
-        box[unset] = -1
-        return box
-
-    def _clip(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, key: Key) -> np.ndarray:
-        height, width = self.shape[2:4]
-        box = np.stack(
-            [np.clip(x0, 0, width), np.clip(y0, 0, height), np.clip(x1, 0, width), np.clip(y1, 0, height)],
-            axis=-1,
-        )
-        used = self.read("labels", key) >= 0  # [..., K]
-        shown = used[..., None, :] & (box[..., 2] > box[..., 0]) & (box[..., 3] > box[..., 1])
-        box[~shown] = -1
-        return box
-
-    def _item(self, key: Key) -> Any:
-        idx, scalar = self._indices(key)
-        runs = self._runs(idx)  # found once, for frames and every annotation
-
-        def read(name: str) -> np.ndarray:
-            out = self._read_runs(name, runs, len(idx))
-            return out[0] if scalar else out
-
-        frames = read("frames")
-        k = self.input_frames
-        if k is not None:
-            time = 0 if frames.ndim == len(self.shape) - 1 else 1  # a single sequence has no leading axis
-            cut = (slice(None),) * time
-            pair = (frames[(*cut, slice(0, k))], frames[(*cut, slice(k, None))])
-        if not self.annotations:
-            return pair if k is not None else frames
-        item: dict[str, np.ndarray] = {"input": pair[0], "target": pair[1]} if k is not None else {"frames": frames}
-        for name in self.annotation_names:
-            item[name] = read(name)
-        return item
-
-    def __getitem__(self, key: Key) -> Any:
-        return self._item(key)
-
-    def chunks(self, size: int = 256) -> Iterator[Any]:
-        """Items of `size` consecutive sequences at a time (the last may be shorter), in this view's form."""
-        if size < 1:
-            raise ValueError(f"chunk size must be >= 1 (got {size})")
-        for start in range(0, self._length, size):
-            yield self._item(slice(start, min(start + size, self._length)))
-
-    def __iter__(self) -> Iterator[Any]:
-        """One item per sequence, read 64 sequences at a time."""
-        for chunk in self.chunks(64):
-            n = len(chunk["labels"] if isinstance(chunk, dict) and "labels" in chunk else _first(chunk))
-            for i in range(n):
-                yield _take(chunk, i)
 
     def close(self) -> None:
         for shard in self._shards:
@@ -275,23 +145,7 @@ class Split:
         return {**self.__dict__, "_rows": {}}
 
 
-def _first(item: Any) -> np.ndarray:
-    if isinstance(item, tuple):
-        return np.asarray(item[0])
-    if isinstance(item, dict):
-        return next(iter(item.values()))
-    return np.asarray(item)
-
-
-def _take(item: Any, i: int) -> Any:
-    if isinstance(item, tuple):
-        return tuple(part[i] for part in item)
-    if isinstance(item, dict):
-        return {name: part[i] for name, part in item.items()}
-    return item[i]
-
-
-class Dataset:
+class Dataset(SplitMap[Split]):
     """A built dataset: a mapping from split name to `Split`.
 
     `annotations` and `input_frames` set the view of every split (see the module docstring).
@@ -313,27 +167,11 @@ class Dataset:
             sprite: tuple[int, int] | None = sprite_size(self.manifest)
         except DatasetError:  # only sprite_boxes needs it; that raises when asked
             sprite = None
-        self._splits = {
+        splits = {
             name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames, sprite=sprite)
             for name, info in self.manifest.splits.items()
         }
-
-    def __getitem__(self, name: str) -> Split:
-        try:
-            return self._splits[name]
-        except KeyError:
-            raise DatasetError(
-                f"split {name!r} is not in {self.root} (it has: {', '.join(self._splits) or 'none'})"
-            ) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._splits)
-
-    def __len__(self) -> int:
-        return len(self._splits)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._splits
+        super().__init__(splits, str(self.root))
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self._splits.items())
@@ -347,16 +185,6 @@ class Dataset:
     def sprite_size(self) -> tuple[int, int]:
         """(h, w) of the digit sprites: `digits.size`, or the source's image size when that is null."""
         return sprite_size(self.manifest)
-
-    def close(self) -> None:
-        for split in self._splits.values():
-            split.close()
-
-    def __enter__(self) -> Dataset:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def sprite_size(manifest: Manifest) -> tuple[int, int]:

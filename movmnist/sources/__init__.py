@@ -5,7 +5,9 @@ and cached on first use; `movmnist.sources.tfds`), a folder of MNIST IDX files, 
 Keras-layout npz, or the built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a pool
 (`load_pool`) is a slice of one of them, resampled to the sprite size. Every source decodes
 a split once per process and `load_pool` is memoised, because build workers call it once
-per shard. Arrays handed out are shared, hence read-only.
+per shard. Arrays handed out are shared, hence read-only. `pools` holds what a build and a
+procedural dataset share: the pools of a config's splits, checked once (`check_pools`), and
+one split's pool in this process (`pool_for`).
 """
 
 from __future__ import annotations

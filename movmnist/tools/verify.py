@@ -148,8 +148,8 @@ def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
 
 def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
     from movmnist.config import Config
-    from movmnist.core.generate import generate
-    from movmnist.sources import load_pool, open_source
+    from movmnist.read.procedural import ProceduralDataset
+    from movmnist.sources import open_source
 
     cfg = Config.from_data(dataset.manifest.config)
     described = open_source(cfg.source).describe()
@@ -161,24 +161,22 @@ def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
             "regenerated sequences cannot match"
         )
         return
+    generated = ProceduralDataset(cfg)  # the code path of movmnist.procedural
     for name, indices in sample({s: len(dataset[s]) for s in dataset}, k).items():
-        split_cfg = getattr(cfg.splits, name)
-        pool = load_pool(cfg.source, split_cfg.pool, cfg.digits.size)
-        fresh = asdict(generate(cfg, pool, name, indices))
-        stored = dataset[name]
-        held = {"frames", *stored.annotation_names}
-        if fresh.get("events") is not None:
-            rows = stored.events(indices)
-            if rows.shape != fresh["events"].shape or rows.tobytes() != fresh["events"].tobytes():
+        fresh_split, stored = generated[name], dataset[name]
+        if fresh_split.has_events:
+            rows, fresh_rows = stored.events(indices), fresh_split.events(indices)
+            if rows.shape != fresh_rows.shape or rows.tobytes() != fresh_rows.tobytes():
                 report.mismatched.append(
                     f"{name}: events of sequences {indices.tolist()} differ from a fresh generation"
                 )
+        fresh = fresh_split.with_annotations()[indices]
+        kept = stored.with_annotations()[indices]
         for field_name, value in fresh.items():
-            if value is None or field_name not in held:
+            if field_name not in kept:  # built before that annotation existed
                 continue
-            kept = stored.read(field_name, indices)
             for j, i in enumerate(indices):
-                if kept[j].shape != value[j].shape or kept[j].tobytes() != value[j].tobytes():
+                if kept[field_name][j].shape != value[j].shape or kept[field_name][j].tobytes() != value[j].tobytes():
                     report.mismatched.append(f"{name}[{i}]: {field_name} differs from a fresh generation")
         report.regenerated += len(indices)
 

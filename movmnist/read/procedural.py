@@ -1,0 +1,181 @@
+"""Procedural datasets: any dataset a config describes, generated on the fly, byte for byte.
+
+`movmnist.procedural(cfg)["train"][17]` is what `movmnist.open(built)["train"][17]` reads
+from the shards `movmnist build` writes from the same config: item i is computed from
+(config, split, i) by the build's own generator (`core.generate`) with the build's own
+pools (`sources.pools`), so the same checks apply (disjoint pools, digits that fit) and
+no file is written. The splits have the loader's interface (`read.views.SplitView`):
+views, slices and index arrays (one generator call a batch), iteration, chunks.
+
+Epochs: `split.epoch(e)` is the split as training epoch e draws it. Epoch 0 is the built
+dataset; epoch e >= 1 draws every sequence afresh, sequence i keyed on (seed, split, e, i)
+(`core.rng`), so an epoch's items depend on neither the worker count nor the order they
+are asked for. `split.epoch(e).stream(batch_size)` gives them in batches (`views.Stream`).
+
+A split holds the config and plain values only: it pickles small into DataLoader workers
+(any start method), and each process loads the pools it needs once, on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from movmnist.config import Annotations, Config
+from movmnist.core.generate import extras, generate
+from movmnist.core.pool import Pool
+from movmnist.errors import DatasetError
+from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
+from movmnist.sources.pools import check_pools, pool_for
+from movmnist.store.schema import BASIC, Layout
+
+# Sequences generated per generator call in a large batch: bounds the memory of the
+# chunk's intermediate arrays (masks, motion) while frames go straight into the output.
+BLOCK = 1024
+
+_NO_ANNOTATIONS = Annotations.model_validate(dict.fromkeys(Annotations.model_fields, False))
+
+
+class ProceduralSplit(SplitView):
+    """One split generated from a config (the interface: `SplitView`); `epoch(e)` for training epochs."""
+
+    def __init__(
+        self,
+        config: Config,
+        name: str,
+        sprite_shape: tuple[int, ...],
+        *,
+        epoch: int = 0,
+        annotations: bool = False,
+        input_frames: int | None = None,
+        sprite: tuple[int, int] | None = None,
+    ) -> None:
+        c = config
+        shape = (c.sequence.length, c.canvas.height, c.canvas.width, *sprite_shape[2:])
+        length = getattr(c.splits, name).sequences
+        super().__init__(
+            name,
+            length,
+            shape,
+            annotations=annotations,
+            input_frames=input_frames,
+            sprite=sprite or (int(sprite_shape[0]), int(sprite_shape[1])),
+        )
+        self.config = config
+        self.sprite_shape = tuple(sprite_shape)
+        self.epoch_number = epoch
+        self._layout = Layout(sequence=shape, digits=c.digits.count[1], extras=extras(c))
+        # Items without annotations skip computing them: the frames are the same bytes.
+        self._bare = c.model_copy(update={"annotations": _NO_ANNOTATIONS})
+        self._pool: Pool | None = None
+
+    def _copy(self, **options: Any) -> ProceduralSplit:
+        kw = {"epoch": self.epoch_number, **self._options(**options)}
+        return ProceduralSplit(self.config, self.name, self.sprite_shape, **kw)
+
+    def epoch(self, e: int) -> ProceduralSplit:
+        """This split as training epoch `e` draws it: 0 is the built dataset, e >= 1 a fresh draw
+        of every sequence (sequence i keyed on (seed, split, e, i))."""
+        if not isinstance(e, int | np.integer) or e < 0:
+            raise ValueError(f"epoch must be an integer >= 0 (got {e!r})")
+        return ProceduralSplit(self.config, self.name, self.sprite_shape, epoch=int(e), **self._options())
+
+    @property
+    def annotation_names(self) -> tuple[str, ...]:
+        """The datasets besides `frames` a build of the config stores (per sequence; `events` is `events()`)."""
+        return annotation_order(n for n in self._layout.shapes() if n != "frames")
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.shape[1:]))
+        text = f"<movmnist procedural split {self.name!r}: {self._length} sequences of {shape} uint8"
+        text += f", epoch {self.epoch_number}"
+        return text + self._repr_options() + ">"
+
+    # --- generating ----------------------------------------------------------------
+
+    def pool(self) -> Pool:
+        """The split's digit pool, loaded once per process."""
+        if self._pool is None:
+            self._pool = pool_for(self.config, self.name)
+        return self._pool
+
+    def _generate(self, cfg: Config, idx: np.ndarray, out: np.ndarray | None = None) -> Any:
+        return generate(cfg, self.pool(), self.name, idx, out=out, epoch=self.epoch_number)
+
+    def _fetch(self, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+        rows = self._layout.shapes()
+        unknown = [n for n in names if n not in rows]
+        if unknown:
+            raise DatasetError(f"split {self.name!r} has no {unknown[0]!r}; it holds {', '.join(rows)}")
+        cfg = self.config if any(n not in ("frames", *BASIC) for n in names) else self._bare
+        n = len(idx)
+        if 0 < n <= BLOCK:
+            chunk = self._generate(cfg, idx)
+            return {name: np.asarray(getattr(chunk, name), dtype=rows[name][1]) for name in names}
+        out = {name: np.empty((n, *rows[name][0]), rows[name][1]) for name in names}
+        frames = out.get("frames")
+        for lo in range(0, n, BLOCK):
+            hi = min(lo + BLOCK, n)
+            # The block's frames are drawn straight into the output (a contiguous slice of it).
+            chunk = self._generate(cfg, idx[lo:hi], None if frames is None else frames[lo:hi])
+            for name in names:
+                if name != "frames":
+                    out[name][lo:hi] = getattr(chunk, name)
+        return out
+
+    @property
+    def has_events(self) -> bool:
+        return "events" in self._layout.tables()
+
+    def events(self, key: Key | None = None) -> np.ndarray:
+        """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
+        (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
+        if not self.has_events:
+            raise DatasetError(f"split {self.name!r} has no events; set annotations.events: true")
+        idx = np.arange(self._length) if key is None else np.unique(self._indices(key)[0])
+        row, dtype = self._layout.tables()["events"]
+        parts = [np.empty((0, *row), dtype)]
+        for lo in range(0, len(idx), BLOCK):
+            parts.append(self._generate(self.config, idx[lo : lo + BLOCK]).events.astype(dtype, copy=False))
+        return np.concatenate(parts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The config and plain values: the receiving process loads the pool itself.
+        return {**self.__dict__, "_pool": None}
+
+
+class ProceduralDataset(SplitMap[ProceduralSplit]):
+    """A dataset generated from a config: a mapping from split name to `ProceduralSplit`.
+
+    Checks the config as a build does (the pools are loaded and checked here, once) and
+    resolves `sequences: all`. `annotations` and `input_frames` set every split's view.
+    """
+
+    def __init__(self, config: Config, *, annotations: bool = False, input_frames: int | None = None) -> None:
+        sizes, sprite = check_pools(config)
+        self.config = config.resolve_counts(sizes)
+        self.sprite_shape = sprite
+        splits = {
+            name: ProceduralSplit(self.config, name, sprite, annotations=annotations, input_frames=input_frames)
+            for name, _ in self.config.splits.active()
+        }
+        super().__init__(splits, "this procedural dataset")
+
+    @property
+    def sequence_shape(self) -> tuple[int, ...]:
+        c = self.config
+        return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
+
+    @property
+    def synthetic(self) -> bool:
+        return self.config.source.kind == "synthetic"
+
+    @property
+    def sprite_size(self) -> tuple[int, int]:
+        """(h, w) of the digit sprites."""
+        return int(self.sprite_shape[0]), int(self.sprite_shape[1])
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self._splits.items())
+        return f"<movmnist procedural dataset: {sizes}; sequence {self.sequence_shape}>"

@@ -1,0 +1,69 @@
+"""The pools a config's splits draw on, checked once: what a build and a procedural dataset share.
+
+`check_pools` opens the source, loads every active split's pool and checks the rules a build
+and `movmnist.procedural` both obey (pools that share source images are refused, the digits
+fit the canvas). `pool_for` is the pool of one split in this process: one the builder handed
+over at a worker's start-up (`take_pools`), else `load_pool`'s memoised one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from movmnist.config import Config
+from movmnist.core.pool import Pool
+from movmnist.errors import ConfigError
+from movmnist.sources import load_pool, open_source
+
+# Pools handed to this process (the builder's local workers get the driver's), so that it
+# need not decode or render them again; keyed like `load_pool`'s arguments.
+_given_pools: dict[tuple[Any, ...], Pool] = {}
+
+
+def take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
+    """Keep pools made elsewhere (keys: `pool_key`) for `pool_for` in this process."""
+    _given_pools.update(pools)
+
+
+def pool_key(cfg: Config, split: str) -> tuple[Any, ...]:
+    """`load_pool`'s arguments for a split of `cfg`: what identifies its pool."""
+    return (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+
+
+def pool_for(cfg: Config, split: str) -> Pool:
+    """The digit pool of `split`, loaded at most once per process."""
+    key = pool_key(cfg, split)
+    return _given_pools.get(key) or load_pool(*key)
+
+
+def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:
+    """Load and check the pools of every active split: (pool sizes by split, sprite shape).
+
+    The sprite shape is (h, w) or (h, w, C). ConfigError when two pools share source images
+    or the digits do not fit the canvas; SourceError when the source or a slice is unusable.
+    """
+    sizes: dict[str, int] = {}
+    sprite: tuple[int, ...] = ()
+    active = cfg.splits.active()
+    for name, _ in active:
+        pool = pool_for(cfg, name)
+        sizes[name] = len(pool.labels)
+        sprite = tuple(pool.images.shape[1:])
+    # The config refused pools that overlap in any large split; slices counted from different
+    # ends (train[:50000], train[-20000:]) are decided here, with the split's real size.
+    for i, (a, sa) in enumerate(active):
+        for b, sb in active[i + 1 :]:
+            if sa.pool.split == sb.pool.split:
+                count = len(open_source(cfg.source).load(sa.pool.split))
+                if sa.pool.overlap_at(sb.pool, count):
+                    raise ConfigError(
+                        f"splits.{b}.pool ({sb.pool}) shares source images with splits.{a}.pool ({sa.pool})"
+                        f" in the source's {sa.pool.split} split of {count} images; give the splits disjoint slices"
+                    )
+    h, w = sprite[:2] if sprite else (0, 0)
+    if h > cfg.canvas.height or w > cfg.canvas.width:
+        raise ConfigError(
+            f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
+            "enlarge canvas.height/width or set digits.size"
+        )
+    return sizes, sprite
