@@ -7,14 +7,9 @@ import json
 import click
 
 from movmnist.cli.common import cli, config_options, load
+from movmnist.config import source_kinds
 
-_KINDS = {
-    "tfds": "a TensorFlow Datasets image set by name (source.name): mnist, fashion_mnist and kmnist download"
-    " without TensorFlow; others (cifar10, emnist/letters, ...) need movmnist[tensorflow] to prepare",
-    "idx": "a folder with the four MNIST IDX files (source.path), raw or .gz",
-    "npz": "a Keras-style mnist.npz (source.path) with x_train, y_train, x_test, y_test",
-    "synthetic": "built-in handwriting-like digits, no download (source.seed; source.colour for RGB)",
-}
+_KINDS = {kind.name: kind.description for kind in source_kinds.CATALOGUE}
 
 
 @cli.command()

@@ -2,7 +2,7 @@
 
 Lives here: `schema` (`Config`, the whole), `sections` (its section models, one per
 top-level key), `fields` (the field types they share: ranges, pool slices, sequence counts),
-`presets` and `codecs` (the catalogues of the names a config may use, as data), `messages`
+`presets`, `codecs` and `source_kinds` (the catalogues of the names a config may use, as data), `messages`
 (the one-line wording of validation errors) and `load` (YAML files, stdin and `--set`
 overrides; the only module that imports yaml, so importing the schema, as the core does,
 loads no I/O library).

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from movmnist.config import codecs, presets
+from movmnist.config import codecs, presets, source_kinds
 from movmnist.config.fields import FloatRange, IntRange, PoolSpec, _as_count, _as_pool, _Model
 
 # A TFDS name: dataset[/config][:version], as tfds.builder takes it.
@@ -54,9 +54,11 @@ class Digits(_Model):
 if TYPE_CHECKING:  # the names are the catalogues' keys; mypy sees plain strings
     PresetName = str
     CodecName = str
+    SourceKindName = str
 else:
     PresetName = Literal[presets.NAMES]
     CodecName = Literal[codecs.NAMES]
+    SourceKindName = Literal[source_kinds.NAMES]
 
 
 class Motion(_Model):
@@ -99,7 +101,7 @@ class Annotations(_Model):
 class Source(_Model):
     """Where the digit images come from. Fields a kind does not use are ignored."""
 
-    kind: Literal["tfds", "idx", "npz", "synthetic"] = "tfds"
+    kind: SourceKindName = source_kinds.DEFAULT
     name: str = Field("mnist", description="tfds only: the TFDS dataset, e.g. mnist, fashion_mnist, cifar10")
     data_dir: str | None = Field(
         None, description="tfds only: TFDS data dir; null: $TFDS_DATA_DIR or ~/tensorflow_datasets"
@@ -111,7 +113,7 @@ class Source(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Source:
-        if self.kind in ("idx", "npz") and not self.path:
+        if source_kinds.KINDS[self.kind].needs_path and not self.path:
             raise PydanticCustomError(
                 "path", "path is required for kind '{kind}'; set source.path=DIR", {"kind": self.kind}
             )

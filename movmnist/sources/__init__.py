@@ -1,11 +1,12 @@
 """Digit sources: where the sprites come from, and the pools of them that the splits draw on.
 
-A source (`open_source`) is one of: a TensorFlow Datasets image set by name (downloaded
-and cached on first use; `movmnist.sources.tfds`), a folder of MNIST IDX files, a
-Keras-layout npz, or the built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a pool
-(`load_pool`) is a slice of one of them, resampled to the sprite size. Every source decodes
-a split once per process and `load_pool` is memoised, because build workers call it once
-per shard. Arrays handed out are shared, hence read-only. `pools` holds what a build and a
+A source (`open_source`) is one of the kinds of `config/source_kinds.py`: a TensorFlow
+Datasets image set by name (downloaded and cached on first use; `movmnist.sources.tfds`), a
+folder of MNIST IDX files, a Keras-layout npz, the small MNIST sample shipped in the package,
+or the built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a
+pool (`load_pool`) is a slice of one of them, resampled to the sprite size. Every source
+decodes a split once per process and `load_pool` is memoised, because build workers call it
+once per shard. Arrays handed out are shared, hence read-only. `pools` holds what a build and a
 procedural dataset share: the pools of a config's splits, checked once (`check_pools`), and
 one split's pool in this process (`pool_for`).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image
@@ -24,10 +26,11 @@ from movmnist.errors import SourceError
 from movmnist.sources.base import DigitSource, Images, readonly
 from movmnist.sources.idx import open_idx
 from movmnist.sources.npz import open_npz
+from movmnist.sources.sample import open_sample
 from movmnist.sources.synthetic import open_synthetic
 from movmnist.sources.tfds import open_tfds
 
-__all__ = ["DigitSource", "Images", "load_pool", "open_source", "pool_bounds", "resize_images"]
+__all__ = ["OPENERS", "DigitSource", "Images", "load_pool", "open_source", "pool_bounds", "resize_images"]
 
 
 def _path(cfg: Source) -> str:
@@ -41,8 +44,10 @@ _OPENERS: dict[str, Callable[[Source], DigitSource]] = {
     "tfds": lambda cfg: open_tfds(cfg.name, cfg.data_dir, cfg.mirror),
     "idx": lambda cfg: open_idx(_path(cfg)),
     "npz": lambda cfg: open_npz(_path(cfg)),
+    "sample": lambda cfg: open_sample(),
     "synthetic": lambda cfg: open_synthetic(cfg.seed, cfg.colour),
 }
+OPENERS = MappingProxyType(_OPENERS)  # one per row of config/source_kinds.py (tests/config/test_catalogues.py)
 
 
 def open_source(cfg: Source) -> DigitSource:

@@ -21,9 +21,12 @@ def test_sources_on_an_empty_data_dir(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "* tfds       a TensorFlow Datasets image set by name (source.name): mnist, fashion_mnist and kmnist download"
-        " without TensorFlow; others (cifar10, emnist/letters, ...) need movmnist[tensorflow] to prepare",
+        " without TensorFlow (needs movmnist[tfds]); others (cifar10, emnist/letters, ...) need"
+        " movmnist[tensorflow] to prepare",
         "  idx        a folder with the four MNIST IDX files (source.path), raw or .gz",
         "  npz        a Keras-style mnist.npz (source.path) with x_train, y_train, x_test, y_test",
+        "  sample     real MNIST shipped in the package, no download: 1,000 train + 500 test digits (CC BY-SA 3.0);"
+        " for demos",
         "  synthetic  built-in handwriting-like digits, no download (source.seed; source.colour for RGB)",
         f"tfds sets in {data_dir}:",
         "  mnist            not cached; movmnist fetch mnist downloads it (no TensorFlow)",
@@ -36,10 +39,11 @@ def test_sources_on_an_empty_data_dir(tmp_path: Path) -> None:
         cli, ["sources", "--set", "source.kind=synthetic", "--set", f"source.data_dir={data_dir}"]
     )
     assert synthetic.exit_code == 0
-    assert [line[:12] for line in synthetic.output.splitlines()[:4]] == [
+    assert [line[:12] for line in synthetic.output.splitlines()[:5]] == [
         "  tfds      ",
         "  idx       ",
         "  npz       ",
+        "  sample    ",
         "* synthetic ",
     ]
     as_json = runner.invoke(cli, ["sources", "--set", f"source.data_dir={data_dir}", "--json"])

@@ -47,3 +47,11 @@ def test_the_schema_refuses_a_codec_outside_the_catalogue() -> None:
         Config.from_data({"output": {"compression": "brotli"}})
     with pytest.raises(ConfigError, match=r"^output.compression_level must be within \[1, 22\] for zstd"):
         Config.from_data({"output": {"compression": "zstd", "compression_level": 0}})
+
+
+def test_every_source_kind_has_an_opener_and_nothing_else_does() -> None:
+    from movmnist.config import source_kinds
+    from movmnist.sources import OPENERS
+
+    assert tuple(OPENERS) == source_kinds.NAMES
+    assert Config.from_data({}).source.kind == source_kinds.DEFAULT
