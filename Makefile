@@ -17,24 +17,25 @@ $(VENV)/.installed: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
 	touch $@
 
 $(VENV)/.dev: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask,tfds]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
-## make run: build the demo dataset (synthetic digits, no download) and write a preview GIF
+## make run: build the demo dataset (the MNIST sample shipped in the package, no download) and write a preview GIF
 run: install
 	$(BIN)/movmnist build configs/demo.yaml --out data/demo --overwrite
 	$(BIN)/movmnist preview data/demo --split test --gif data/demo-preview.gif
 	@echo "preview: data/demo-preview.gif"
+	@echo "the movmnist command is $(BIN)/movmnist (or: source $(BIN)/activate, then movmnist ...)"
 
 ## make test: lint, types and the test suite
 test: lint types pytest
 
 lint: dev
-	$(BIN)/ruff check movmnist tests bench
-	$(BIN)/ruff format --check movmnist tests bench
+	$(BIN)/ruff check movmnist tests bench scripts
+	$(BIN)/ruff format --check movmnist tests bench scripts
 
 types: dev
 	$(BIN)/mypy

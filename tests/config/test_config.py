@@ -113,3 +113,11 @@ def test_config_show_prints_the_resolved_config() -> None:
     data = yaml.safe_load(result.output)
     assert data["digits"]["count"] == 3 and data["canvas"] == {"height": 64, "width": 64}
     assert data["splits"]["train"]["pool"] == "train[:-10000]"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_reads_no_folder_that_nothing_creates(path: Path) -> None:
+    from movmnist.config import source_kinds
+
+    cfg = load_config(path)
+    assert not source_kinds.KINDS[cfg.source.kind].needs_path, f"{path.name} reads source.path {cfg.source.path}"

@@ -170,7 +170,7 @@ def test_offline_fails_fast_naming_both_ways_out(tmp_path: Path) -> None:
     assert len(message.splitlines()) == 1 and "Traceback" not in message
     assert message.startswith("Error: could not download mnist: 127.0.0.1:")
     assert "--set source.kind=idx --set source.path=DIR" in message
-    assert "--set source.kind=synthetic" in message
+    assert "--set source.kind=sample" in message
     assert not (tmp_path / "out").exists()
 
 
@@ -378,3 +378,14 @@ def test_fetch_force_replaces_the_cache_and_a_finished_cache_is_kept(tmp_path: P
     tfds_source.fetch("mnist", data_dir, mirror=server.url, checksums=checksums, force=True)
     assert not (directory / "marker").exists() and tfds_source.read_cache(directory) is not None
     assert not list(directory.parent.glob(".*tmp*"))
+
+
+def test_without_tensorflow_datasets_a_download_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import raises ImportError
+    result = CliRunner().invoke(cli, ["fetch", "mnist", "--data-dir", str(tmp_path / "tfds")])
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1
+    assert "downloading it needs tensorflow-datasets: pip install 'movmnist[tfds]'" in message

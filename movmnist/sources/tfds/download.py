@@ -33,11 +33,24 @@ from movmnist.sources.tfds.probe import unreachable
 IDX_SETS: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
 PROBE_SECONDS = 4.0  # per host, all hosts at once: the offline error comes well within 10 s
 _BATCH = 1024  # examples read from a data source at a time
+# Said by `build` and by `fetch` (which takes no --set: the options are the build's).
 WAYS_OUT = (
-    "use local IDX files with --set source.kind=idx --set source.path=DIR,"
-    " or built-in digits with --set source.kind=synthetic"
+    "offline, build from local IDX files (movmnist build --set source.kind=idx --set source.path=DIR)"
+    " or from the MNIST sample shipped with movmnist (--set source.kind=sample, 1,000 + 500 digits)"
 )
 INSTALL_TENSORFLOW = "pip install 'movmnist[tensorflow]'"
+INSTALL_TFDS = "pip install 'movmnist[tfds]'"
+
+
+def import_tfds(name: str) -> Any:
+    """tensorflow_datasets, or a one-line SourceError saying how to install it (it is an extra)."""
+    try:
+        import tensorflow_datasets
+    except ImportError:
+        raise SourceError(
+            f"{name} is not cached, and downloading it needs tensorflow-datasets: {INSTALL_TFDS}; {WAYS_OUT}"
+        ) from None
+    return tensorflow_datasets
 
 
 def fetch(
@@ -78,7 +91,7 @@ def _fetch_idx(
     name: str, root: Path, mirror: str | None, checksums: str | Path | None, probe_seconds: float
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Download the four IDX files through TFDS's download manager, checksums verified; decode them."""
-    import tensorflow_datasets
+    tensorflow_datasets = import_tfds(name)
     from tensorflow_datasets.core.download import checksums as tfds_checksums
     from tensorflow_datasets.core.download import download_manager as tfds_download
     from tensorflow_datasets.core.download import resource as tfds_resource
@@ -155,7 +168,7 @@ def _fetch_idx(
 
 def _fetch_data_source(name: str, root: Path, probe_seconds: float) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Prepare `name` with TFDS if needed (TensorFlow), read it with `tfds.data_source`, decode it whole."""
-    import tensorflow_datasets as tfds
+    tfds = import_tfds(name)
 
     try:
         builder = tfds.builder(name, data_dir=str(root))
