@@ -21,13 +21,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
 import numpy as np
-from common import record
+from common import best_of, rate, record
 
 import movmnist
 
@@ -35,22 +33,6 @@ QUICK = "--quick" in sys.argv
 SEQUENCES = 2_000 if QUICK else 10_000
 RANDOM = 1_000 if QUICK else 3_000  # random reads per round
 BATCH = 32
-REPEATS = 3
-
-
-def best_of(sides: dict[str, Callable[[], float]], repeats: int = REPEATS) -> dict[str, float]:
-    """Alternate the sides `repeats` times; each returns a rate (higher is better); keep each one's best."""
-    best = dict.fromkeys(sides, 0.0)
-    for _ in range(repeats):
-        for name, run in sides.items():
-            best[name] = max(best[name], run())
-    return best
-
-
-def rate(count: int, body: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    body()
-    return count / (time.perf_counter() - started)
 
 
 def main() -> None:

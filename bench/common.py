@@ -1,10 +1,12 @@
-"""Shared by the bench_*.py scripts: where real MNIST is, and one results file for all."""
+"""Shared by the bench_*.py scripts: where real MNIST is, alternating timed sides, and one results file for all."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +36,19 @@ def record(section: str, figures: dict[str, Any]) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data[section] = {"machine": machine(), **figures}
     RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def best_of(sides: dict[str, Callable[[], float]], repeats: int = 3) -> dict[str, float]:
+    """Alternate the sides `repeats` times; each returns a rate (higher is better); keep each one's best."""
+    best = dict.fromkeys(sides, 0.0)
+    for _ in range(repeats):
+        for name, run in sides.items():
+            best[name] = max(best[name], run())
+    return best
+
+
+def rate(count: int, body: Callable[[], object]) -> float:
+    """count / the seconds `body()` takes."""
+    started = time.perf_counter()
+    body()
+    return count / (time.perf_counter() - started)

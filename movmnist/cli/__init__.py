@@ -3,8 +3,8 @@
 Lives here: `common` (the `cli` group, which turns a MovmnistError into a one-line message
 and its exit status, and the pieces commands share: `config_options`, config loading,
 writing to a file or stdout, the progress bar), and one module per family of commands:
-`building` (build, plan, config show), `looking` (preview, info, stats, verify, export)
-and `sourcing` (sources, fetch). Importing this package imports them, which registers
+`building` (build, plan, config show), `looking` (preview, info, stats, verify, export),
+`loading` (bench-loader) and `sourcing` (sources, fetch). Importing this package imports them, which registers
 their commands on `cli`. `main` is the `movmnist` script.
 
 May import every layer below it: `errors`, `files`, `text`, `config`, `core`, `sources`,
@@ -19,7 +19,7 @@ import sys
 
 import click
 
-from movmnist.cli import building, looking, sourcing  # noqa: F401  (importing a command module registers its commands)
+from movmnist.cli import building, loading, looking, sourcing  # noqa: F401  (importing a command module registers its commands)
 from movmnist.cli.common import cli
 
 __all__ = ["cli", "main"]

@@ -6,6 +6,8 @@ item by item, in every view, as single items and as batches; every annotation an
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import pickle
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -215,3 +217,61 @@ def test_dataloader_workers_give_the_same_epochs(train: ProceduralSplit, workers
 def test_dataloader_start_methods_give_the_same_epoch(train: ProceduralSplit, context: str) -> None:
     want = train.epoch(2)[:]
     same(_loaded(train.epoch(2).stream(3).for_torch(), 2, context, batch_size=None), want, f"{context}, stream")
+
+
+def test_items_read_in_order_come_from_the_read_ahead(train: ProceduralSplit) -> None:
+    whole = train.epoch(4).with_annotations()
+    batch = whole[:]
+    for i in [*range(len(whole)), 3, 0, 11, 11, 10]:  # in order (read ahead), then at random
+        same(whole[i], {k: v[i] for k, v in batch.items()}, f"item {i}")
+    item = whole[5]  # from the read-ahead block: a copy, the caller's to change
+    item["frames"][:] = 255
+    same(whole[5], {k: v[5] for k, v in batch.items()}, "item 5 after its copy was changed")
+    frames = train.epoch(4)
+    same(np.stack([frames[i] for i in range(len(frames))]), batch["frames"], "frames only, in order")
+
+
+# --- the README and the CLI --------------------------------------------------------------
+
+
+def test_the_readme_training_example_runs(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Training on the fly\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    demo = (ROOT / "configs" / "demo.yaml").read_text()
+    assert "train: {sequences: 2000," in demo and '"configs/demo.yaml"' in code and "range(200)" in code
+    small = tmp_path / "demo.yaml"
+    small.write_text(demo.replace("train: {sequences: 2000,", "train: {sequences: 64,"))
+    namespace: dict[str, Any] = {}
+    exec(code.replace('"configs/demo.yaml"', repr(str(small))).replace("range(200)", "range(2)"), namespace)
+    assert namespace["loss"].item() >= 0 and namespace["epoch"] == 1
+    train = namespace["train"]
+    assert len(train) == 64 and train.input_frames == 10
+
+
+def test_bench_loader_prints_what_a_loop_receives(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from movmnist.cli import cli
+
+    (tmp_path / "c.yaml").write_text(
+        "source: {kind: synthetic}\ncanvas: {height: 40, width: 40}\ndigits: {size: 14}\n"
+        "splits: {train: {sequences: 70, pool: 'train[:500]'}, val: {sequences: 0}, test: {sequences: 5}}\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--batch", "32", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["sequences"], data["batches"], data["workers"], data["epoch"]) == (70, 3, 0, 1)
+    assert data["sequences_per_second"] > 0
+    result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--sequences", "40", "--floats"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("train, epoch 1: 64 sequences in 2 batches of 32 (float32 tensors, in process) in ")
+    result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--split", "val"])
+    assert result.exit_code == 1
+    assert result.output == "Error: split 'val' is not in this procedural dataset (it has: train, test)\n"
+    if importlib.util.find_spec("torch") is not None:
+        result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--workers", "1", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["sequences"] == 70
