@@ -30,6 +30,7 @@ SMALL = {
     },
     "output": {"shard_size": 10},
     "build": {"chunk_size": 4},
+    "annotations": {"masks": True},  # every annotation, so tests cover them all
 }
 
 

@@ -40,16 +40,15 @@ class ShardResult:
 # Sequences generated at a time where frames are drawn lazily (generate.draws_lazily).
 LAZY_CHUNK = 4096
 
-# The buffer a worker process draws frames into, kept from one shard to the next: a new
-# one would be fresh pages each shard, and faulting those in costs ~1 GB/s here.
-_buffer = np.empty(0, dtype=np.uint8)
+# The buffers a worker process draws frames and masks into, kept from one chunk and shard to
+# the next: a new one would be fresh pages each time, and faulting those in costs ~1 GB/s here.
+_buffers: dict[str, np.ndarray] = {}
 
 
-def _frame_buffer(size: int) -> np.ndarray:
-    global _buffer
-    if _buffer.size < size:
-        _buffer = np.empty(size, dtype=np.uint8)
-    return _buffer
+def _buffer(name: str, size: int) -> np.ndarray:
+    if name not in _buffers or _buffers[name].size < size:
+        _buffers[name] = np.empty(size, dtype=np.uint8)
+    return _buffers[name]
 
 
 def run_shard(
@@ -72,12 +71,13 @@ def run_shard(
         rows = min(step, shards.block_rows(plan.sequence_shape))
     else:
         step = rows = cfg.build.chunk_size
-    buffer = _frame_buffer(rows * int(np.prod(plan.sequence_shape)))
+    buffer = _buffer("frames", rows * int(np.prod(plan.sequence_shape)))
+    masks = _buffer("masks", 0 if draws_lazily(cfg) else rows * int(np.prod(plan.sequence_shape[:3])))
 
     def chunks() -> Any:
         for start in range(shard.first, shard.first + shard.size, step):
             stop = min(start + step, shard.first + shard.size)
-            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True)
+            chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True, mask_out=masks)
             # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
             yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
             if report is not None:

@@ -93,7 +93,10 @@ class Annotations(_Model):
     velocities: bool = True
     boxes: bool = True
     amodal_boxes: bool = True
-    masks: bool = True
+    # Off by default: the instance masks are frame-sized, so they double a shard's bytes and
+    # its compression work (README "Annotations: what each costs"); boxes and visibility,
+    # which come from the same mask, stay on.
+    masks: bool = False
     visibility: bool = True
     events: bool = True
 

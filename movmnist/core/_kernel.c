@@ -1,5 +1,6 @@
 /* The hot loops of a build, compiled: sprites combined by pixel-wise max (render_max),
- * and the clamp-and-reverse walk of the default motion (bounce).
+ * optionally with the instance mask and each digit's visible box and pixel count drawn in
+ * the same pass, and the clamp-and-reverse walk of the default motion (bounce).
  *
  * One call renders a chunk of sequences frame by frame: each frame is zeroed, then every
  * present digit's ink window is maxed into it, row by row. A frame (4 KB for 64x64) stays
@@ -68,15 +69,81 @@ static inline void copy_row(uint8_t *restrict dst, const uint8_t *restrict src, 
 }
 #endif
 
+/* max_row with the mask: a pixel takes `mark` where the sprite's value is non-zero and at
+ * least what is there, in any channel (a tie goes to the later sprite, as render.paste). */
+static inline void max_row_mask(uint8_t *restrict dst, uint8_t *restrict mark_row, const uint8_t *restrict src,
+                                Py_ssize_t count, Py_ssize_t pixel, uint8_t mark)
+{
+#if defined(__SSE2__)
+    /* Grayscale rows of 16 to 32 pixels as in max_row: two overlapping steps, loads first
+     * (both steps give the same bytes on their overlap, so the order of the stores is free). */
+    if (pixel == 1 && count >= 16 && count <= 32) {
+        const Py_ssize_t j = count - 16;
+        const __m128i zero = _mm_setzero_si128(), marks = _mm_set1_epi8((char)mark);
+        __m128i a0 = _mm_loadu_si128((const __m128i *)dst), a1 = _mm_loadu_si128((const __m128i *)(dst + j));
+        __m128i b0 = _mm_loadu_si128((const __m128i *)src), b1 = _mm_loadu_si128((const __m128i *)(src + j));
+        __m128i m0 = _mm_loadu_si128((const __m128i *)mark_row), m1 = _mm_loadu_si128((const __m128i *)(mark_row + j));
+        __m128i x0 = _mm_max_epu8(a0, b0), x1 = _mm_max_epu8(a1, b1);
+        /* wins: src non-zero and src >= dst, i.e. max(src, dst) == src */
+        __m128i w0 = _mm_andnot_si128(_mm_cmpeq_epi8(b0, zero), _mm_cmpeq_epi8(x0, b0));
+        __m128i w1 = _mm_andnot_si128(_mm_cmpeq_epi8(b1, zero), _mm_cmpeq_epi8(x1, b1));
+        _mm_storeu_si128((__m128i *)dst, x0);
+        _mm_storeu_si128((__m128i *)(dst + j), x1);
+        _mm_storeu_si128((__m128i *)mark_row, _mm_or_si128(_mm_and_si128(w0, marks), _mm_andnot_si128(w0, m0)));
+        _mm_storeu_si128((__m128i *)(mark_row + j), _mm_or_si128(_mm_and_si128(w1, marks), _mm_andnot_si128(w1, m1)));
+        return;
+    }
+#endif
+    if (pixel == 1) {
+        for (Py_ssize_t x = 0; x < count; x++) {
+            uint8_t v = src[x], o = dst[x];
+            if (v && v >= o) {
+                dst[x] = v;
+                mark_row[x] = mark;
+            }
+        }
+        return;
+    }
+    for (Py_ssize_t x = 0; x < count; x++) {
+        int win = 0;
+        for (Py_ssize_t c = 0; c < pixel; c++) {
+            uint8_t v = src[x * pixel + c], o = dst[x * pixel + c];
+            if (v && v >= o)
+                win = 1;
+            dst[x * pixel + c] = v > o ? v : o;
+        }
+        if (win)
+            mark_row[x] = mark;
+    }
+}
+
+/* Where each sprite of a frame lands, clipped to the canvas: rows a0..a1 - 1, cols b0..b1 - 1;
+ * 0 when it does not fit and clip is off, else 1. */
+static inline int place(const int64_t *at, int64_t top, int64_t left, Py_ssize_t rows, Py_ssize_t cols,
+                        Py_ssize_t height, Py_ssize_t width, int clip, int64_t *r0, int64_t *c0, int64_t *a0,
+                        int64_t *b0, int64_t *a1, int64_t *b1)
+{
+    *r0 = at[0] + top;
+    *c0 = at[1] + left;
+    int64_t r1 = *r0 + rows, c1 = *c0 + cols;
+    *a0 = *r0 < 0 ? 0 : *r0;
+    *b0 = *c0 < 0 ? 0 : *c0;
+    *a1 = r1 > height ? height : r1;
+    *b1 = c1 > width ? width : c1;
+    return clip || (*a0 == *r0 && *b0 == *c0 && *a1 == r1 && *b1 == c1);
+}
+
 /* 0 when done, else the (sequence + 1) whose sprite did not fit (clip off), or -1 for a
- * sprite number out of range. */
+ * sprite number out of range. mask (NULL: none) [n, t, height, width] uint8 gets slot + 1
+ * where that slot's digit shows, 0 elsewhere; then boxes [n, t, k, 4] int16 (x0, y0, x1,
+ * y1, exclusive; -1 where nothing shows) and counts [n, t, k] int64 (pixels shown). */
 static Py_ssize_t render(
     uint8_t *frames, const uint8_t *images, const int64_t *sprite, const int64_t *pixels,
     const int64_t *top, const int64_t *left, Py_ssize_t n, Py_ssize_t t, Py_ssize_t height,
     Py_ssize_t width, Py_ssize_t pixel, Py_ssize_t k, Py_ssize_t m, Py_ssize_t h, Py_ssize_t w,
-    Py_ssize_t rows, Py_ssize_t cols, int clip)
+    Py_ssize_t rows, Py_ssize_t cols, int clip, uint8_t *mask, int16_t *boxes, int64_t *counts)
 {
-    const Py_ssize_t frame = height * width * pixel, pitch = width * pixel;
+    const Py_ssize_t frame = height * width * pixel, pitch = width * pixel, plane = height * width;
     for (Py_ssize_t s = 0; s < n; s++) {
         for (Py_ssize_t j = 0; j < k; j++) {
             int64_t i = sprite[s * k + j];
@@ -85,18 +152,18 @@ static Py_ssize_t render(
         }
         for (Py_ssize_t f = 0; f < t; f++) {
             uint8_t *out = frames + (s * t + f) * frame;
+            uint8_t *marks = mask ? mask + (s * t + f) * plane : NULL;
             memset(out, 0, (size_t)frame);
+            if (marks)
+                memset(marks, 0, (size_t)plane);
             int first = 1; /* the frame is still zero there: a copy is the max */
             for (Py_ssize_t j = 0; j < k; j++) {
                 int64_t i = sprite[s * k + j];
                 if (i < 0 || rows == 0 || cols == 0)
                     continue;
-                const int64_t *at = pixels + ((s * t + f) * k + j) * 2;
-                int64_t r0 = at[0] + top[i], c0 = at[1] + left[i];
-                int64_t r1 = r0 + rows, c1 = c0 + cols;
-                int64_t a0 = r0 < 0 ? 0 : r0, b0 = c0 < 0 ? 0 : c0;
-                int64_t a1 = r1 > height ? height : r1, b1 = c1 > width ? width : c1;
-                if (!clip && (a0 != r0 || b0 != c0 || a1 != r1 || b1 != c1))
+                int64_t r0, c0, a0, b0, a1, b1;
+                if (!place(pixels + ((s * t + f) * k + j) * 2, top[i], left[i], rows, cols, height, width, clip, &r0,
+                           &c0, &a0, &b0, &a1, &b1))
                     return s + 1;
                 if (a0 >= a1 || b0 >= b1)
                     continue;
@@ -105,12 +172,70 @@ static Py_ssize_t render(
                 for (int64_t r = a0; r < a1; r++) {
                     uint8_t *d = out + r * pitch + b0 * pixel;
                     const uint8_t *p = src + ((r - r0) * w + (b0 - c0)) * pixel;
-                    if (first)
+                    if (marks)
+                        max_row_mask(d, marks + r * width + b0, p, b1 - b0, pixel, (uint8_t)(j + 1));
+                    else if (first)
                         copy_row(d, p, len);
                     else
                         max_row(d, p, len);
                 }
                 first = 0;
+            }
+            if (!marks)
+                continue;
+            /* Each slot's visible box: its marks lie within its own window, so look there only. */
+            for (Py_ssize_t j = 0; j < k; j++) {
+                int16_t *box = boxes + ((s * t + f) * k + j) * 4;
+                int64_t shown = 0, y0 = height, x0 = width, y1 = -1, x1 = -1;
+                int64_t i = sprite[s * k + j];
+                int64_t r0, c0, a0 = 0, b0 = 0, a1 = 0, b1 = 0;
+                if (i >= 0 && rows > 0 && cols > 0)
+                    place(pixels + ((s * t + f) * k + j) * 2, top[i], left[i], rows, cols, height, width, 1, &r0, &c0,
+                          &a0, &b0, &a1, &b1);
+                for (int64_t r = a0; r < a1; r++) {
+                    const uint8_t *row = marks + r * width;
+#if defined(__SSE2__)
+                    if (b1 - b0 >= 16 && b1 - b0 <= 32) { /* the row's matches as a bit set, one bit a column */
+                        const int64_t o = b1 - b0 - 16;
+                        const __m128i want = _mm_set1_epi8((char)(j + 1));
+                        uint32_t lo = (uint32_t)_mm_movemask_epi8(
+                            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(row + b0)), want));
+                        uint32_t hi = (uint32_t)_mm_movemask_epi8(
+                            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(row + b0 + o)), want));
+                        uint32_t bits = lo | (hi << o);
+                        if (!bits)
+                            continue;
+                        shown += __builtin_popcount(bits);
+                        if (r < y0)
+                            y0 = r;
+                        y1 = r;
+                        int64_t first_col = b0 + __builtin_ctz(bits), last_col = b0 + 31 - __builtin_clz(bits);
+                        if (first_col < x0)
+                            x0 = first_col;
+                        if (last_col > x1)
+                            x1 = last_col;
+                        continue;
+                    }
+#endif
+                    for (int64_t c = b0; c < b1; c++) {
+                        if (row[c] != (uint8_t)(j + 1))
+                            continue;
+                        shown++;
+                        if (r < y0)
+                            y0 = r;
+                        y1 = r;
+                        if (c < x0)
+                            x0 = c;
+                        if (c > x1)
+                            x1 = c;
+                    }
+                }
+                counts[(s * t + f) * k + j] = shown;
+                if (shown) {
+                    box[0] = (int16_t)x0, box[1] = (int16_t)y0, box[2] = (int16_t)(x1 + 1), box[3] = (int16_t)(y1 + 1);
+                } else {
+                    box[0] = box[1] = box[2] = box[3] = -1;
+                }
             }
         }
     }
@@ -127,25 +252,41 @@ static int expect(Py_buffer *buf, Py_ssize_t len, const char *name)
 }
 
 PyDoc_STRVAR(render_max_doc,
-"render_max(frames, images, sprite, pixels, top, left, n, t, height, width, pixel, k, m, h, w, rows, cols, clip)\n"
+"render_max(frames, images, sprite, pixels, top, left, n, t, height, width, pixel, k, m, h, w, rows, cols, clip,\n"
+"           mask=None, boxes=None, counts=None)\n"
 "--\n\n"
 "Overwrite frames [n, t, height, width, pixel] uint8 with the max of each sequence's sprites.\n\n"
 "images [m, h, w, pixel] uint8; sprite [n, k] int64 (image number, -1: slot absent);\n"
 "pixels [n, t, k, 2] int64 top-left (row, col) of each sprite; top, left [m] int64 and\n"
 "(rows, cols): each image's ink window, which holds all its non-zero pixels. clip: parts\n"
-"outside the canvas are dropped (else they raise ValueError). All buffers C-contiguous.");
+"outside the canvas are dropped (else they raise ValueError). All buffers C-contiguous.\n\n"
+"mask [n, t, height, width] uint8, boxes [n, t, k, 4] int16, counts [n, t, k] int64 (all or\n"
+"none): also the instance mask (slot + 1 where that slot's digit shows: its value is non-zero\n"
+"and at least what was there, so a tie goes to the later slot; 0 elsewhere) and each slot's\n"
+"visible box (x0, y0, x1, y1), exclusive, -1 where nothing shows, and its count of pixels shown.");
 
 static PyObject *render_max(PyObject *self, PyObject *args)
 {
     (void)self;
-    Py_buffer frames, images, sprite, pixels, top, left;
+    Py_buffer frames, images, sprite, pixels, top, left, mask = {0}, boxes = {0}, counts = {0};
     Py_ssize_t n, t, height, width, pixel, k, m, h, w, rows, cols;
     int clip;
-    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*nnnnnnnnnnnp", &frames, &images, &sprite, &pixels, &top, &left, &n,
-                          &t, &height, &width, &pixel, &k, &m, &h, &w, &rows, &cols, &clip))
+    PyObject *mask_obj = Py_None, *boxes_obj = Py_None, *counts_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*nnnnnnnnnnnp|OOO", &frames, &images, &sprite, &pixels, &top, &left, &n,
+                          &t, &height, &width, &pixel, &k, &m, &h, &w, &rows, &cols, &clip, &mask_obj, &boxes_obj,
+                          &counts_obj))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t failed = 0;
+    const int marked = mask_obj != Py_None;
+    if (marked != (boxes_obj != Py_None) || marked != (counts_obj != Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "render_max: give mask, boxes and counts together, or none of them");
+        goto done;
+    }
+    if (marked && (PyObject_GetBuffer(mask_obj, &mask, PyBUF_CONTIG) < 0 ||
+                   PyObject_GetBuffer(boxes_obj, &boxes, PyBUF_CONTIG) < 0 ||
+                   PyObject_GetBuffer(counts_obj, &counts, PyBUF_CONTIG) < 0))
+        goto done;
     if (n < 0 || t < 0 || height < 0 || width < 0 || pixel < 1 || k < 0 || m < 0 || h < 0 || w < 0 || rows < 0 ||
         cols < 0 || rows > h || cols > w) {
         PyErr_SetString(PyExc_ValueError, "render_max: negative or inconsistent sizes");
@@ -155,10 +296,18 @@ static PyObject *render_max(PyObject *self, PyObject *args)
         !expect(&sprite, n * k * 8, "sprite") || !expect(&pixels, n * t * k * 2 * 8, "pixels") ||
         !expect(&top, m * 8, "top") || !expect(&left, m * 8, "left"))
         goto done;
+    if (marked && (!expect(&mask, n * t * height * width, "mask") || !expect(&boxes, n * t * k * 4 * 2, "boxes") ||
+                   !expect(&counts, n * t * k * 8, "counts")))
+        goto done;
+    if (marked && k > 255) {
+        PyErr_SetString(PyExc_ValueError, "render_max: a mask marks at most 255 slots");
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
     failed = render((uint8_t *)frames.buf, (const uint8_t *)images.buf, (const int64_t *)sprite.buf,
                     (const int64_t *)pixels.buf, (const int64_t *)top.buf, (const int64_t *)left.buf, n, t, height,
-                    width, pixel, k, m, h, w, rows, cols, clip);
+                    width, pixel, k, m, h, w, rows, cols, clip, marked ? (uint8_t *)mask.buf : NULL,
+                    marked ? (int16_t *)boxes.buf : NULL, marked ? (int64_t *)counts.buf : NULL);
     Py_END_ALLOW_THREADS
     if (failed < 0)
         PyErr_SetString(PyExc_ValueError, "render_max: a sprite number or ink window is out of range");
@@ -173,6 +322,12 @@ done:
     PyBuffer_Release(&pixels);
     PyBuffer_Release(&top);
     PyBuffer_Release(&left);
+    if (mask.obj != NULL)
+        PyBuffer_Release(&mask);
+    if (boxes.obj != NULL)
+        PyBuffer_Release(&boxes);
+    if (counts.obj != NULL)
+        PyBuffer_Release(&counts);
     return result;
 }
 
@@ -246,7 +401,46 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(fletcher32_doc,
+"fletcher32(data)\n"
+"--\n\n"
+"HDF5's Fletcher-32 checksum of a bytes-like object (H5_checksum_fletcher32: 16-bit\n"
+"big-endian words, sums folded every 360 words, an odd last byte as a high byte).");
+
+static PyObject *fletcher32(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *data = (const uint8_t *)buf.buf;
+    size_t len = (size_t)buf.len / 2;
+    uint32_t sum1 = 0, sum2 = 0;
+    while (len) {
+        size_t tlen = len > 360 ? 360 : len;
+        len -= tlen;
+        do {
+            sum1 += (uint32_t)(((uint16_t)data[0]) << 8) | ((uint16_t)data[1]);
+            data += 2;
+            sum2 += sum1;
+        } while (--tlen);
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    if (buf.len % 2) {
+        sum1 += (uint32_t)(((uint16_t)*data) << 8);
+        sum2 += sum1;
+        sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+        sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    PyBuffer_Release(&buf);
+    return PyLong_FromUnsignedLong((unsigned long)((sum2 << 16) | sum1));
+}
+
 static PyMethodDef methods[] = {
+    {"fletcher32", fletcher32, METH_O, fletcher32_doc},
     {"render_max", render_max, METH_VARARGS, render_max_doc},
     {"bounce", bounce, METH_VARARGS, bounce_doc},
     {NULL, NULL, 0, NULL},

@@ -20,6 +20,9 @@ def render_max(
     rows: int,
     cols: int,
     clip: bool,
+    mask: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
     /,
 ) -> None: ...
 def bounce(
@@ -33,3 +36,4 @@ def bounce(
     t: int,
     /,
 ) -> None: ...
+def fletcher32(data: bytes | bytearray | memoryview | np.ndarray, /) -> int: ...

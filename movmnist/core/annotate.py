@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from movmnist.core import rng
+from movmnist.core.render import Composed
 from movmnist.core.scene import Scene
 
 WALLS = ("top", "bottom", "left", "right")  # the `wall` column of `events`
@@ -133,11 +134,31 @@ def events(idx: np.ndarray, hits: np.ndarray, present: np.ndarray, k: int) -> np
     return np.stack([idx[i], t, slot, wall], axis=1).astype(np.int32)
 
 
-def compute(want: set[str], scene: Scene, composed: tuple[np.ndarray, int, int] | None) -> dict[str, np.ndarray]:
+def _visible(scene: Scene, composed: Composed) -> tuple[np.ndarray, np.ndarray]:
+    """`visible_boxes` of a chunk's mask: [n, T, K, 4] boxes and [n, T, K] counts."""
+    pixels = scene.pixels
+    n, length, k = pixels.shape[:3]
+    # A warped digit may show anywhere in its frame: scan whole frames, as on a torus.
+    scan = scene.wrap or scene.warped
+    window = None
+    if not scan and scene.ink_windows is not None:
+        top, left, size = scene.ink_windows
+        window = (top[scene.choice], left[scene.choice], size)
+    # One composited frame per (sequence, frame) pair when sprites change every frame.
+    mask = composed.mask
+    per = mask.shape[0] // n
+    origin = pixels.reshape(n * per, length // per, k, 2)
+    pad = (composed.pad_h, composed.pad_w)
+    boxes, counts = visible_boxes(mask, pad, origin, scene.sprite, scan, window if per == 1 else None)
+    return boxes.reshape(n, length, k, 4), counts.reshape(n, length, k)
+
+
+def compute(want: set[str], scene: Scene, composed: Composed | None) -> dict[str, np.ndarray]:
     """The optional annotations named in `want`, as arrays for a Chunk.
 
     scene: the chunk's latent state, with ink_box and ink_count set; composed: what
-    `render.compose` returned (the padded mask), or None when no mask-based annotation is wanted.
+    `render.compose` returned (the mask, and the visible boxes where the kernel drew it),
+    or None when no mask-based annotation is wanted.
     """
     pixels, path, present = scene.pixels, scene.path, scene.present
     assert scene.ink_box is not None and scene.ink_count is not None
@@ -162,18 +183,11 @@ def compute(want: set[str], scene: Scene, composed: tuple[np.ndarray, int, int] 
         box.swapaxes(1, 2)[absent] = -1
         out["amodal_boxes"] = box
     if composed is not None:
-        mask, ph, pw = composed
-        # A warped digit may show anywhere in its frame: scan whole frames, as on a torus.
-        scan = scene.wrap or scene.warped
-        window = None
-        if not scan and scene.ink_windows is not None:
-            top, left, size = scene.ink_windows
-            window = (top[scene.choice], left[scene.choice], size)
-        # One composited frame per (sequence, frame) pair when sprites change every frame.
-        per = mask.shape[0] // n
-        origin = pixels.reshape(n * per, length // per, k, 2)
-        boxes, counts = visible_boxes(mask, (ph, pw), origin, scene.sprite, scan, window if per == 1 else None)
-        boxes, counts = boxes.reshape(n, length, k, 4), counts.reshape(n, length, k)
+        mask, ph, pw = composed.mask, composed.pad_h, composed.pad_w
+        if composed.visible is not None:
+            boxes, counts = composed.visible
+        else:
+            boxes, counts = _visible(scene, composed)
         if "masks" in want:
             height, width = mask.shape[2] - 2 * ph, mask.shape[3] - 2 * pw
             cropped = mask if ph == pw == 0 else np.ascontiguousarray(mask[:, :, ph : ph + height, pw : pw + width])

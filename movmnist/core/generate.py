@@ -106,16 +106,19 @@ def extras(cfg: Config) -> tuple[str, ...]:
     return tuple(names)
 
 
-# Annotations computed from the per-pixel digit mask, which only the numpy path draws.
+# Annotations computed from the per-pixel digit mask, drawn with the frames.
 _MASKED = frozenset({"masks", "boxes", "visibility"})
 
 
 def draws_lazily(cfg: Config) -> bool:
     """Whether `generate(..., lazy=True)` returns `Frames`, drawn by the compiled kernel as
-    they are sliced (max, no mask, no wrap), rather than drawing the whole chunk into `out`."""
+    they are sliced (max, no mask, no wrap), rather than drawing the whole chunk into `out`.
+    With a mask the chunk is drawn whole: its annotations need every frame first."""
     need_mask = bool(set(extras(cfg)) & _MASKED)
-    return not PRESETS[cfg.motion.preset].warped and render.takes(
-        cfg.render.combine, need_mask, cfg.motion.boundary == "wrap"
+    return (
+        not PRESETS[cfg.motion.preset].warped
+        and not need_mask
+        and render.takes(cfg.render.combine, cfg.motion.boundary == "wrap")
     )
 
 
@@ -127,6 +130,7 @@ def generate(
     out: np.ndarray | None = None,
     lazy: bool = False,
     epoch: int = 0,
+    mask_out: np.ndarray | None = None,
 ) -> Chunk:
     """Generate the sequences `indices` (global, within `split`) of the dataset.
 
@@ -135,6 +139,8 @@ def generate(
     before the next call). lazy: where the compiled kernel draws the frames (render.py),
     return them as `Frames`, drawn into `out` as they are sliced; else as with lazy=False.
     epoch: 0, the dataset a build stores; e >= 1, training epoch e's fresh draw (`rng`).
+    mask_out: the same for the instance mask, which the kernel draws for masks, boxes and
+    visibility (grey or colour, one byte a pixel); the `masks` returned may be a view of it.
     """
     idx = np.asarray(indices, dtype=np.int64)
     n, length = len(idx), cfg.sequence.length
@@ -230,6 +236,7 @@ def generate(
             clip=clip,
             with_mask=need_mask,
             ink=_ink(pool),
+            mask_out=mask_out,
         )
 
     notes = annotate.compute(want, scene, composed) if want else {}
@@ -335,5 +342,5 @@ def _mmnistpp(
         z_order=z_order,
         warped=True,
     )
-    notes = annotate.compute(want, scene, (masks, 0, 0) if want & _MASKED else None) if want else {}
+    notes = annotate.compute(want, scene, render.Composed(masks, 0, 0) if want & _MASKED else None) if want else {}
     return Chunk(frames, *_identity(pool, scene), **notes)

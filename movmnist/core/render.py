@@ -1,11 +1,13 @@
 """Rendering: place sprites on frames, in a buffer the caller owns.
 
-numpy throughout, except the common case (max, no mask, no wrap), which the compiled
-kernel renders when it is built (`compiled`). Both give the same bytes.
+numpy throughout, except the common case (max, no wrap: the default and its instance
+mask), which the compiled kernel renders when it is built (`compiled`). Both give the same bytes.
 One module: compose, paste and paste_max share one run layout (`expand`, `spans`, `ink_windows`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +49,21 @@ def expand(sprites: np.ndarray, width: int) -> np.ndarray:
 
 
 Ink = tuple[np.ndarray, np.ndarray, tuple[int, int]]
+
+
+class Composed(NamedTuple):
+    """What `compose` returns with a mask.
+
+    mask: [n, T, H + 2 pad_h, W + 2 pad_w] uint8, slot + 1 where that digit shows (see
+    `paste`), 0 elsewhere and in the padding; visible: where the kernel drew the mask (no
+    padding then), each slot's visible box [n, T, K, 4] int16 and pixel count [n, T, K]
+    int64 as `annotate.visible_boxes` gives them, computed in the same pass; else None.
+    """
+
+    mask: np.ndarray
+    pad_h: int
+    pad_w: int
+    visible: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def ink_windows(sprites: np.ndarray, block: int = 4096) -> Ink:
@@ -201,7 +218,8 @@ def compose(
     clip: bool = False,
     with_mask: bool = False,
     ink: Ink | None = None,
-) -> tuple[np.ndarray, int, int] | None:
+    mask_out: np.ndarray | None = None,
+) -> Composed | None:
     """Draw every digit of every sequence into `frames`, in place (whatever it held is overwritten).
 
     frames: [n, T, H, W(, C)] uint8, C-contiguous; images: the pool [M, h, w(, C)]; choice, present: [n, K]
@@ -210,16 +228,15 @@ def compose(
     None for slot order. wrap: the canvas is a torus (a digit across an edge shows on the
     other side). clip: positions may leave the canvas; the sprites are then drawn on a
     canvas padded by a sprite on every side and cropped. ink: `ink_windows(images)`, if the
-    caller has it (paste_max then pastes only the ink windows).
-    Returns, if with_mask, (mask, pad_h, pad_w): the mask [n, T, H + 2 pad_h, W + 2 pad_w]
-    uint8 (slot + 1 where that digit shows, see `paste`; 0 outside the canvas), else None.
+    caller has it (paste_max then pastes only the ink windows). mask_out: a reusable uint8
+    buffer the kernel may draw the mask into (as `out` of `generate`).
+    Returns, if with_mask, the mask (`Composed`), else None.
     """
     n, t, height, width = frames.shape[:4]
     h, w = images.shape[1:3]
     k = choice.shape[1]
-    if takes(combine, with_mask, wrap):
-        _render_max(frames, images, choice, present, pixels, clip, ink)
-        return None
+    if takes(combine, wrap):
+        return _render_max(frames, images, choice, present, pixels, clip, ink, with_mask, mask_out)
     pad = clip or wrap
     ph, pw = (h, w) if pad else (0, 0)
     # Grayscale max with a mask: draw (value << 8 | slot + 1) into one uint16 canvas with
@@ -269,12 +286,13 @@ def compose(
     if pad:  # what fell in the padding is not visible
         mask[:, :, :ph], mask[:, :, ph + height :] = 0, 0
         mask[:, :, :, :pw], mask[:, :, :, pw + width :] = 0, 0
-    return mask, ph, pw
+    return Composed(mask, ph, pw)
 
 
-def takes(combine: str, with_mask: bool, wrap: bool) -> bool:
-    """Whether `compose` hands these settings to the compiled kernel (max, no mask, no wrap)."""
-    return compiled.kernel is not None and combine == "max" and not with_mask and not wrap
+def takes(combine: str, wrap: bool) -> bool:
+    """Whether `compose` hands these settings to the compiled kernel (max, no wrap; with or
+    without the mask)."""
+    return compiled.kernel is not None and combine == "max" and not wrap
 
 
 def _render_max(
@@ -285,8 +303,11 @@ def _render_max(
     pixels: np.ndarray,
     clip: bool,
     ink: Ink | None,
-) -> None:
-    """`compose` for max without mask or wrap, by the compiled kernel (same arguments)."""
+    with_mask: bool,
+    mask_out: np.ndarray | None,
+) -> Composed | None:
+    """`compose` for max without wrap, by the compiled kernel (same arguments); with the
+    mask, the visible boxes and counts come from the same pass (`Composed.visible`)."""
     n, t, height, width = frames.shape[:4]
     m, h, w = images.shape[:3]
     k = choice.shape[1]
@@ -296,6 +317,19 @@ def _render_max(
     top, left, (rows, cols) = ink_windows(images) if ink is None else ink
     sprite = np.where(present, choice, -1).astype(np.int64)
     assert compiled.kernel is not None
+    marked: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[()] = ()
+    if with_mask:
+        size = n * t * height * width
+        # A reused buffer: fresh pages for each chunk's mask cost more than drawing it.
+        if mask_out is not None and mask_out.size >= size and mask_out.dtype == np.uint8:
+            mask = mask_out.reshape(-1)[:size].reshape(n, t, height, width)
+        else:
+            mask = np.empty((n, t, height, width), np.uint8)
+        marked = (
+            mask,
+            np.empty((n, t, k, 4), np.int16),
+            np.empty((n, t, k), np.int64),
+        )
     compiled.kernel.render_max(
         frames,
         np.ascontiguousarray(images),
@@ -305,4 +339,9 @@ def _render_max(
         np.ascontiguousarray(left, dtype=np.int64),
         *(n, t, height, width, pixel, k, m, h, w, rows, cols),
         clip,
+        *marked,
     )
+    if not marked:
+        return None
+    mask, boxes, counts = marked
+    return Composed(mask, 0, 0, (boxes, counts))

@@ -5,17 +5,19 @@ again after a fork or a pickle), and at most MAX_OPEN files are open in one proc
 time, the least recently used closed first, so a dataset of thousands of shards reads
 under `ulimit -n 1024`.
 
-Two shortcuts past h5py, each taken only where it gives the same bytes:
+One shortcut past h5py, taken only where it gives the same bytes: where a dataset is
+chunked along its first axis only (frames and masks one sequence a chunk, annotations a
+block of sequences) and its filters are deflate and/or fletcher32 (what movmnist writes for
+gzip and none), the reader lists the chunks' places in the file once (`chunk_iter`), then
+reads a chunk's stored bytes itself (`os.pread`), checks its fletcher32 checksum
+(`checksum.unseal`: a damaged chunk is an error, as in HDF5) and inflates it (zlib-ng,
+else zlib) straight into the caller's array: ~5 us a chunk less than h5py's path. Any other case
+(lzf, zstd, lz4, shuffle, a chunk never written) goes through h5py, which gives its data or
+its error as before.
 
-- frames and masks are chunked one sequence per HDF5 chunk; where the chunk is the whole
-  sequence and the only filter is deflate (or none), a read takes the chunk's stored bytes
-  (`read_direct_chunk`) and inflates them with zlib, straight into the caller's array.
-  Deflate's adler32 checksum still catches a damaged chunk. Any other case (lzf, zstd,
-  lz4, shuffle, fletcher32, other chunk shapes) and any failure go through h5py, which
-  gives its data or its error as before.
-- annotations are chunked in blocks of up to 4096 sequences, so HDF5 inflates a whole
-  block to give one item: the reader keeps the block it decoded last, per dataset, and
-  serves the next items from it (one block per dataset per open shard).
+Annotations are chunked in blocks of sequences (schema.BLOCK_ROWS), so one item's
+annotations come from a decoded block: the reader keeps the block it decoded last, per
+dataset, and serves the next items from it.
 """
 
 from __future__ import annotations
@@ -34,11 +36,25 @@ import hdf5plugin  # noqa: F401  (registers the zstd and lz4 HDF5 filters, for r
 import numpy as np
 
 from movmnist.errors import DatasetError
+from movmnist.store import checksum
 
-# Open shard files per process: ~0.6 MB and one file descriptor each.
+_inflate: Any
+try:  # ~1.6x zlib's inflate
+    from zlib_ng.zlib_ng import decompress as _inflate
+except ImportError:
+    _inflate = zlib.decompress
+
+# Open shard files per process: ~0.6 MB and two file descriptors each (HDF5's and ours).
 MAX_OPEN = 64
 
-_DEFLATE = h5py.h5z.FILTER_DEFLATE
+_DEFLATE, _FLETCHER32 = h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_FLETCHER32
+# The filter pipelines the reader decodes itself: (inflate, check the checksum).
+_OWN_FILTERS = {(): (False, False), (_DEFLATE,): (True, False), (_FLETCHER32,): (False, True)}
+_OWN_FILTERS[(_DEFLATE, _FLETCHER32)] = (True, True)
+
+
+class Damaged(DatasetError):
+    """A chunk whose stored bytes fail their checksum or do not inflate to its size."""
 
 
 class _OpenShards:
@@ -89,22 +105,24 @@ class _Plan:
 
     def __init__(self, ds: h5py.Dataset) -> None:
         self.ds = ds
+        self.name = ds.name.lstrip("/")
         self.shape: tuple[int, ...] = tuple(ds.shape)
         self.dtype = ds.dtype
         self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
         chunks = ds.chunks
-        # "direct": one sequence a chunk, inflated by zlib here; "block": chunks of many whole
-        # rows, the last one decoded kept; "h5py": everything else.
-        self.mode = "h5py"
-        self.deflate = False
-        if chunks is not None and len(self.shape) >= 1 and tuple(chunks[1:]) == self.shape[1:]:
-            if chunks[0] == 1 and self.dtype.isnative and self.row_bytes > 0:
-                filters = _filters(ds)
-                if filters in ([], [_DEFLATE]):
-                    self.mode, self.deflate = "direct", bool(filters)
-            elif chunks[0] > 1:
-                self.mode = "block"
         self.block_rows = int(chunks[0]) if chunks is not None else 0
+        self.chunk_bytes = self.block_rows * self.row_bytes
+        # "own": chunks read, checked and inflated here (see the module docstring); "h5py":
+        # everything else. Either way a chunk of many rows is decoded whole, the last one kept.
+        self.mode = "h5py"
+        self.inflate = self.checked = False
+        self.places: np.ndarray | None = None  # [chunks, 3] int64: file offset, stored size, filter mask
+        if chunks is not None and len(self.shape) >= 1 and tuple(chunks[1:]) == self.shape[1:]:
+            own = _OWN_FILTERS.get(tuple(_filters(ds)))
+            if own is not None and self.dtype.isnative and self.row_bytes > 0 and self.shape[0] > 0:
+                self.places = _places(ds, self.block_rows)
+                if self.places is not None:
+                    self.mode, (self.inflate, self.checked) = "own", own
         self.block: tuple[int, np.ndarray] | None = None  # (first row, rows) of the last block decoded
 
 
@@ -113,12 +131,32 @@ def _filters(ds: h5py.Dataset) -> list[int]:
     return [int(plist.get_filter(i)[0]) for i in range(plist.get_nfilters())]
 
 
+def _places(ds: h5py.Dataset, rows: int) -> np.ndarray | None:
+    """Where each chunk of `ds` (chunked along axis 0 only) is stored: [chunks, 3] int64 rows of
+    (file offset, stored size, filter mask); offset -1 for a chunk never written. None where
+    this HDF5 cannot list them."""
+    count = -(-ds.shape[0] // rows)
+    places = np.full((count, 3), -1, dtype=np.int64)
+
+    def note(info: Any) -> None:
+        c = info.chunk_offset[0] // rows
+        if 0 <= c < count:
+            places[c] = (info.byte_offset, info.size, info.filter_mask)
+
+    try:
+        ds.id.chunk_iter(note)
+    except (AttributeError, NotImplementedError):  # HDF5 before 1.14 / h5py before 3.8
+        return None
+    return places
+
+
 class ShardReader:
     """Read access to one shard file, opened lazily in the process that reads it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: h5py.File | None = None
+        self._fd = -1  # our own descriptor of the file, for reading chunks (`_Plan` "own")
         self._pid = -1
         self._plans: dict[str, _Plan] = {}
         self._busy = 0  # reads under way in this process's threads
@@ -128,12 +166,18 @@ class ShardReader:
         with OPEN.lock:  # one thread opens it; the others wait and use that handle
             if self._file is None or self._pid != os.getpid():
                 self._plans = {}
+                self._file, self._fd = None, -1  # a forked child's inherited handles are not its own
+                opened = None
                 try:
-                    self._file = h5py.File(self.path, "r")
-                except FileNotFoundError:
-                    raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
+                    opened = h5py.File(self.path, "r")
+                    self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 except OSError as exc:
+                    if opened is not None:
+                        opened.close()
+                    if isinstance(exc, FileNotFoundError):
+                        raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
                     raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
+                self._file = opened
                 self._pid = os.getpid()
             OPEN.touch(self)
             return self._file
@@ -164,6 +208,8 @@ class ShardReader:
                 self._read_rows(plan, lo, hi, out)
                 return out
             return np.asarray(self._open()[name][sel])
+        except Damaged:
+            raise
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
         finally:
@@ -191,6 +237,8 @@ class ShardReader:
             if not 0 <= lo <= hi <= plan.shape[0] or hi - lo != len(out):
                 raise IndexError(f"rows {lo}:{hi} of {plan.shape[0]} do not fill {len(out)}")
             self._read_rows(plan, lo, hi, out)
+        except Damaged:
+            raise
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
             raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
         finally:
@@ -199,11 +247,11 @@ class ShardReader:
     def _read_rows(self, plan: _Plan, lo: int, hi: int, out: np.ndarray) -> None:
         if hi <= lo:
             return
-        if plan.mode == "direct":
+        if plan.mode == "own" and plan.block_rows == 1:
             for j, row in enumerate(range(lo, hi)):
-                if not self._direct(plan, row, out[j]):
+                if not self._own(plan, row, out[j : j + 1]):
                     plan.ds.read_direct(out[j : j + 1], np.s_[row : row + 1])
-        elif plan.mode == "block":
+        elif plan.block_rows > 1:
             at = lo
             while at < hi:
                 first, rows = self._block(plan, at)
@@ -213,34 +261,53 @@ class ShardReader:
         else:
             plan.ds.read_direct(out, np.s_[lo:hi])
 
-    def _direct(self, plan: _Plan, row: int, out: np.ndarray) -> bool:
-        """Inflate sequence `row`'s chunk into `out`; False where h5py must read it instead."""
-        offset = (row,) + (0,) * (len(plan.shape) - 1)
-        try:
-            if not plan.deflate:  # stored as they are: straight into `out`
-                raw = plan.ds.id.read_direct_chunk(offset, out=out.reshape(-1).view(np.uint8))[1]
-                return bool(len(raw) == plan.row_bytes)
-            mask, raw = plan.ds.id.read_direct_chunk(offset)
-            if mask == 0:
-                data = zlib.decompress(raw, bufsize=plan.row_bytes)
-            elif mask == 1:  # deflate skipped: the chunk did not shrink
-                data = raw
-            else:
-                return False
-        except Exception:  # a chunk never written, a damaged stream: h5py gives its fill value or its error
+    def _own(self, plan: _Plan, chunk: int, out: np.ndarray) -> bool:
+        """Chunk number `chunk` of `plan` (block_rows rows) into `out`: read, checked, inflated
+        here. False where h5py must read it instead (a chunk never written). Raises Damaged."""
+        assert plan.places is not None
+        offset, size, skipped = (int(v) for v in plan.places[chunk])
+        if offset < 0:
             return False
-        if len(data) != plan.row_bytes:
-            return False
-        out[...] = np.frombuffer(data, plan.dtype).reshape(out.shape)
+        stored = os.pread(self._fd, size, offset)
+        if len(stored) != size:
+            raise self._damaged(plan, chunk, "is cut short")
+        body: bytes | memoryview = stored
+        if plan.checked and not skipped & (2 if plan.inflate else 1):
+            checked = checksum.unseal(stored)
+            if checked is None:
+                raise self._damaged(plan, chunk, "fails its checksum")
+            body = checked
+        if plan.inflate and not skipped & 1:
+            try:
+                body = _inflate(body, bufsize=plan.chunk_bytes)
+            except Exception:  # zlib's or zlib-ng's error: a damaged stream
+                raise self._damaged(plan, chunk, "does not inflate") from None
+        if len(body) != plan.chunk_bytes:
+            raise self._damaged(plan, chunk, f"holds {len(body)} bytes, not {plan.chunk_bytes}")
+        out.reshape(-1).view(np.uint8)[:] = np.frombuffer(body, np.uint8)[: out.nbytes]
         return True
+
+    def _damaged(self, plan: _Plan, chunk: int, what: str) -> Damaged:
+        rows = f"sequence {chunk}" if plan.block_rows == 1 else f"rows {chunk * plan.block_rows}+"
+        return Damaged(
+            f"shard {self.path} is damaged: {plan.name!r} ({rows}) {what}; restore or rebuild it"
+            " (movmnist verify lists every damaged shard)"
+        )
 
     def _block(self, plan: _Plan, row: int) -> tuple[int, np.ndarray]:
         """The chunk-aligned block of rows holding `row`: (its first row, its rows), decoded once."""
         if plan.block is not None and plan.block[0] <= row < plan.block[0] + len(plan.block[1]):
             return plan.block
-        first = row - row % plan.block_rows
-        rows = np.empty((min(plan.block_rows, plan.shape[0] - first), *plan.shape[1:]), plan.dtype)
-        plan.ds.read_direct(rows, np.s_[first : first + len(rows)])
+        chunk = row // plan.block_rows
+        first = chunk * plan.block_rows
+        count = min(plan.block_rows, plan.shape[0] - first)
+        if plan.mode == "own":
+            whole = np.empty((plan.block_rows, *plan.shape[1:]), plan.dtype)  # the edge chunk too
+            if self._own(plan, chunk, whole):
+                plan.block = (first, whole[:count])
+                return plan.block
+        rows = np.empty((count, *plan.shape[1:]), plan.dtype)
+        plan.ds.read_direct(rows, np.s_[first : first + count])
         plan.block = (first, rows)
         return plan.block
 
@@ -275,10 +342,20 @@ class ShardReader:
 
     def _release(self) -> None:
         """Close the file (if this process opened it) and drop what was read from it."""
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = None
+        if self._pid == os.getpid():
+            self._drop()
+        self._file, self._fd = None, -1
         self._plans = {}
+
+    def _drop(self) -> None:
+        """Close this process's handles of the file."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._file, self._fd = None, -1
 
     def close(self) -> None:
         OPEN.forget(self)

@@ -25,14 +25,14 @@ import numpy as np
 
 from movmnist.errors import WriteFailed
 from movmnist.files import remove_quietly, temporary_path
-from movmnist.store import records
+from movmnist.store import checksum, records
 from movmnist.store.schema import BLOCK_ROWS, Layout
 
-isal_zlib: Any
+zlib_ng: Any
 try:  # the fast deflate of gzip shards (see `fast_deflate`)
-    from isal import isal_zlib
-except ImportError:  # then HDF5's own deflate filter: the same arrays, ~4x slower
-    isal_zlib = None
+    from zlib_ng import zlib_ng
+except ImportError:  # then HDF5's own deflate filter: the same arrays, ~3.5x slower at level 1
+    zlib_ng = None
 
 # Frames go to HDF5 (and its compressor) in blocks of about this many bytes, small enough
 # to be compressed while still in the CPU's cache after they are drawn.
@@ -59,36 +59,35 @@ def compression_args(compression: str, level: int) -> dict[str, Any]:
     raise ValueError(f"unknown compression {compression!r}")
 
 
-# gzip levels whose sequences isal's level 1 compresses: its files are at least as small as
-# zlib's at levels 1-3 on Moving MNIST frames, ~3.7x as fast as zlib's level 1 (README,
-# "Codecs"). Level 0 (stored blocks) and 4-9 (smaller files than isal makes) keep zlib.
-FAST_GZIP_LEVELS = range(1, 4)
-FAST_LEVEL = 1
-
 _warned = False
 
 
 def fast_deflate(compression: str, level: int) -> Callable[[Any], bytes] | None:
-    """The compressor of the sequence-chunked datasets (frames, masks) of a shard, or None.
+    """The compressor of the per-sequence datasets of a shard (frames, masks, annotations), or None.
 
-    For gzip at FAST_GZIP_LEVELS: isal's deflate, which writes zlib streams (RFC 1950), the
-    format HDF5's deflate filter stores, so each chunk is written compressed as it is
-    (`write_direct_chunk`) into a dataset that declares the standard filter: any HDF5
-    reader opens it. None where HDF5's filter compresses (other codecs and levels, or isal
+    For gzip: zlib-ng's deflate at the same level (zlib's API and level scale, its own
+    faster implementation). It writes zlib streams (RFC 1950), the format HDF5's deflate
+    filter stores, so each chunk is written compressed as it is (`write_direct_chunk`, with
+    the fletcher32 checksum HDF5's next filter would append: `checksum.seal`) into a dataset
+    that declares the standard filters at that level: any HDF5 reader opens and checks it.
+    zlib-ng compresses each chunk from a fresh stream, so the same chunk gives the same
+    bytes in every process. None where HDF5's filters compress (other codecs, or zlib-ng
     not installed: then a notice on stderr, once per process).
     """
     global _warned
-    if compression != "gzip" or level not in FAST_GZIP_LEVELS:
+    if compression != "gzip":
         return None
-    if isal_zlib is None:
+    if zlib_ng is None:
         if not _warned:
             _warned = True
-            warnings.warn("isal is not installed: gzip shards are compressed by HDF5's zlib (~4x slower)", stacklevel=2)
+            warnings.warn(
+                "zlib-ng is not installed: gzip shards are compressed by HDF5's zlib (~3.5x slower)", stacklevel=2
+            )
         return None
-    compress = isal_zlib.compress
+    compress = zlib_ng.compress
 
     def deflate(sequence: Any) -> bytes:
-        return compress(sequence, FAST_LEVEL)  # type: ignore[no-any-return]
+        return compress(sequence, level)  # type: ignore[no-any-return]
 
     return deflate
 
@@ -172,13 +171,13 @@ def _fill(
     codec: dict[str, Any],
     deflate: Callable[[Any], bytes] | None = None,
 ) -> int:
-    """Write the attributes and the datasets, every one with `codec` (h5py keywords); return
-    the number of sequences written. With `deflate`, the sequence-chunked datasets get their
-    chunks compressed by it (`fast_deflate`), not by HDF5's filter."""
+    """Write the attributes and the datasets, every one with `codec` (h5py keywords) and
+    HDF5's fletcher32 checksum; return the number of sequences written. With `deflate`, the
+    per-sequence datasets get their chunks compressed by it (`fast_deflate`), not by HDF5."""
     for key, value in attrs.items():
         f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
-    sets = {}
-    direct = set()
+    checked = {**codec, "fletcher32": True}  # after the codec: a checksum of each stored chunk
+    sinks: dict[str, _Rows | _Chunks] = {}
     for spec in layout.specs():
         if spec.per != "sequence":
             continue
@@ -188,15 +187,14 @@ def _fill(
             # read; a cache smaller than a chunk (1 byte) makes HDF5 compress each chunk as it
             # is written, while it is in the CPU's cache, instead of holding ~12 in its 1 MB
             # cache and compressing them later (lz4: ~5 us a sequence).
-            opts = {"chunks": (1, *shape), "rdcc_nbytes": 1, **codec}
-            if deflate is not None:
-                direct.add(name)
+            per_chunk, opts = 1, {"rdcc_nbytes": 1}
         else:
-            opts = {"chunks": (min(n, BLOCK_ROWS), *shape), **codec}
-        sets[name] = f.create_dataset(name, shape=(n, *shape), dtype=dtype, **opts)
+            per_chunk, opts = min(n, BLOCK_ROWS), {}
+        ds = f.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(per_chunk, *shape), **opts, **checked)
+        sinks[name] = _Rows(ds) if deflate is None else _Chunks(ds, per_chunk, deflate)
     tables = {
         name: f.create_dataset(
-            name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(BLOCK_ROWS, *row), **codec
+            name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(BLOCK_ROWS, *row), **checked
         )
         for name, (row, dtype) in layout.tables().items()
     }
@@ -204,36 +202,83 @@ def _fill(
     done = 0
     for chunk in chunks:
         m = len(chunk["frames"])
-        for name, ds in sets.items():
+        for name, sink in sinks.items():
             rows, step = chunk[name], block if name == "frames" else m
             for lo in range(0, m, step):  # a slice of lazy frames draws them (generate.Frames)
-                if deflate is not None and name in direct:
-                    _write_chunks(ds, done + lo, rows[lo : lo + step], deflate)
-                else:
-                    _write_rows(ds, done + lo, rows[lo : lo + step])
+                sink.write(done + lo, rows[lo : lo + step])
         for name, ds in tables.items():
             rows = chunk[name]
             ds.resize(len(ds) + len(rows), axis=0)
             ds[len(ds) - len(rows) :] = rows
         done += m
+    for sink in sinks.values():
+        sink.close()
     return done
 
 
-def _write_rows(ds: h5py.Dataset, start: int, rows: np.ndarray) -> None:
-    """`ds[start : start + len(rows)] = rows` through h5py's low-level interface: the same
-    H5Dwrite, without the ~90 us a call that h5py's `__setitem__` spends in Python on
-    selections and dtype checks (a build makes ~30 such writes per 1,000 sequences)."""
-    rows = np.ascontiguousarray(rows)
-    space = ds.id.get_space()
-    space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
-    ds.id.write(h5py.h5s.create_simple(rows.shape), space, rows)
+class _Rows:
+    """Rows written through HDF5's own filters."""
+
+    def __init__(self, ds: h5py.Dataset) -> None:
+        self.ds = ds
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        """`ds[start : start + len(rows)] = rows` through h5py's low-level interface: the same
+        H5Dwrite, without the ~90 us a call that h5py's `__setitem__` spends in Python on
+        selections and dtype checks (a build makes ~30 such writes per 1,000 sequences)."""
+        rows = np.ascontiguousarray(rows)
+        space = self.ds.id.get_space()
+        space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
+        self.ds.id.write(h5py.h5s.create_simple(rows.shape), space, rows)
+
+    def close(self) -> None:
+        pass
 
 
-def _write_chunks(ds: h5py.Dataset, start: int, rows: np.ndarray, deflate: Callable[[Any], bytes]) -> None:
-    """Each sequence of `rows` as the compressed chunk `start + i` of `ds` (one sequence per
-    chunk): its C-contiguous bytes through `deflate`, written as they are, HDF5's filter
-    marked as applied (filter_mask 0), so a reader inflates it with the standard filter."""
-    rows = np.ascontiguousarray(rows, dtype=ds.dtype)
-    rest = (0,) * (rows.ndim - 1)
-    for i in range(len(rows)):
-        ds.id.write_direct_chunk((start + i, *rest), deflate(rows[i]), 0)
+class _Chunks:
+    """Rows written as whole chunks compressed here (`fast_deflate`) and sealed with their
+    fletcher32 checksum (`checksum.seal`), HDF5's filters marked as applied (filter_mask 0),
+    so a reader inflates and checks them with the standard filters.
+
+    Rows arrive in order. A chunk of one sequence is written as it comes; a block of many is
+    gathered first, and the last, partial block is padded with zeros to the chunk's shape,
+    as HDF5 stores an edge chunk (a reader sees only the rows inside the dataset).
+    """
+
+    def __init__(self, ds: h5py.Dataset, rows: int, deflate: Callable[[Any], bytes]) -> None:
+        self.ds, self.rows, self.deflate = ds, rows, deflate
+        self.rest = (0,) * (ds.ndim - 1)
+        self.pending = np.zeros((rows, *ds.shape[1:]), ds.dtype) if rows > 1 else None
+        self.first = self.filled = 0  # the gathered block: its first row, and how many it has
+
+    def _put(self, row: int, data: np.ndarray) -> None:
+        self.ds.id.write_direct_chunk((row, *self.rest), checksum.seal(self.deflate(data)), 0)
+
+    def write(self, start: int, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.ds.dtype)
+        if self.pending is None:
+            for i in range(len(rows)):
+                self._put(start + i, rows[i])
+            return
+        if start != self.first + self.filled:
+            expected = self.first + self.filled
+            raise ValueError(f"{self.ds.name}: rows must come in order (row {start}, expected {expected})")
+        at = 0
+        while at < len(rows):
+            take = min(len(rows) - at, self.rows - self.filled)
+            self.pending[self.filled : self.filled + take] = rows[at : at + take]
+            self.filled += take
+            at += take
+            if self.filled == self.rows:
+                self._flush()
+
+    def _flush(self) -> None:
+        assert self.pending is not None
+        self.pending[self.filled :] = 0
+        self._put(self.first, self.pending)
+        self.first += self.rows
+        self.filled = 0
+
+    def close(self) -> None:
+        if self.pending is not None and self.filled:
+            self._flush()

@@ -105,6 +105,34 @@ def test_kernel_gives_the_numpy_bytes(
         assert fast[name].tobytes() == slow[name].tobytes(), name
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(14, 40),
+    counts=st.integers(1, 4),
+    colour=st.booleans(),
+    boundary=st.sampled_from(["bounce", "open"]),
+    seed=st.integers(0, 2**16),
+)
+def test_kernel_masks_and_boxes_of_wide_digits(size: int, counts: int, colour: bool, boundary: str, seed: int) -> None:
+    """Ink windows 16 to 32 pixels wide take the kernel's vector rows (mask and box scan): the
+    numpy path's bytes too, for every mask-based annotation."""
+    overrides = (
+        "canvas.height=48",
+        "canvas.width=56",
+        f"digits.size={size}",
+        f"digits.count={counts}",
+        "sequence.length=4",
+        f"motion.boundary={boundary}",
+        "motion.speed=0.4",
+        "annotations.masks=true",
+        f"seed={seed}",
+    )
+    fast, slow = _both(overrides, _pool(size, colour, 0, seed))
+    assert {"masks", "boxes", "visibility"} <= fast.keys()
+    for name in fast:
+        assert fast[name].tobytes() == slow[name].tobytes(), name
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=12).filter(lambda v: len(v) % 2 == 0),
