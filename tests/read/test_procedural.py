@@ -275,3 +275,18 @@ def test_bench_loader_prints_what_a_loop_receives(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--workers", "1", "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["sequences"] == 70
+
+
+def test_torch_tensors_pack_an_items_frames(train: ProceduralSplit) -> None:
+    torchdata = pytest.importorskip("movmnist.read.torchdata")  # needs torch
+    pair = train.with_input_frames(2)[0:3]
+    for shared in (False, True):
+        x, y = torchdata.tensors(pair, floats=True, shared=shared)
+        assert (
+            x.is_contiguous() and y.is_contiguous() and x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr()
+        )
+        same((x.numpy(), y.numpy()), (pair[0] / np.float32(255), pair[1] / np.float32(255)), "float pair")
+        item = train.with_annotations()[1:3]
+        got = torchdata.tensors(item, shared=shared)
+        same({k: v.numpy() for k, v in got.items()}, item, "annotated batch as tensors")
+    same(torchdata.tensors(train[:2]).numpy(), train[:2], "bare frames")
