@@ -9,7 +9,7 @@ from the same digit images as our side (real MNIST where $MOVMNIST_MNIST_DIR has
 synthetic 28x28 digits), 64x64 canvas, 20 frames (10 + 10), 2 digits.
 
 Our side is `movmnist.procedural(configs/default.yaml)` (the same source), training epoch 1
-of a 10,000-sequence train split, every annotation on in the config (items without
+of a 10,000-sequence train split, the default annotations in the config (items without
 annotations do not compute them). In one run, each comparison alternating its sides and
 keeping each one's best (the machine is shared and noisy), all on one core unless a row
 says workers:
@@ -20,7 +20,8 @@ says workers:
 2. batched access: `split.with_input_frames(10)[a : a + 32]`, sequences/s;
 3. a DataLoader over `split.epoch(1).stream(32).for_torch(floats=True)` (float tensors, as
    the peer delivers) with 2 workers vs 1 worker, a whole epoch, worker start-up included;
-   and the same with uint8 tensors (a quarter of the bytes through shared memory);
+   the same with torch's `file_system` sharing strategy (no file descriptor handed over per
+   batch), and with uint8 tensors (a quarter of the bytes through shared memory);
 4. the same items read from the built shards through `movmnist.open`, side by side.
 
 `python bench/bench_procedural.py --quick` uses smaller counts.
@@ -115,13 +116,18 @@ def overrides() -> list[str]:
     return [*source, f"splits.train.sequences={TRAIN}", "splits.val.sequences=0", "splits.test.sequences=0"]
 
 
-def epoch_through(loader_data: Any, workers: int) -> float:
-    """Sequences/s of one whole epoch through a DataLoader, worker start-up included."""
-    started = time.perf_counter()
-    n = 0
-    for x, _ in DataLoader(loader_data, batch_size=None, num_workers=workers):
-        n += len(x)
-    return n / (time.perf_counter() - started)
+def epoch_through(loader_data: Any, workers: int, sharing: str = "file_descriptor") -> float:
+    """Sequences/s of one whole epoch through a DataLoader, worker start-up included; `sharing`
+    is torch's strategy for handing tensors between processes (file_descriptor: its default)."""
+    torch.multiprocessing.set_sharing_strategy(sharing)
+    try:
+        started = time.perf_counter()
+        n = 0
+        for x, _ in DataLoader(loader_data, batch_size=None, num_workers=workers):
+            n += len(x)
+        return n / (time.perf_counter() - started)
+    finally:
+        torch.multiprocessing.set_sharing_strategy("file_descriptor")
 
 
 def main() -> None:
@@ -160,6 +166,8 @@ def main() -> None:
             "workers_2": lambda: epoch_through(stream, 2),
             "uint8_workers_1": lambda: epoch_through(raw, 1),
             "uint8_workers_2": lambda: epoch_through(raw, 2),
+            "fs_workers_1": lambda: epoch_through(stream, 1, "file_system"),
+            "fs_workers_2": lambda: epoch_through(stream, 2, "file_system"),
         }
     )
 
@@ -185,6 +193,12 @@ def main() -> None:
         ("item access, float tensors", access["item_floats"], p, "the same, as float32 / 255 tensors"),
         ("batched access, 32", access["batch"], p, "sequences/s, split[a:a+32] (uint8)"),
         ("DataLoader, 2 workers", loader["workers_2"], loader["workers_1"], "vs 1 worker: float tensors, batch 32"),
+        (
+            "DataLoader, file_system, 2 workers",
+            loader["fs_workers_2"],
+            loader["fs_workers_1"],
+            "vs 1 worker: float, torch's file_system sharing",
+        ),
         (
             "DataLoader, uint8, 2 workers",
             loader["uint8_workers_2"],
@@ -213,6 +227,10 @@ def main() -> None:
             "item_float_tensors_per_s": access["item_floats"],
             "batch32_seq_per_s": access["batch"],
             "dataloader_float_seq_per_s": {"workers_1": dl1, "workers_2": loader["workers_2"]},
+            "dataloader_float_file_system_seq_per_s": {
+                "workers_1": loader["fs_workers_1"],
+                "workers_2": loader["fs_workers_2"],
+            },
             "dataloader_uint8_seq_per_s": {
                 "workers_1": loader["uint8_workers_1"],
                 "workers_2": loader["uint8_workers_2"],
@@ -225,6 +243,7 @@ def main() -> None:
                 "item_floats_vs_peer": access["item_floats"] / p,
                 "batch32_vs_peer": access["batch"] / p,
                 "dataloader_2_vs_1_workers": loader["workers_2"] / dl1,
+                "dataloader_file_system_2_vs_1_workers": loader["fs_workers_2"] / loader["fs_workers_1"],
             },
         },
     )
