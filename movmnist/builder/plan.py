@@ -78,7 +78,7 @@ class Plan:
 
     @property
     def sequence_bytes(self) -> int:
-        """Raw bytes of one sequence and its per-sequence annotations (events not counted)."""
+        """Raw bytes of one sequence and its annotations."""
         return sum(self._bytes())
 
     @property

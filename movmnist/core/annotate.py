@@ -121,17 +121,26 @@ def visible_boxes(
     return boxes, counts
 
 
-def events(idx: np.ndarray, hits: np.ndarray, present: np.ndarray, k: int) -> np.ndarray:
-    """The bounce table [E, 4] int32: (sequence, frame, digit, wall), sorted in that order.
+def events(hits: np.ndarray, present: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The bounces [n, T, k] uint8: bit w is set where the digit in slot k bounced off wall w
+    (an index into WALLS: 1 top, 2 bottom, 4 left, 8 right) right before frame t.
 
-    sequence is the split-global index, digit the slot (0-based), wall an index into WALLS;
-    frame is the first frame drawn after the bounce. hits: [T, n * k, 2] int8.
+    Per sequence, like every other dataset of a shard, so that the sequence axis is first
+    everywhere (Hugging Face's HDF5 loader needs that); `events_table` turns it into the
+    (sequence, frame, digit, wall) rows that `Split.events` returns. hits: [T, n * k, 2] int8.
     """
-    n = len(idx)
-    per = _per_digit(hits, n, hits.shape[0], k) * present[:, None, :, None]  # [n, T, k, 2]
-    i, t, slot, axis = np.nonzero(per)
-    wall = 2 * axis + (per[i, t, slot, axis] > 0)
-    return np.stack([idx[i], t, slot, wall], axis=1).astype(np.int32)
+    per = _per_digit(hits, n, hits.shape[0], k) * present[:, None, :, None]  # [n, T, k, 2]: -1, 0, +1
+    low, high = (per < 0).astype(np.uint8), (per > 0).astype(np.uint8)
+    bits = low[..., 0] | (high[..., 0] << 1) | (low[..., 1] << 2) | (high[..., 1] << 3)
+    return np.ascontiguousarray(bits, dtype=np.uint8)
+
+
+def events_table(bits: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The bounce table [E, 4] int32 (sequence, frame, digit, wall), sorted in that order, of
+    `bits` [n, T, k] uint8 (`events`) for the sequences `idx` [n] (split-global, ascending)."""
+    walls = (bits[..., None] >> np.arange(len(WALLS), dtype=np.uint8)) & 1  # [n, T, k, 4]
+    i, t, slot, wall = np.nonzero(walls)
+    return np.stack([np.asarray(idx)[i], t, slot, wall], axis=1).astype(np.int32)
 
 
 def _visible(scene: Scene, composed: Composed) -> tuple[np.ndarray, np.ndarray]:
@@ -203,5 +212,5 @@ def compute(want: set[str], scene: Scene, composed: Composed | None) -> dict[str
         out["z_order"] = scene.z_order
     if "events" in want:
         assert path.hits is not None
-        out["events"] = events(scene.idx, path.hits, present, k)
+        out["events"] = events(path.hits, present, n, k)
     return out

@@ -60,7 +60,7 @@ class Chunk:
     positions:    [n, T, K, 2] int16, top-left (row, col) pixel of each digit, -1 if absent
     source_index: [n, K] int32, index of the digit image in the source's own split, -1 if absent
     The optional annotations (None unless the config asks for them) are documented in
-    `annotate` and the README's schema; `events` is a table [E, 4] int32.
+    `annotate` and the README's schema (`events`: [n, T, K] uint8, a bit per wall hit).
     """
 
     frames: np.ndarray | Frames
@@ -99,7 +99,7 @@ def _keyed(seed: int, split: str, epoch: int) -> rng.Keyed:
 
 
 def extras(cfg: Config) -> tuple[str, ...]:
-    """The optional datasets a build of `cfg` stores (store.schema OPTIONAL and TABLES names)."""
+    """The optional datasets a build of `cfg` stores (store.schema OPTIONAL names)."""
     names = [name for name, on in cfg.annotations.model_dump().items() if on]
     if cfg.render.combine == "over":
         names.append("z_order")

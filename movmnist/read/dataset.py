@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from movmnist.core.annotate import events_table
 from movmnist.errors import DatasetError
 from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
 from movmnist.store.manifest import Manifest, SplitEntry, read_manifest
 from movmnist.store.reader import ShardReader
-from movmnist.store.schema import TABLES
+from movmnist.store.schema import LEGACY_EVENTS, TABLES
 
 
 class Split(SplitView):
@@ -77,6 +78,8 @@ class Split(SplitView):
         """The datasets besides `frames` that the shards hold (read from the first shard)."""
         if self._names is None:
             names = [n for n in self._shards[0].datasets() if n != "frames" and n not in TABLES] if self._shards else []
+            if self._legacy_events():  # an older build's table, not a per-sequence dataset
+                names.remove("events")
             self._names = annotation_order(names)
         return self._names
 
@@ -127,14 +130,26 @@ class Split(SplitView):
 
     def events(self, key: Key | None = None) -> np.ndarray:
         """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
-        (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
+        (default: all), sorted; walls index ("top", "bottom", "left", "right").
+
+        The shards hold the per-sequence bit mask `events` [N, T, K] uint8 (`read("events", key)`);
+        this is the same information as rows. Builds before that layout held the rows themselves.
+        """
         if not self.has_events:
             raise DatasetError(f"split {self.name!r} has no events; build with annotations.events: true")
-        rows = np.concatenate([shard.read("events", slice(None)) for shard in self._shards])
-        if key is None:
-            return rows
-        idx, _ = self._indices(key)
-        return rows[np.isin(rows[:, 0], idx)]
+        if self._legacy_events():
+            rows = np.concatenate([shard.read("events", slice(None)) for shard in self._shards])
+            if key is None:
+                return rows
+            idx, _ = self._indices(key)
+            return rows[np.isin(rows[:, 0], idx)]
+        idx = np.arange(self._length) if key is None else np.unique(self._indices(key)[0])
+        return events_table(self._read_runs("events", self._runs(idx), len(idx)), idx)
+
+    def _legacy_events(self) -> bool:
+        """True when the shards hold `events` as the table [E, 4] int32 of older builds."""
+        shape, dtype = self._shards[0].datasets().get("events", ((), ""))
+        return (tuple(shape[1:]), dtype) == LEGACY_EVENTS and len(shape) == 2
 
     def close(self) -> None:
         for shard in self._shards:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from movmnist.config import Annotations, Config
+from movmnist.core.annotate import events_table
 from movmnist.core.generate import extras, generate
 from movmnist.core.pool import Pool
 from movmnist.errors import DatasetError
@@ -92,7 +93,7 @@ class ProceduralSplit(SplitView):
 
     @property
     def annotation_names(self) -> tuple[str, ...]:
-        """The datasets besides `frames` a build of the config stores (per sequence; `events` is `events()`)."""
+        """The datasets besides `frames` a build of the config stores (`events()` gives `events` as a table)."""
         return annotation_order(n for n in self._layout.shapes() if n != "frames")
 
     def __repr__(self) -> str:
@@ -155,7 +156,7 @@ class ProceduralSplit(SplitView):
 
     @property
     def has_events(self) -> bool:
-        return "events" in self._layout.tables()
+        return "events" in self._layout.shapes()
 
     def events(self, key: Key | None = None) -> np.ndarray:
         """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
@@ -163,10 +164,10 @@ class ProceduralSplit(SplitView):
         if not self.has_events:
             raise DatasetError(f"split {self.name!r} has no events; set annotations.events: true")
         idx = np.arange(self._length) if key is None else np.unique(self._indices(key)[0])
-        row, dtype = self._layout.tables()["events"]
-        parts = [np.empty((0, *row), dtype)]
+        parts = [np.empty((0, 4), np.int32)]
         for lo in range(0, len(idx), BLOCK):
-            parts.append(self._generate(self.config, idx[lo : lo + BLOCK]).events.astype(dtype, copy=False))
+            block = idx[lo : lo + BLOCK]
+            parts.append(events_table(self._generate(self.config, block).events, block))
         return np.concatenate(parts)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -304,6 +304,7 @@ def _take(item: Any, i: int) -> Any:
 
 
 S = TypeVar("S", bound=SplitView)
+SPLIT_ALIASES = {"validation": "val"}  # other libraries' names for our splits
 
 
 class SplitMap(Generic[S]):
@@ -314,9 +315,10 @@ class SplitMap(Generic[S]):
         self._where = where  # how errors name the dataset
 
     def __getitem__(self, name: str) -> S:
+        """The split `name`: train, val (or its alias validation, as Hugging Face names it) or test."""
         try:
-            return self._splits[name]
-        except KeyError:
+            return self._splits[SPLIT_ALIASES.get(name, name)]
+        except (KeyError, TypeError):
             raise DatasetError(
                 f"split {name!r} is not in {self._where} (it has: {', '.join(self._splits) or 'none'})"
             ) from None
@@ -328,7 +330,7 @@ class SplitMap(Generic[S]):
         return len(self._splits)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._splits
+        return isinstance(name, str) and SPLIT_ALIASES.get(name, name) in self._splits
 
     def close(self) -> None:
         for split in self._splits.values():

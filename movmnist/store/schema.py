@@ -29,6 +29,9 @@ class DatasetSpec:
     shape: per sequence (or per row of a table), in the symbols of the module docstring;
         "C" is left out for grey datasets.
     per: "sequence" (the first axis is the sequence) or "row" (a table appended row by row).
+        Every dataset is per sequence now, so that each has the sequence axis first (as
+        Hugging Face's HDF5 loader and any row-wise reader want); earlier builds held
+        `events` as a table [E, 4] int32, which the loader still reads (`LEGACY_EVENTS`).
     chunk: "sequence" (one sequence per HDF5 chunk: frame-sized data that random access
         decompresses alone) or "block" (up to BLOCK_ROWS sequences or rows per chunk).
     optional: stored only when the config asks for it (`annotations`, or render.combine:
@@ -99,7 +102,10 @@ DATASETS: tuple[DatasetSpec, ...] = (
     DatasetSpec("visibility", "float32", ("T", "K"), "visible fraction of each digit's ink"),
     DatasetSpec("z_order", "int8", ("K",), "layer of each digit, 0 drawn first"),
     DatasetSpec(
-        "events", "int32", (4,), "table of bounces: one row (sequence, frame, digit, wall) per bounce", per="row"
+        "events",
+        "uint8",
+        ("T", "K"),
+        "bounces of each digit right before each frame: bit w set for wall w (1 top, 2 bottom, 4 left, 8 right)",
     ),
 )
 
@@ -107,6 +113,7 @@ SCHEMA: Mapping[str, DatasetSpec] = MappingProxyType({d.name: d for d in DATASET
 BASIC = tuple(d.name for d in DATASETS if not d.optional and d.name != "frames")  # labels, positions, source_index
 OPTIONAL = tuple(d.name for d in DATASETS if d.optional and d.per == "sequence")
 TABLES = tuple(d.name for d in DATASETS if d.per == "row")
+LEGACY_EVENTS = ((4,), "int32")  # the row shape and dtype of the `events` table of older builds
 
 
 @dataclass(frozen=True)

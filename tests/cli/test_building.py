@@ -48,7 +48,7 @@ def test_human_plan_and_build(tmp_path: Path, config_file: Path, monkeypatch: py
         "train: 24 sequences from train[:1000], 3 shards",
         "val: 8 sequences from train[1000:1200], 1 shards",
         "test: 16 sequences from test[:500], 2 shards",
-        "total: 48 sequences, 945.2 kB raw, ~60.5 kB compressed (estimate)",
+        "total: 48 sequences, 945.8 kB raw, ~61.1 kB compressed (estimate)",
         "memory: ~101.0 MB per worker + ~201.1 MB for the driver (~403.2 MB with 2 workers;"
         " it does not grow with the number of sequences)",
     ]

@@ -173,7 +173,7 @@ def test_every_array_has_its_documented_shape_dtype_and_range(
         pos = chunk.positions.transpose(0, 2, 1, 3)[present]
         assert pos.min() >= 0 and pos[..., 0].max() < h and pos[..., 1].max() < w
     assert chunk.events is not None
-    e = chunk.events
+    e = annotate.events_table(chunk.events, np.arange(7))
     assert (e[:, 1] < length).all() and (e[:, 3] <= 3).all() and (e[:, 3] >= 0).all()
     assert (chunk.labels[e[:, 0], e[:, 2]] >= 0).all()
     if combine == "over":
@@ -189,7 +189,7 @@ def test_bounce_on_ink_puts_the_ink_box_on_the_walls() -> None:
     assert chunk.amodal_boxes is not None and chunk.events is not None
     box = chunk.amodal_boxes[:, :, 0]
     assert box[..., :2].min() >= 0 and box[..., 2:].max() <= 40
-    e = chunk.events
+    e = annotate.events_table(chunk.events, np.arange(40))
     walls = {0: box[e[:, 0], e[:, 1], 1], 1: box[e[:, 0], e[:, 1], 3], 2: box[e[:, 0], e[:, 1], 0]}
     assert (walls[0][e[:, 3] == 0] == 0).all() and (walls[1][e[:, 3] == 1] == 40).all()
     assert (walls[2][e[:, 3] == 2] == 0).all() and len(e) > 10

@@ -28,7 +28,7 @@ def test_views_cut_frames_and_carry_annotations(built: Path) -> None:
     whole = test[:]
     assert test.shape == (16, 6, 40, 40) == whole.shape
     names = ("labels", "positions", "source_index", "trajectories", "velocities")
-    names += ("boxes", "amodal_boxes", "masks", "visibility")  # events is a table, not per sequence
+    names += ("boxes", "amodal_boxes", "masks", "visibility", "events")
     assert test.annotation_names == names
 
     pairs = test.with_input_frames(2)
@@ -104,7 +104,7 @@ def test_info_json_matches_the_manifest(built: Path) -> None:
     assert summary["compression"] == {"codec": "gzip", "level": 1}
     assert summary["built_with"] == manifest["movmnist_version"] and summary["created"] == manifest["created"]
     stored = set(movmnist.open(built)["test"].annotation_names)
-    assert set(summary["annotations"]) - {"events"} == stored  # events is a table, not per sequence
+    assert set(summary["annotations"]) == stored
 
 
 def test_info_text(built: Path) -> None:

@@ -30,8 +30,9 @@ def test_the_layout_resolves_the_symbols() -> None:
         "source_index": ((3,), "int32"),
         "masks": ((20, 64, 48), "uint8"),
         "z_order": ((3,), "int8"),
+        "events": ((20, 3), "uint8"),
     }
-    assert grey.tables() == {"events": ((4,), "int32")}
+    assert grey.tables() == {}  # every dataset has the sequence axis first
     colour = Layout(sequence=(5, 8, 8, 3), digits=1, extras=("masks",))
     assert colour.shapes()["frames"] == ((5, 8, 8, 3), "uint8") and colour.shapes()["masks"] == ((5, 8, 8), "uint8")
 
@@ -45,4 +46,4 @@ def test_a_build_writes_what_the_layout_says(tmp_path: Path) -> None:
         chunks = {name: f[name].chunks for name in f}
     assert held == {**layout.shapes(), **layout.tables()}
     assert chunks["frames"] == (1, 6, 40, 40) and chunks["masks"] == (1, 6, 40, 40)
-    assert chunks["labels"] == (10, 2) and chunks["events"] == (4096, 4)
+    assert chunks["labels"] == (10, 2) and chunks["events"] == (10, 6, 2)
