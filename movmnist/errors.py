@@ -29,6 +29,12 @@ class DatasetError(MovmnistError):
     exit_code = 1
 
 
+class UnknownSplitError(DatasetError):
+    """The dataset has no split of the name asked for (a flag or key error, hence exit 2)."""
+
+    exit_code = 2
+
+
 class OutputError(MovmnistError):
     """The output directory cannot be used as asked."""
 

@@ -2,7 +2,8 @@
 
 The group turns a MovmnistError into one line on stderr and the error's exit status.
 `config_options` is the CONFIG argument and --set; `load` resolves them into a Config;
-`write_out` writes a file or stdout; `ProgressBar` is the build's tqdm bar on stderr.
+`split_option` is --split; `write_out` writes a file or stdout (`refuse_terminal` keeps
+binary data off a terminal); `ProgressBar` is the build's tqdm bar on stderr.
 Module level imports only click and the standard library: the command modules import this
 on every start, `movmnist --help` included.
 """
@@ -58,6 +59,18 @@ def config_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("config", required=False, metavar="[CONFIG]")(f)
 
 
+# The splits a build makes (config.SPLITS, restated: this module imports only click), and
+# Hugging Face's name for val, which the loader takes too.
+SPLIT_NAMES = ("train", "val", "validation", "test")
+
+
+def split_option(default: str | None, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--split, one of SPLIT_NAMES (click lists them in --help and exits 2 on any other)."""
+    return click.option(
+        "--split", default=default, show_default=default is not None, type=click.Choice(SPLIT_NAMES), help=help
+    )
+
+
 def load(config: str | None, overrides: tuple[str, ...]) -> Any:
     """The validated Config from CONFIG and --set; the YAML loader is imported only here, when called."""
     from movmnist.config.load import load_config
@@ -104,8 +117,14 @@ class ProgressBar:
             self._bar.close()
 
 
+def refuse_terminal(target: str, what: str) -> None:
+    """UsageError (exit 2) when binary data would go to stdout ('-') and stdout is a terminal."""
+    if target == "-" and sys.stdout.isatty():
+        raise click.UsageError(f"refusing to write {what} to a terminal; redirect it (> out-file) or give a file name")
+
+
 def write_out(target: str, data: bytes) -> None:
-    """Write bytes to a file, or to stdout for '-'."""
+    """Write bytes to a file, or to stdout for '-' (not a terminal: `refuse_terminal` first)."""
     if target == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from movmnist.cli.common import cli, write_out
+from movmnist.cli.common import cli, refuse_terminal, split_option, write_out
 
 
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--split", default="test", show_default=True, help="Which split to show.")
+@split_option("test", "Which split to show.")
 @click.option("--gif", "gif", metavar="OUT", help="Write an animated GIF grid here (- for stdout).")
 @click.option("--png", "png", metavar="OUT", help="Write a PNG contact sheet here instead (- for stdout).")
 @click.option("--index", "index", metavar="LIST", help="Sequences to show, e.g. 0,5,8-11 (default: the first ones).")
@@ -53,6 +53,7 @@ def preview(
 
     if (gif is None) == (png is None):
         raise click.UsageError("give exactly one of --gif OUT or --png OUT")
+    refuse_terminal(gif if gif is not None else str(png), "a GIF" if gif is not None else "a PNG")
     chosen = parse_index(index) if index is not None else None
     with Dataset(dataset) as ds:
         if gif is not None:
@@ -93,7 +94,7 @@ def info(dataset: Path, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--split", help="One split (default: every split).")
+@split_option(None, "One split (default: every split).")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N sequences of each split.")
 @click.option("--plot", metavar="PNG", help="Also write the statistics as one PNG figure of panels (- for stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout.")
@@ -112,6 +113,8 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
 
     if plot == "-" and as_json:
         raise click.UsageError("--plot - and --json would both write to stdout; give --plot a file name")
+    if plot is not None:
+        refuse_terminal(plot, "a PNG")
     with Dataset(dataset) as ds:
         result = compute_stats(ds, split=split, limit=limit)
     if plot is not None:
@@ -163,7 +166,7 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option("--split", default="test", show_default=True, help="Which split to export.")
+@split_option("test", "Which split to export.")
 @click.option(
     "--format",
     "format_",
@@ -206,6 +209,7 @@ def export(
         raise click.UsageError("--layout applies to --format npy only")
     if format_ != "predrnn-npz" and input_frames is not None:
         raise click.UsageError("--input-frames applies to --format predrnn-npz only")
+    refuse_terminal(out, f"binary {format_}")
     with Dataset(dataset) as ds:
         summary = run_export(ds, out, split=split, format=format_, layout=layout, input_frames=input_frames)
     if not quiet:

@@ -41,6 +41,9 @@ def read_yaml(path: str | Path) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config {name} is not UTF-8 text; give a YAML file") from None
+    if name == "stdin" and not text.strip():
+        # `movmnist build -` with nothing piped in must not start the default 21,000-sequence build.
+        raise ConfigError("stdin is empty; pipe a YAML config into it, or leave out '-' to build the defaults")
     try:
         return yaml.safe_load(io.StringIO(text))
     except RecursionError:  # PyYAML composes nested nodes recursively
