@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from movmnist import files
+from movmnist.config.codecs import CODECS
 from movmnist.config.presets import PRESETS
 from movmnist.store.manifest import CARD_FILES, Manifest
 from movmnist.store.schema import SCHEMA, TABLES
@@ -63,6 +64,17 @@ def card_text(
         "n<1K" if total < 1000 else "1K<n<10K" if total < 10_000 else "10K<n<100K" if total < 100_000 else "n>100K"
     )
 
+    codec = CODECS.get(str(cfg.get("output", {}).get("compression")))
+    plugin_lines = []
+    if codec is not None and codec.plugin:
+        plugin_lines = [
+            f"import hdf5plugin                # registers the {codec.name} filter these shards need",
+            f"The shards are {codec.name}-compressed, an HDF5 filter plugin: without `import hdf5plugin`"
+            " (a dependency of movmnist; `pip install hdf5plugin`) h5py cannot read the datasets. For"
+            " h5dump and other HDF5 tools, point HDF5_PLUGIN_PATH at hdf5plugin's filters first:"
+            ' `export HDF5_PLUGIN_PATH=$(python -c "import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)")`.',
+            "",
+        ]
     lines = [
         "---",
         f"pretty_name: {name}",
@@ -148,11 +160,13 @@ def card_text(
         "",
         "```python",
         "import h5py, json",
+        *plugin_lines[:1],
         f'm = json.load(open("{name}/manifest.json"))',
         f'with h5py.File("{name}/" + m["splits"]["{first_split}"]["shards"][0]["file"]) as f:  # {first_file}',
         f'    frames = f["frames"][:8]      # [8, {", ".join(map(str, shape))}] uint8',
         "```",
         "",
+        *plugin_lines[1:],
         "With movmnist:",
         "",
         "```python",

@@ -81,13 +81,21 @@ def preview(
 def info(dataset: Path, as_json: bool) -> None:
     """Summarise a built DATASET from its manifest: splits, shapes, source, size, build.
 
+    DATASET may also be an .npy of mnist_test_seq.npy's layout: its shape, and whether it is
+    the published file (md5).
+
     \b
     Example:
         movmnist info data/moving-mnist
         movmnist info data/moving-mnist --json | jq .splits.test.sequences
     """
+    from movmnist.tools import published
     from movmnist.tools.info import format_text, summarize
 
+    if published.is_npy(dataset):  # mnist_test_seq.npy, or an export of the same layout
+        summary = published.summarize(dataset)
+        click.echo(json.dumps(summary) if as_json else published.format_text(summary))
+        return
     summary = summarize(dataset)
     click.echo(json.dumps(summary) if as_json else format_text(summary))
 
@@ -102,6 +110,8 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     """Statistics of DATASET: labels, positions, speeds, movement, overlap, wall contact, PCA.
 
     Streams over the shards with bounded memory; --limit samples the first N sequences.
+    DATASET may also be an .npy of mnist_test_seq.npy's layout (frames only: no labels,
+    speeds or boxes), e.g. the published file from `movmnist fetch mnist_test_seq`.
 
     \b
     Example:
@@ -109,12 +119,19 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
         movmnist stats data/moving-mnist --limit 1000 --json | jq .test.overlap_rate
     """
     from movmnist.read.dataset import Dataset
+    from movmnist.tools import published
     from movmnist.tools.stats import compute_stats, format_text
 
     if plot == "-" and as_json:
         raise click.UsageError("--plot - and --json would both write to stdout; give --plot a file name")
     if plot is not None:
         refuse_terminal(plot, "a PNG")
+    if published.is_npy(dataset):  # mnist_test_seq.npy: frames only, one split
+        if plot is not None or split not in (None, "test"):
+            raise click.UsageError(f"{dataset} is an .npy of frames alone: give no --plot and no --split")
+        result = {"test": published.stats(dataset, limit=limit)}
+        click.echo(json.dumps({"test": result["test"].to_data()}) if as_json else format_text(result))
+        return
     with Dataset(dataset) as ds:
         result = compute_stats(ds, split=split, limit=limit)
     if plot is not None:
@@ -215,3 +232,9 @@ def export(
     if not quiet:
         shape = " x ".join(map(str, summary["shape"]))
         click.echo(f"exported {summary['sequences']} {split} sequences as {format_} [{shape}] -> {out}", err=True)
+        if format_ == "npy" and layout == "tnhw":
+            click.echo(
+                "note: the layout of mnist_test_seq.npy, not that file: papers report on Srivastava et al.'s"
+                " published one (movmnist fetch mnist_test_seq)",
+                err=True,
+            )

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from movmnist.cli.common import cli, config_options, load
+from movmnist.cli.common import ProgressBar, cli, config_options, load
 from movmnist.config import source_kinds
 
 _KINDS = {kind.name: kind.description for kind in source_kinds.CATALOGUE}
@@ -59,23 +59,46 @@ def sources(config: str | None, overrides: tuple[str, ...], names: tuple[str, ..
     help="TFDS data dir (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).",
 )
 @click.option(
-    "--mirror", metavar="URL", help="Download mnist/fashion_mnist/kmnist from this URL base; checksums still verified."
+    "--mirror",
+    metavar="URL",
+    help="Download mnist/fashion_mnist/kmnist (or mnist_test_seq) from this URL base; checksums still verified.",
 )
 @click.option("--force", is_flag=True, help="Download and decode again even if cached.")
 @click.option("--json", "as_json", is_flag=True, help="Print the cache description as JSON.")
-def fetch(name: str, data_dir: str | None, mirror: str | None, force: bool, as_json: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (mnist_test_seq).")
+def fetch(name: str, data_dir: str | None, mirror: str | None, force: bool, as_json: bool, quiet: bool) -> None:
     """Download the TFDS set NAME and cache its decoded images, for machines without network.
 
     Run it where there is network, on the data dir the workers share; builds then read the
     cache (source.data_dir) without downloading or importing tensorflow-datasets.
 
+    NAME mnist_test_seq downloads the published Moving MNIST test set of Srivastava et al.
+    (mnist_test_seq.npy, 819 MB, md5 checked) into DATA_DIR/movmnist/, for evaluating on
+    the file papers report on; `movmnist info` and `movmnist stats` read it.
+
     \b
     Example:
         movmnist fetch mnist --data-dir /shared/tensorflow_datasets
+        movmnist fetch mnist_test_seq
     """
-    from movmnist.sources.tfds import cache_path
+    from movmnist.sources.tfds import cache_path, data_root
     from movmnist.sources.tfds import fetch as run_fetch
+    from movmnist.tools import published
 
+    if name == published.NAME:
+        bar = ProgressBar(disable=quiet)
+        bar.start(published.SIZE)
+        try:
+            path = published.fetch(
+                data_root(data_dir) / "movmnist" / published.FILE, mirror=mirror, force=force, progress=bar.advance
+            )
+        finally:
+            bar.close()
+        if as_json:
+            click.echo(json.dumps(published.summarize(path, check=False)))
+        else:
+            click.echo(f"{published.NAME}: the published {published.FILE} (md5 {published.MD5}) -> {path}")
+        return
     meta = run_fetch(name, data_dir, mirror=mirror, force=force)
     if as_json:
         click.echo(json.dumps({"path": str(cache_path(name, data_dir)), **meta}))

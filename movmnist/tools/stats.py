@@ -47,6 +47,7 @@ class SplitStats:
     channels: int
     classes: int = 10
     boxes: str = "sprite"  # which boxes overlap and the heat map use: "ink" or "sprite" (see the module docstring)
+    annotated: bool = True  # False for frames alone (the published mnist_test_seq.npy): no labels, speeds, boxes
     sequences: int = 0
     frames: int = 0
     labels: np.ndarray = field(default_factory=lambda: np.zeros(10, np.int64))
@@ -148,6 +149,7 @@ class SplitStats:
         """The sums of two accumulators of the same canvas (for views over several splits)."""
         out = SplitStats(self.height, self.width, self.channels)
         out.boxes = self.boxes if self.boxes == other.boxes else "mixed"
+        out.annotated = self.annotated and other.annotated
         size = max(len(self.labels), len(other.labels))
         out.labels = np.pad(self.labels, (0, size - len(self.labels))) + np.pad(
             other.labels, (0, size - len(other.labels))
@@ -202,7 +204,7 @@ class SplitStats:
         diff_mean, diff_std = self.diff_images()
         last = int(np.flatnonzero(self.speed_counts).max()) + 1 if self.speed_counts.any() else 0
         _, _, ratio = self.pca()
-        return {
+        data = {
             "sequences": self.sequences,
             "frames": self.frames,
             "label_histogram": self.labels.tolist(),
@@ -224,6 +226,9 @@ class SplitStats:
             "pca_samples": int(sum(len(f) for f in self.pca_frames)),
             "pca_explained": [round(float(r), 4) for r in ratio],
         }
+        if not self.annotated:  # frames alone: what needs labels or positions is unknown, not zero
+            data.update(dict.fromkeys(("label_histogram", "speed", "boxes", "overlap_rate", "wall_rate", "heat_peak")))
+        return data
 
 
 def _overlapping(boxes: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -289,12 +294,17 @@ def format_text(stats: dict[str, SplitStats]) -> str:
     for name, s in stats.items():
         d = s.to_data()
         sp = d["speed"]
+        lines.append(f"{name}: {d['sequences']} sequences, {d['frames']} frames")
+        if sp is None:
+            lines.append("  labels, speed, overlap, wall rate: not in the file (frames only)")
+        else:
+            lines += [
+                f"  labels:        {' '.join(f'{i}:{c}' for i, c in enumerate(d['label_histogram']))}",
+                f"  speed:         mean {sp['mean']:.2f} px/frame (std {sp['std']:.2f}, max {sp['max']:.2f})",
+                f"  overlap rate:  {d['overlap_rate']:.3f} of frames have two digits' {d['boxes']} boxes intersecting",
+                f"  wall rate:     {d['wall_rate']:.3f} of digit-frames touch the canvas edge",
+            ]
         lines += [
-            f"{name}: {d['sequences']} sequences, {d['frames']} frames",
-            f"  labels:        {' '.join(f'{i}:{c}' for i, c in enumerate(d['label_histogram']))}",
-            f"  speed:         mean {sp['mean']:.2f} px/frame (std {sp['std']:.2f}, max {sp['max']:.2f})",
-            f"  overlap rate:  {d['overlap_rate']:.3f} of frames have two digits' {d['boxes']} boxes intersecting",
-            f"  wall rate:     {d['wall_rate']:.3f} of digit-frames touch the canvas edge",
             f"  pixels:        mean {d['pixel_mean']:.2f}; |frame difference| mean {d['frame_diff_mean']:.2f}",
             f"  PCA:           {d['pca_samples']} frames, explained {d['pca_explained'][0]:.3f}, "
             f"{d['pca_explained'][1]:.3f}",

@@ -26,6 +26,11 @@ def test_build_writes_a_card_with_a_preview(tmp_path: Path) -> None:
     assert 'movmnist.open("mm")["test"]' in text and "with_input_frames(3)" in text
     assert "```yaml\nseed: 0\ncanvas:\n  height: 40\n" in text
     assert "motion rule: the bounce of Srivastava et al. 2015" in text
+    assert "2 synthetic digits bouncing" in text and "handwritten" not in text
+    assert "## License and citation" in text and "no third-party images" in text
+    assert "srivastava2015unsupervised" in text and "lecun1998gradient" not in text
+    assert "not the `mnist_test_seq.npy` of Srivastava et al." in text
+    assert "import hdf5plugin" not in text  # gzip: any HDF5 reader
     gif = iio.imread(out / "preview.gif", index=None)
     assert gif.shape[0] == 6  # one GIF frame per sequence frame
     # The manifest is still written last and lists only shards; the card files are ours to replace.
@@ -42,3 +47,12 @@ def test_a_lone_readme_is_not_taken_for_a_dataset(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="is not empty and is not a movmnist dataset"):
         build(small_config(), mine, workers=1, overwrite=True)
     assert (mine / "README.md").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_a_plugin_codecs_card_says_import_hdf5plugin_and_hdf5_plugin_path(tmp_path: Path, codec: str) -> None:
+    cfg = small_config(f"output.compression={codec}", "splits.train.sequences=0", "splits.val.sequences=0")
+    build(cfg, tmp_path / "d", workers=1)
+    text = (tmp_path / "d" / "README.md").read_text()
+    assert f"import hdf5plugin                # registers the {codec} filter" in text
+    assert "HDF5_PLUGIN_PATH=$(python -c" in text

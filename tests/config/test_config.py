@@ -105,6 +105,10 @@ def test_missing_file_and_stdin(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["config", "show", "-"], input="sequence: {length: 7}\n")
     assert result.exit_code == 0
     assert yaml.safe_load(result.output)["sequence"]["length"] == 7
+    for empty in ("", "\n  \n"):  # nothing piped in: never the default 21,000-sequence build
+        result = CliRunner().invoke(cli, ["build", "-", "-o", str(tmp_path / "out")], input=empty)
+        assert result.exit_code == 2 and result.output.startswith("Error: stdin is empty; pipe a YAML config")
+    assert not (tmp_path / "out").exists()
 
 
 def test_config_show_prints_the_resolved_config() -> None:
