@@ -199,8 +199,8 @@ def card_text(
 
 NOT_THE_PUBLISHED_TEST_SET = (
     "This is not the `mnist_test_seq.npy` of Srivastava et al. that papers report on: it is made by the"
-    " same kind of rules from other random draws. To evaluate on the published file, download it from"
-    " http://www.cs.toronto.edu/~nitish/unsupervised_video/."
+    " same kind of rules from other random draws. To evaluate on the published file, download it with"
+    " `movmnist fetch mnist_test_seq` (`movmnist stats` reads both)."
 )
 
 MOVING_MNIST_CITATION = (

@@ -40,8 +40,8 @@ def fetch(
     out: str | Path,
     *,
     mirror: str | None = None,
-    md5: str = MD5,
-    size: int | None = SIZE,
+    md5: str | None = None,
+    size: int | None = None,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
@@ -51,8 +51,9 @@ def fetch(
     still checked. A file already at `out` is kept if its size and md5 match, unless
     `force`. The download goes to a temporary name and is renamed into place only once it
     matches, so `out` never holds a partial or wrong file. md5, size: the expected file, for
-    tests; progress: called with the bytes of each block as it arrives.
+    tests (default: MD5 and SIZE); progress: called with the bytes of each block as it arrives.
     """
+    md5, size = md5 or MD5, size or SIZE
     target = Path(out).expanduser()
     if target.exists() and not force and _matches(target, md5, size):
         return target
@@ -69,9 +70,9 @@ def fetch(
                 got += len(block)
                 if progress is not None:
                     progress(len(block))
-                if size is not None and got > size:
+                if got > size:
                     raise DownloadError(f"{url} is larger than the {size} bytes of {FILE}; is it the right file?")
-            if (size is not None and got != size) or digest.hexdigest() != md5:
+            if got != size or digest.hexdigest() != md5:
                 raise DownloadError(
                     f"{url} gave {got} bytes with md5 {digest.hexdigest()}, not {FILE} ({size} bytes, md5 {md5});"
                     " nothing was kept"
