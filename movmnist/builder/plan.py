@@ -57,6 +57,7 @@ class Plan:
     sprite_shape: tuple[int, ...]
     splits: tuple[SplitPlan, ...]
     pool_images: int = 0  # images in all the splits' pools: every local worker holds them
+    sampled_bytes: int | None = None  # the size on disk measured on a few sequences built (builder.estimate)
 
     @property
     def sequence_shape(self) -> tuple[int, ...]:
@@ -100,7 +101,10 @@ class Plan:
 
     @property
     def estimated_bytes(self) -> int:
-        """Estimated size on disk after compression (frames and masks compressed, the rest raw)."""
+        """Estimated size on disk: `sampled_bytes` where measured, else from the codec's typical
+        ratio on standard MNIST frames (frames and masks compressed, the rest raw)."""
+        if self.sampled_bytes is not None:
+            return self.sampled_bytes
         ratio = CODECS[self.config.output.compression].ratio
         images, rest = self._bytes()
         return int(self.sequences * (images * ratio + rest))
@@ -130,6 +134,7 @@ class Plan:
             "sequences": self.sequences,
             "raw_bytes": self.raw_bytes,
             "estimated_bytes": self.estimated_bytes,
+            "estimate": "sampled" if self.sampled_bytes is not None else "codec ratio",
             "worker_memory_bytes": self.worker_memory(),
             "driver_memory_bytes": self.driver_memory(),
             "splits": {

@@ -122,26 +122,38 @@ def build(
 def plan(config: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Show what `build` would write for CONFIG, and write nothing.
 
+    The size on disk is measured on a few sequences built in a temporary folder. A TFDS set
+    not downloaded yet (mnist, fashion_mnist, kmnist) is planned from its known sizes, offline.
+
     \b
     Example:
         movmnist plan configs/default.yaml --set splits.train.sequences=1000000
     """
-    from movmnist.builder import default_workers, prepare
+    from movmnist.builder import default_workers, estimate, prepare
     from movmnist.text import human_bytes
 
-    the_plan, source, _ = prepare(load(config, overrides))
+    cfg = load(config, overrides)
+    offline = estimate.offline_plan(cfg)  # a known TFDS set not downloaded yet: planned without it
+    if offline is not None:
+        the_plan, source = offline
+    else:
+        planned, source, _ = prepare(cfg)
+        the_plan = estimate.with_sampled_size(planned)
     data = the_plan.to_data()
     if as_json:
         click.echo(json.dumps(data))
         return
     label = " (synthetic digits)" if source.get("synthetic") else ""
+    if offline is not None:
+        label = f" {source['name']} (not downloaded: planned from its known sizes; build downloads it)"
     click.echo(f"source: {source.get('kind')}{label}")
     click.echo(f"sequence: {' x '.join(map(str, data['sequence_shape']))} uint8")
     for name, split in data["splits"].items():
         click.echo(f"{name}: {split['sequences']} sequences from {split['pool']}, {len(split['shards'])} shards")
     click.echo(
         f"total: {data['sequences']} sequences, {human_bytes(data['raw_bytes'])} raw, "
-        f"~{human_bytes(data['estimated_bytes'])} compressed (estimate)"
+        f"~{human_bytes(data['estimated_bytes'])} compressed"
+        + (" (measured on a few sequences built)" if data["estimate"] == "sampled" else " (estimate)")
     )
     workers = default_workers()
     click.echo(

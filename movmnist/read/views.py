@@ -28,7 +28,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 
-from movmnist.errors import DatasetError
+from movmnist.errors import DatasetError, UnknownSplitError
 from movmnist.store.schema import BASIC, OPTIONAL
 
 Key = int | slice | np.ndarray | list[int]
@@ -319,7 +319,7 @@ class SplitMap(Generic[S]):
         try:
             return self._splits[SPLIT_ALIASES.get(name, name)]
         except (KeyError, TypeError):
-            raise DatasetError(
+            raise UnknownSplitError(
                 f"split {name!r} is not in {self._where} (it has: {', '.join(self._splits) or 'none'})"
             ) from None
 

@@ -60,10 +60,15 @@ def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:
                         f"splits.{b}.pool ({sb.pool}) shares source images with splits.{a}.pool ({sa.pool})"
                         f" in the source's {sa.pool.split} split of {count} images; give the splits disjoint slices"
                     )
+    check_fits(cfg, sprite)
+    return sizes, sprite
+
+
+def check_fits(cfg: Config, sprite: tuple[int, ...]) -> None:
+    """ConfigError unless sprites of `sprite` ((h, w) or (h, w, C)) fit on the config's canvas."""
     h, w = sprite[:2] if sprite else (0, 0)
     if h > cfg.canvas.height or w > cfg.canvas.width:
         raise ConfigError(
             f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
             "enlarge canvas.height/width or set digits.size"
         )
-    return sizes, sprite

@@ -7,6 +7,7 @@ frame-sized masks.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from movmnist.builder import build, prepare
 from movmnist.builder.plan import make_plan, shard_boundaries
 from movmnist.config import codecs
 from tests.conftest import small_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 STANDARD = (
     "canvas.height=64",
@@ -50,3 +53,20 @@ def test_the_size_estimate_is_within_a_factor_of_two(codec: str, masks: bool, tm
     plan, _, _ = prepare(cfg)
     written = sum(shard.bytes for shard in build(cfg, tmp_path / "d", workers=1).shards)
     assert 0.5 < written / plan.estimated_bytes < 2, (written, plan.estimated_bytes)
+
+
+def test_plan_offline_for_a_tfds_set_not_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from movmnist.cli import cli
+
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
+    for where in ("movmnist.sources.tfds.fetch", "movmnist.sources.tfds.download.fetch"):
+        monkeypatch.setattr(where, None)  # any download attempt fails loudly
+    result = CliRunner().invoke(cli, ["plan", str(ROOT / "configs" / "default.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["sequences"] == 21_000 and data["estimate"] == "codec ratio" and data["sprite_shape"] == [28, 28]
+    text = CliRunner().invoke(cli, ["plan", "--set", "source.name=kmnist", "--set", "splits.train.pool=train[:70000]"])
+    assert text.exit_code == 2 and "ends past the source's train split (60000 images)" in text.output
+    assert not (tmp_path / "empty").exists()

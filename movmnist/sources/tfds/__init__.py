@@ -26,7 +26,15 @@ from movmnist.sources.tfds.cache import (
     default_data_dir,
     read_cache,
 )
-from movmnist.sources.tfds.download import IDX_SETS, INSTALL_TENSORFLOW, PROBE_SECONDS, WAYS_OUT, fetch
+from movmnist.sources.tfds.download import (
+    IDX_SET_IMAGE,
+    IDX_SET_SPLITS,
+    IDX_SETS,
+    INSTALL_TENSORFLOW,
+    PROBE_SECONDS,
+    WAYS_OUT,
+    fetch,
+)
 from movmnist.sources.tfds.probe import unreachable
 
 __all__ = [
@@ -34,6 +42,8 @@ __all__ = [
     "CACHE_FILE",
     "CACHE_FORMAT",
     "IDX_SETS",
+    "IDX_SET_IMAGE",
+    "IDX_SET_SPLITS",
     "INSTALL_TENSORFLOW",
     "PROBE_SECONDS",
     "WAYS_OUT",

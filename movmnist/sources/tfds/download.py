@@ -31,6 +31,9 @@ from movmnist.sources.tfds.probe import unreachable
 
 # name -> the class in tensorflow_datasets.image_classification.mnist whose URL we download from.
 IDX_SETS: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+# What each of them holds (all three alike), so that `movmnist plan` can plan without them.
+IDX_SET_SPLITS: dict[str, int] = {"train": 60_000, "test": 10_000}
+IDX_SET_IMAGE = (28, 28)
 PROBE_SECONDS = 4.0  # per host, all hosts at once: the offline error comes well within 10 s
 _BATCH = 1024  # examples read from a data source at a time
 # Said by `build` and by `fetch` (which takes no --set: the options are the build's).
