@@ -53,6 +53,10 @@ class BuildError(MovmnistError):
     exit_code = 1
 
 
+class EngineUnavailable(BuildError):
+    """The engine could not start (a Dask scheduler out of reach) before any shard was written."""
+
+
 class BuildLocked(MovmnistError):
     """Another build is running in the same output directory."""
 

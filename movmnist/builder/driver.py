@@ -30,7 +30,15 @@ from movmnist.builder import card, engines
 from movmnist.builder.plan import Plan, make_plan
 from movmnist.builder.worker import ShardResult, run_shard
 from movmnist.config import Config
-from movmnist.errors import BuildError, ConfigError, Interrupted, MovmnistError, OutputError, WriteFailed
+from movmnist.errors import (
+    BuildError,
+    ConfigError,
+    EngineUnavailable,
+    Interrupted,
+    MovmnistError,
+    OutputError,
+    WriteFailed,
+)
 from movmnist.sources import open_source
 from movmnist.sources.pools import check_pools, pool_for, pool_key, take_pools
 from movmnist.store import manifest, outdir, records
@@ -225,6 +233,10 @@ def _build_locked(
         files.write_json_atomic(out / manifest.MANIFEST, data.to_data())
     except KeyboardInterrupt:
         raise _interrupted(out, len(results), len(plan.shards)) from None
+    except EngineUnavailable:
+        if not results:  # nothing built: not an interrupted build that --resume could finish
+            files.remove_quietly(out / manifest.BUILDING)
+        raise
     except engines.ShardTaskError as exc:
         outdir.remove_temporaries(out)
         raise _task_error(exc, plan, remaining) from None

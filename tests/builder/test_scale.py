@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+import movmnist
 from movmnist import files
 from movmnist.builder import build, engines
 from movmnist.config import Config
-from movmnist.errors import BuildError, BuildLocked, ConfigError, OutputError
+from movmnist.errors import BuildError, BuildLocked, ConfigError, DatasetError, OutputError
 from movmnist.store import manifest, outdir
 from tests import faults
 
@@ -313,6 +314,10 @@ def test_unreachable_scheduler_is_a_one_line_error(
         port = s.getsockname()[1]
     with pytest.raises(BuildError, match=rf"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} "):
         build(_cfg(tiny, engine__kind="dask", engine__address=f"tcp://127.0.0.1:{port}"), tmp_path / "d")
+    # Nothing was built: the directory is not left looking like an interrupted build.
+    assert not (tmp_path / "d" / manifest.BUILDING).exists() and not list((tmp_path / "d").glob("*.h5"))
+    with pytest.raises(DatasetError, match=r"has no manifest.json: not a movmnist dataset"):
+        movmnist.open(tmp_path / "d")
 
 
 def test_cli_flags_that_contradict(tiny: dict[str, object], tmp_path: Path) -> None:

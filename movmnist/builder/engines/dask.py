@@ -12,7 +12,7 @@ from typing import Any
 
 from movmnist.builder.engines import Progress, Task, _windowed
 from movmnist.builder.plan import ShardSpec
-from movmnist.errors import BuildError, ConfigError
+from movmnist.errors import ConfigError, EngineUnavailable
 
 DASK_HINT = "pip install 'movmnist[dask]'"
 CONNECT_TIMEOUT = "10s"  # how long to try to reach a Dask scheduler
@@ -51,7 +51,7 @@ class DaskEngine:
                 self._client = Client(self.address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
             self._close()
-            raise BuildError(
+            raise EngineUnavailable(
                 f"cannot reach the Dask scheduler at {self.address} ({exc}); check engine.address / --scheduler,"
                 " or leave it out to start a local cluster"
             ) from None
