@@ -39,10 +39,10 @@ from movmnist.errors import (
     OutputError,
     WriteFailed,
 )
-from movmnist.sources import open_source
+from movmnist.sources import open_source, recorded_description
 from movmnist.sources.pools import check_pools, pool_for, pool_key, take_pools
 from movmnist.store import manifest, outdir, records
-from movmnist.text import human_bytes, local_name
+from movmnist.text import human_bytes
 
 
 class Reporter(Protocol):
@@ -66,9 +66,7 @@ def prepare(cfg: Config) -> tuple[Plan, dict[str, Any], dict[str, int]]:
     not `cfg`, from here on.
     """
     sizes, sprite = check_pools(cfg)
-    described = open_source(cfg.source).describe()
-    if described.get("path"):  # like the config's: the name, not the builder's folders
-        described["path"] = local_name(described["path"])
+    described = recorded_description(open_source(cfg.source))  # a path by its name, like the config's
     return make_plan(cfg.resolve_counts(sizes), sprite, sum(sizes.values())), described, sizes
 
 

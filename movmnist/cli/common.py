@@ -90,17 +90,25 @@ def cli() -> None:
     """
 
 
-class ProgressBar:
-    """tqdm on stderr, created when the build knows its total."""
+def interactive() -> bool:
+    """Whether stderr is a terminal (someone watching a progress bar)."""
+    return sys.stderr.isatty()
 
-    def __init__(self, disable: bool) -> None:
-        self.disable = disable
+
+class ProgressBar:
+    """tqdm on stderr, created when the work knows its total (build, stats, verify, export, fetch)."""
+
+    def __init__(self, disable: bool, unit: str = "seq", terminal_only: bool = False) -> None:
+        # terminal_only: for commands whose output people read or pipe (stats, verify,
+        # export, fetch), the bar shows only where stderr is a terminal; a build always shows it.
+        self.disable = disable or (terminal_only and not interactive())
+        self.unit = unit
         self._bar: Any = None
 
     def start(self, total: int) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=total, unit="seq", file=sys.stderr, disable=self.disable, smoothing=0.1)
+        self._bar = tqdm(total=total, unit=self.unit, file=sys.stderr, disable=self.disable, smoothing=0.1)
 
     def advance(self, n: int) -> None:
         if self._bar is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from movmnist.cli.common import cli, refuse_terminal, split_option, write_out
+from movmnist.cli.common import ProgressBar, cli, refuse_terminal, split_option, write_out
 
 
 @cli.command()
@@ -106,7 +106,8 @@ def info(dataset: Path, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N sequences of each split.")
 @click.option("--plot", metavar="PNG", help="Also write the statistics as one PNG figure of panels (- for stdout).")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON on stdout.")
-def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None, as_json: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar on stderr.")
+def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None, as_json: bool, quiet: bool) -> None:
     """Statistics of DATASET: labels, positions, speeds, movement, overlap, wall contact, PCA.
 
     Streams over the shards with bounded memory; --limit samples the first N sequences.
@@ -120,7 +121,7 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     """
     from movmnist.read.dataset import Dataset
     from movmnist.tools import published
-    from movmnist.tools.stats import compute_stats, format_text
+    from movmnist.tools.stats import compute_stats, format_text, stats_total
 
     if plot == "-" and as_json:
         raise click.UsageError("--plot - and --json would both write to stdout; give --plot a file name")
@@ -133,7 +134,12 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
         click.echo(json.dumps({"test": result["test"].to_data()}) if as_json else format_text(result))
         return
     with Dataset(dataset) as ds:
-        result = compute_stats(ds, split=split, limit=limit)
+        bar = ProgressBar(disable=quiet, terminal_only=True)
+        bar.start(stats_total(ds, split, limit))
+        try:
+            result = compute_stats(ds, split=split, limit=limit, progress=bar.advance)
+        finally:
+            bar.close()
     if plot is not None:
         from movmnist.tools.plot import plot_stats
 
@@ -155,7 +161,7 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     help="Also regenerate K sampled sequences from the config and compare them byte for byte.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict; no progress bar.")
 def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
     """Check every shard of DATASET against its manifest: exists, sha256, sizes, shapes, dtypes.
 
@@ -166,10 +172,16 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
     Example:
         movmnist verify data/moving-mnist --regenerate 20
     """
+    from movmnist.store.manifest import read_manifest
     from movmnist.tools.verify import format_text
     from movmnist.tools.verify import verify as run_verify
 
-    report = run_verify(dataset, regenerate=regenerate)
+    bar = ProgressBar(disable=quiet or as_json, unit="shard", terminal_only=True)
+    bar.start(len(read_manifest(dataset).shards))
+    try:
+        report = run_verify(dataset, regenerate=regenerate, progress=lambda _: bar.advance(1))
+    finally:
+        bar.close()
     if as_json:
         click.echo(json.dumps(report.to_data()))
     else:
@@ -206,7 +218,7 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
     help="predrnn-npz: frames of input per clip (default: half the sequence).",
 )
 @click.option("--out", "-o", required=True, metavar="FILE", help="File to write (- for stdout).")
-@click.option("--quiet", "-q", is_flag=True, help="No summary line on stderr.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary line on stderr.")
 def export(
     dataset: Path, split: str, format_: str, layout: str, input_frames: int | None, out: str, quiet: bool
 ) -> None:
@@ -228,7 +240,14 @@ def export(
         raise click.UsageError("--input-frames applies to --format predrnn-npz only")
     refuse_terminal(out, f"binary {format_}")
     with Dataset(dataset) as ds:
-        summary = run_export(ds, out, split=split, format=format_, layout=layout, input_frames=input_frames)
+        bar = ProgressBar(disable=quiet, unit="frame", terminal_only=True)
+        bar.start(len(ds[split]) * ds[split].shape[1])
+        try:
+            summary = run_export(
+                ds, out, split=split, format=format_, layout=layout, input_frames=input_frames, progress=bar.advance
+            )
+        finally:
+            bar.close()
     if not quiet:
         shape = " x ".join(map(str, summary["shape"]))
         click.echo(f"exported {summary['sequences']} {split} sequences as {format_} [{shape}] -> {out}", err=True)

@@ -86,7 +86,7 @@ def fetch(name: str, data_dir: str | None, mirror: str | None, force: bool, as_j
     from movmnist.tools import published
 
     if name == published.NAME:
-        bar = ProgressBar(disable=quiet)
+        bar = ProgressBar(disable=quiet, terminal_only=True)
         bar.start(published.SIZE)
         try:
             path = published.fetch(

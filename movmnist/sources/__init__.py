@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -29,8 +30,18 @@ from movmnist.sources.npz import open_npz
 from movmnist.sources.sample import open_sample
 from movmnist.sources.synthetic import open_synthetic
 from movmnist.sources.tfds import open_tfds
+from movmnist.text import local_name
 
-__all__ = ["OPENERS", "DigitSource", "Images", "load_pool", "open_source", "pool_bounds", "resize_images"]
+__all__ = [
+    "OPENERS",
+    "DigitSource",
+    "Images",
+    "load_pool",
+    "open_source",
+    "pool_bounds",
+    "recorded_description",
+    "resize_images",
+]
 
 
 def _path(cfg: Source) -> str:
@@ -48,6 +59,15 @@ _OPENERS: dict[str, Callable[[Source], DigitSource]] = {
     "synthetic": lambda cfg: open_synthetic(cfg.seed, cfg.colour),
 }
 OPENERS = MappingProxyType(_OPENERS)  # one per row of config/source_kinds.py (tests/config/test_catalogues.py)
+
+
+def recorded_description(source: DigitSource) -> dict[str, Any]:
+    """`source.describe()` as a manifest records it: a path by its name only, so that no folder
+    of the builder's machine leaves it (`verify --regenerate` compares the two this way)."""
+    described = source.describe()
+    if described.get("path"):
+        described["path"] = local_name(described["path"])
+    return described
 
 
 def open_source(cfg: Source) -> DigitSource:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
@@ -60,6 +60,13 @@ def _write_header(f: IO[bytes], shape: tuple[int, ...], dtype: str) -> None:
     np.lib.format.write_array_header_1_0(f, header)
 
 
+Progress = Callable[[int], None]
+
+
+def _no_progress(n: int) -> None:
+    pass
+
+
 def _raw(array: np.ndarray) -> memoryview:
     """The bytes of `array` (copied only if it is not C-contiguous), for f.write without a tobytes copy."""
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
@@ -72,8 +79,19 @@ def _seekable(f: IO[bytes]) -> bool:
         return False
 
 
-def write_npy(split: Split, f: IO[bytes], layout: str = "tnhw", chunk: int = 256, memory: int = MEMORY) -> int:
-    """Write `split` as one .npy array in `layout` to the binary stream `f`; return the bytes written."""
+def write_npy(
+    split: Split,
+    f: IO[bytes],
+    layout: str = "tnhw",
+    chunk: int = 256,
+    memory: int = MEMORY,
+    progress: Progress | None = None,
+) -> int:
+    """Write `split` as one .npy array in `layout` to the binary stream `f`; return the bytes written.
+
+    progress: called with the number of frames written, as they are (N x T in all).
+    """
+    tick = progress or _no_progress
     shape = output_shape(split, layout)
     start = f.tell() if _seekable(f) else 0
     _write_header(f, shape, "uint8")
@@ -84,6 +102,7 @@ def write_npy(split: Split, f: IO[bytes], layout: str = "tnhw", chunk: int = 256
             if layout == "ntchw":
                 frames = frames[:, :, None] if frames.ndim == 4 else np.moveaxis(frames, -1, 2)
             f.write(_raw(frames))
+            tick(len(frames) * t)
         return int(np.prod(shape))
     frame_bytes = int(np.prod(split.shape[2:]))
     if header is not None:
@@ -94,6 +113,7 @@ def write_npy(split: Split, f: IO[bytes], layout: str = "tnhw", chunk: int = 256
             for step in range(t):
                 f.seek(base + (step * n + first) * frame_bytes)
                 f.write(_raw(frames[:, step]))
+            tick(len(frames) * t)
         f.seek(base + n * t * frame_bytes)
         return int(np.prod(shape))
     # A pipe: blocks of frames, each the frames of every sequence, in order.
@@ -102,18 +122,26 @@ def write_npy(split: Split, f: IO[bytes], layout: str = "tnhw", chunk: int = 256
         t1 = min(t, t0 + block)
         if block == 1:  # not even one frame of every sequence fits: stream chunk by chunk
             for first in range(0, n, chunk):
-                f.write(_raw(split[first : first + chunk][:, t0]))
+                frames = split[first : first + chunk]
+                f.write(_raw(frames[:, t0]))
+                tick(len(frames))
             continue
         buf = np.empty((t1 - t0, n, *split.shape[2:]), np.uint8)
         for first in range(0, n, chunk):
             frames = split[first : first + chunk]
             buf[:, first : first + len(frames)] = frames[:, t0:t1].swapaxes(0, 1)
+            tick(len(frames) * (t1 - t0))
         f.write(_raw(buf))  # no copy of the block
     return int(np.prod(shape))
 
 
-def write_predrnn_npz(split: Split, f: IO[bytes], input_frames: int | None = None, chunk: int = 256) -> int:
-    """Write `split` as PredRNN's .npz (see the module docstring) to `f`; K defaults to T // 2."""
+def write_predrnn_npz(
+    split: Split, f: IO[bytes], input_frames: int | None = None, chunk: int = 256, progress: Progress | None = None
+) -> int:
+    """Write `split` as PredRNN's .npz (see the module docstring) to `f`; K defaults to T // 2.
+
+    progress: called with the number of frames written, as they are (N x T in all).
+    """
     n, t, h, w = split.shape[:4]
     c = split.shape[4] if len(split.shape) > 4 else 1
     k = t // 2 if input_frames is None else input_frames
@@ -140,6 +168,8 @@ def write_predrnn_npz(split: Split, f: IO[bytes], input_frames: int | None = Non
                 np.divide(x.reshape(-1, c, h, w), np.float32(255), out=out)
                 entry.write(_raw(out))
                 written += out.nbytes
+                if progress is not None:
+                    progress(len(out))
     return written
 
 
@@ -167,10 +197,12 @@ def export(
     layout: str = "tnhw",
     input_frames: int | None = None,
     chunk: int = 256,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Export `split` of `dataset` to `out` (a path, '-' for stdout, or a binary stream).
 
     format: 'npy' (with `layout`) or 'predrnn-npz' (with `input_frames`, default T // 2).
+    progress: called with the number of frames written as they are (N x T in all).
     Returns a summary: split, format, layout, shape, sequences, bytes of array data.
     """
     if format not in FORMATS:
@@ -179,9 +211,9 @@ def export(
     shape = output_shape(part, layout)  # checks the layout
     with _open_out(out) as f:
         if format == "npy":
-            written = write_npy(part, f, layout, chunk)
+            written = write_npy(part, f, layout, chunk, progress=progress)
         else:
-            written = write_predrnn_npz(part, f, input_frames, chunk)
+            written = write_predrnn_npz(part, f, input_frames, chunk, progress=progress)
             n, t = part.shape[:2]
             shape = (n * t, *output_shape(part, "ntchw")[2:])
     return {

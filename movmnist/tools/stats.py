@@ -26,6 +26,7 @@ summary says which were used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,8 +261,11 @@ def _cap(parts: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def split_stats(part: Split, limit: int | None = None, chunk: int = 256) -> SplitStats:
-    """Stream over the first `limit` sequences (all by default) of one split."""
+def split_stats(
+    part: Split, limit: int | None = None, chunk: int = 256, progress: Callable[[int], None] | None = None
+) -> SplitStats:
+    """Stream over the first `limit` sequences (all by default) of one split; `progress` is
+    called with the number of sequences of each chunk done."""
     n = len(part) if limit is None else min(limit, len(part))
     shape = part.shape
     acc = SplitStats(shape[2], shape[3], shape[4] if len(shape) > 4 else 1)
@@ -275,17 +279,30 @@ def split_stats(part: Split, limit: int | None = None, chunk: int = 256) -> Spli
             part.sprite_boxes(key),
             part.digit_boxes(key),
         )
+        if progress is not None:
+            progress(key.stop - key.start)
     return acc
 
 
 def compute_stats(
-    dataset: Dataset, split: str | None = None, limit: int | None = None, chunk: int = 256
+    dataset: Dataset,
+    split: str | None = None,
+    limit: int | None = None,
+    chunk: int = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, SplitStats]:
-    """Statistics of `split` (all splits by default), over the first `limit` sequences of each."""
+    """Statistics of `split` (all splits by default), over the first `limit` sequences of each;
+    `progress` is called with the sequences of each chunk done (`stats_total` of them in all)."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1 (got {limit})")
     names = [split] if split is not None else list(dataset)
-    return {name: split_stats(dataset[name], limit, chunk) for name in names}
+    return {name: split_stats(dataset[name], limit, chunk, progress) for name in names}
+
+
+def stats_total(dataset: Dataset, split: str | None = None, limit: int | None = None) -> int:
+    """The sequences `compute_stats` reads with these arguments."""
+    names = [split] if split is not None else list(dataset)
+    return sum(len(dataset[name]) if limit is None else min(limit, len(dataset[name])) for name in names)
 
 
 def format_text(stats: dict[str, SplitStats]) -> str:

@@ -149,10 +149,10 @@ def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
 def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
     from movmnist.config import Config
     from movmnist.read.procedural import ProceduralDataset
-    from movmnist.sources import open_source
+    from movmnist.sources import open_source, recorded_description
 
     cfg = Config.from_data(dataset.manifest.config)
-    described = open_source(cfg.source).describe()
+    described = recorded_description(open_source(cfg.source))
     recorded = dataset.manifest.source
     differ = sorted(key for key in set(described) | set(recorded) if described.get(key) != recorded.get(key))
     if differ:

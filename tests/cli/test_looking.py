@@ -89,3 +89,26 @@ def test_binary_output_to_a_terminal_is_refused(monkeypatch: pytest.MonkeyPatch)
     common.refuse_terminal("preview.gif", "a GIF")  # a file is fine
     monkeypatch.setattr(common.sys, "stdout", io.StringIO())
     common.refuse_terminal("-", "a GIF")  # a pipe is fine
+
+
+def test_stats_export_and_verify_show_progress_on_stderr_unless_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.datasets import tiny
+
+    out = tiny(tmp_path / "mm")
+    monkeypatch.setattr("movmnist.cli.common.interactive", lambda: True)  # as on a terminal
+    runner = CliRunner()
+    for args, unit in (
+        (["stats", str(out), "--json"], "seq"),
+        (["export", str(out), "-o", str(tmp_path / "x.npy")], "frame"),
+        (["verify", str(out)], "shard"),
+    ):
+        shown = runner.invoke(cli, args)
+        assert shown.exit_code == 0, shown.output
+        assert "100%" in shown.stderr and unit in shown.stderr, (args, shown.stderr)
+        quiet = runner.invoke(cli, [*args, "-q"])
+        assert quiet.exit_code == 0 and "100%" not in quiet.stderr
+
+    monkeypatch.setattr("movmnist.cli.common.interactive", lambda: False)  # piped: no bar
+    assert "100%" not in runner.invoke(cli, ["stats", str(out), "--json"]).stderr

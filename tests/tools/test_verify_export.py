@@ -197,7 +197,7 @@ def test_export_usage_errors(ds: Path, tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["export", str(ds), "--format", "predrnn-npz", "--input-frames", "6", "-o", "-"])
     assert bad.exit_code == 2 and "--input-frames must be in [1, 5]" in bad.output
     bad = runner.invoke(cli, ["export", str(ds), "--split", "val", "-o", str(tmp_path / "v.npy")])
-    assert bad.exit_code == 1 and "split 'val' is not in" in bad.output
+    assert bad.exit_code == 2 and "split 'val' is not in" in bad.output  # a flag error
     assert not list(tmp_path.iterdir())
     bad = runner.invoke(cli, ["export", str(ds), "-o", str(tmp_path / "no" / "such" / "x.npy")])
     assert bad.exit_code == 2 and "cannot write" in bad.output
@@ -233,3 +233,19 @@ def test_fletcher32_checksums_are_checked_where_enabled(ds: Path, tmp_path: Path
     report = verify(copy)
     bad = [s for s in report.shards if not s.ok]
     assert [s.file for s in bad] == [name] and "frames" in bad[0].problems[0]
+
+
+def test_regenerate_works_for_a_source_read_from_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manifest records a source's path by its name only: verify compares it the same way
+    (and finds the source where that name leads, here from the folder that holds it)."""
+    from movmnist.builder import build
+    from movmnist.sources.sample import SAMPLE_DIR
+    from tests.conftest import small_config
+
+    out = tmp_path / "d"
+    sets = ["splits.train.pool=train[:800]", "splits.val.pool=train[800:]", "splits.test.pool=test"]
+    build(small_config("source.kind=idx", f"source.path={SAMPLE_DIR}", *sets), out, workers=1)
+    assert json.loads((out / "manifest.json").read_text())["source"]["path"] == SAMPLE_DIR.name
+    monkeypatch.chdir(SAMPLE_DIR.parent)
+    result = CliRunner().invoke(cli, ["verify", str(out), "--regenerate", "6"])
+    assert result.exit_code == 0, result.output
