@@ -16,7 +16,14 @@ $(VENV)/.installed: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The DataLoader test's torch, as pyproject.toml's test-torch pins it, from PyTorch's CPU index
+# first: from PyPI alone, Linux gets the CUDA build (~5.5 GB). Where that index is out of
+# reach, pip warns, retries for a few seconds and takes torch from the other indexes.
+TORCH       := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(VENV)/.dev: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
+	$(BIN)/pip install --quiet --no-deps --extra-index-url $(TORCH_INDEX) '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask,tfds]'
 	touch $(VENV)/.installed $@
 
