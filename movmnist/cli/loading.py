@@ -6,18 +6,12 @@ import json
 
 import click
 
-from movmnist.cli.common import cli, config_options, load
+from movmnist.cli.common import cli, config_options, load, split_option
 
 
 @cli.command("bench-loader")
 @config_options
-@click.option(
-    "--split",
-    default="train",
-    show_default=True,
-    type=click.Choice(["train", "val", "test"]),
-    help="Which split to stream.",
-)
+@split_option("train", "Which split to stream.")
 @click.option("--batch", default=32, show_default=True, type=click.IntRange(min=1), help="Sequences per batch.")
 @click.option(
     "--workers",
