@@ -269,7 +269,7 @@ def test_bench_loader_prints_what_a_loop_receives(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("train, epoch 1: 64 sequences in 2 batches of 32 (float32 tensors, in process) in ")
     result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--split", "val"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a flag error, as for every --split
     assert result.output == "Error: split 'val' is not in this procedural dataset (it has: train, test)\n"
     if importlib.util.find_spec("torch") is not None:
         result = runner.invoke(cli, ["bench-loader", str(tmp_path / "c.yaml"), "--workers", "1", "--json"])
