@@ -47,12 +47,25 @@ MMNIST_ILLUMINATION = 17  # mmnist++: illumination factor per sequence
 # Separates an epoch number from the split's name in the root key's entropy (module docstring).
 EPOCH_MARK = 256
 
+# Draws (sequences x n) at or below which `bits` mixes in Python integers: one numpy ufunc
+# costs ~1 us however small its array, and a call makes ~20 of them (~28 us); Python's
+# exact integer arithmetic modulo 2**64 takes ~5 us for a handful of draws, the same bits.
+_SMALL = 16
+_MASK = (1 << 64) - 1
+
 
 def _mix(z: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijective avalanche on uint64 (wrapping arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return np.asarray(z ^ (z >> np.uint64(31)))
+
+
+def _mix_int(z: int) -> int:
+    """`_mix` on one Python integer in [0, 2**64)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
 
 
 class Keyed:
@@ -73,11 +86,22 @@ class Keyed:
     def bits(self, index: np.ndarray, stream: int, n: int) -> np.ndarray:
         """[len(index), n] uint64: draw j of `stream` for each sequence index."""
         idx = np.asarray(index, dtype=np.uint64)
+        if idx.size * n <= _SMALL:
+            return self._few_bits(idx, stream, n)
         with np.errstate(over="ignore"):
             per_seq = _mix(self.key + (idx + np.uint64(1)) * _GOLDEN)
             per_stream = _mix(per_seq + np.uint64(stream) * _GOLDEN)
             draws = (np.arange(n, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
             return _mix(per_stream[:, None] + draws[None, :])
+
+    def _few_bits(self, idx: np.ndarray, stream: int, n: int) -> np.ndarray:
+        """`bits` in Python integers (the same SplitMix64 steps, wrapping at 2**64), for few draws."""
+        key, golden = int(self.key), int(_GOLDEN)
+        rows = []
+        for i in idx.tolist():
+            per_stream = _mix_int((_mix_int((key + (i + 1) * golden) & _MASK) + stream * golden) & _MASK)
+            rows.append([_mix_int((per_stream + (j + 1) * golden) & _MASK) for j in range(n)])
+        return np.array(rows, dtype=np.uint64).reshape(len(idx), n)
 
     def uniform(self, index: np.ndarray, stream: int, n: int) -> np.ndarray:
         """[len(index), n] float64, uniform in [0, 1) with 53 random bits."""
