@@ -10,10 +10,12 @@ need that; a preview or an export to the user's folder does not.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -81,10 +83,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
 
 
+def open_regular(path: Path) -> IO[bytes]:
+    """Open `path` to read, binary, only if it is a regular file: a FIFO or a device would block or
+    never end. OSError (EINVAL) otherwise, as for any file that cannot be read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once, unread
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path`; OSError (EFBIG) if there are more than `limit`."""
+    with open_regular(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes, more than this kind of file ever holds", str(path))
+    return data
+
+
 def sha256_file(path: Path, block: int = 1 << 20) -> str:
     """The hex sha256 of the file at `path`, read a block at a time."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(block):
             h.update(chunk)
     return h.hexdigest()

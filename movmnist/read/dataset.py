@@ -51,6 +51,7 @@ class Split(SplitView):
         self._firsts = [s.first for s in info.shards]
         self._names: tuple[str, ...] | None = None
         self._rows: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}  # name -> (shape of a row, dtype)
+        self._checked: set[int] = set()  # shards whose sequence count matches the manifest's
 
     def _copy(self, **options: Any) -> Split:
         return Split(
@@ -121,12 +122,28 @@ class Split(SplitView):
         row, dtype = known
         out = np.empty((n, *row), dtype)
         for shard, lo, hi, at in runs:
-            self._shards[shard].read_into(name, lo, hi, out[at : at + hi - lo])
+            self._counted(shard).read_into(name, lo, hi, out[at : at + hi - lo])
         return out
 
     @property
     def has_events(self) -> bool:
         return bool(self._shards) and "events" in self._shards[0].datasets()
+
+    def _counted(self, shard: int) -> ShardReader:
+        """Shard `shard`, once checked to hold as many sequences as the manifest says (so a manifest
+        that lies about counts raises instead of giving a split of the wrong length)."""
+        reader = self._shards[shard]
+        if shard not in self._checked:
+            expected = self.info.shards[shard].sequences
+            for name, (shape, _) in reader.datasets().items():
+                legacy = name == "events" and len(shape) == 2  # older builds: a table of rows
+                if name not in TABLES and not legacy and (not shape or shape[0] != expected):
+                    raise DatasetError(
+                        f"shard {reader.path}: {name!r} holds {shape[0] if shape else 0} sequences, the manifest"
+                        f" says {expected}; run movmnist verify"
+                    )
+            self._checked.add(shard)
+        return reader
 
     def events(self, key: Key | None = None) -> np.ndarray:
         """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
@@ -156,8 +173,8 @@ class Split(SplitView):
             shard.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Paths and options only: the shapes read are found again by the process that reads.
-        return {**self.__dict__, "_rows": {}}
+        # Paths and options only: the shapes read (and counts checked) are found again by the process that reads.
+        return {**self.__dict__, "_rows": {}, "_checked": set()}
 
 
 class Dataset(SplitMap[Split]):

@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from movmnist.config.messages import format_errors
-from movmnist.errors import DatasetError
-from movmnist.text import short
+from movmnist.errors import ConfigError, DatasetError
+from movmnist.files import read_bounded
+from movmnist.text import cut, short
+
+if TYPE_CHECKING:
+    from movmnist.config import Config
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -69,6 +73,26 @@ class SplitEntry(_Entry):
     shards: tuple[ShardEntry, ...] = Field(strict=False)  # a JSON list
 
 
+class SourceSplit(BaseModel):
+    """What the source's description says of one of its splits (more keys are kept, unread)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    count: int = Field(ge=0)
+    image_shape: tuple[int, ...] = Field(strict=False, min_length=2, max_length=3)  # a JSON list
+    dtype: str = "uint8"
+
+
+class SourceInfo(BaseModel):
+    """The digit source's description (`DigitSource.describe()`): the keys readers use, typed; the rest kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    kind: str
+    path: str | None = None
+    name: str | None = None
+    synthetic: bool = False
+    splits: dict[str, SourceSplit] = {}
+
+
 class Manifest(_Entry):
     """manifest.json, parsed once at the boundary: what every reader of a dataset goes through.
 
@@ -93,17 +117,45 @@ class Manifest(_Entry):
     def _check(self) -> Manifest:
         if len(self.sequence_shape) not in (3, 4) or min(self.sequence_shape) < 1:
             raise PydanticCustomError("fit", "sequence_shape must be [T, H, W] or [T, H, W, C] of positive sizes", {})
+        try:
+            SourceInfo.model_validate(self.source)
+        except ValidationError as exc:
+            raise PydanticCustomError("fit", "source: {e}", {"e": format_errors(exc, SourceInfo)}) from None
+        try:
+            self.build_config()
+        except ConfigError as exc:
+            raise PydanticCustomError("fit", "config: {e}", {"e": cut(str(exc))}) from None
         for name, split in self.splits.items():
             if name not in SPLITS:
                 raise PydanticCustomError(
                     "fit", "splits holds {s}; a split is one of {known}", {"s": short(name), "known": ", ".join(SPLITS)}
                 )
+            counted = 0
             for shard in split.shards:
                 if not shard.file.startswith(f"{name}-"):
                     raise PydanticCustomError(
                         "fit", "splits.{s} names shard {f} of another split", {"s": name, "f": shard.file}
                     )
+                if shard.first != counted:
+                    raise PydanticCustomError(
+                        "fit",
+                        "splits.{s}: shard {f} starts at sequence {first}, expected {n}",
+                        {"s": name, "f": shard.file, "first": shard.first, "n": counted},
+                    )
+                counted += shard.sequences
+            if counted != split.sequences:  # a reader would return too few sequences, or fail past the end
+                raise PydanticCustomError(
+                    "fit",
+                    "splits.{s} says {n} sequences but its shards hold {c}",
+                    {"s": name, "n": split.sequences, "c": counted},
+                )
         return self
+
+    def build_config(self) -> Config:
+        """The build's config, validated (defaults filled in for fields an older build did not record)."""
+        from movmnist.config import Config
+
+        return Config.from_data(self.config)
 
     @property
     def shards(self) -> tuple[ShardEntry, ...]:
@@ -129,6 +181,9 @@ class Manifest(_Entry):
             ) from None
 
 
+MANIFEST_LIMIT = 64 << 20  # bytes; a shard takes ~200 of them: room for 300,000 shards
+
+
 def read_manifest(root: Path) -> Manifest:
     """Load and sanity-check a dataset's manifest; raise DatasetError with the fix."""
     if not root.is_dir():
@@ -139,14 +194,15 @@ def read_manifest(root: Path) -> Manifest:
             raise DatasetError(f"{root}: build in progress or interrupted (no {MANIFEST} yet); wait for it or rebuild")
         raise DatasetError(f"{root} has no {MANIFEST}: not a movmnist dataset; build one with movmnist build")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path} is not readable JSON ({exc}); rebuild the dataset") from None
+        data = json.loads(read_bounded(path, MANIFEST_LIMIT).decode("utf-8"))  # NaN is left to the model to refuse
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = "nested too deep" if isinstance(exc, RecursionError) else cut(str(exc) or type(exc).__name__, 120)
+        raise DatasetError(f"{path} is not readable JSON ({reason}); rebuild the dataset") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DatasetError(f"{path} is not a movmnist manifest")
     if data.get("format_version") != FORMAT_VERSION:
         raise DatasetError(
-            f"{path} has format version {data.get('format_version')}, this movmnist reads {FORMAT_VERSION}; "
+            f"{path} has format version {short(data.get('format_version'))}, this movmnist reads {FORMAT_VERSION}; "
             "rebuild the dataset or use a matching movmnist"
         )
     return Manifest.from_data(data, str(path))

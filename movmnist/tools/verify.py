@@ -122,14 +122,12 @@ def _read_all(reader: ShardReader, name: str, n: int, step: int = 256) -> None:
 
 
 def _layout(manifest: Manifest) -> Layout:
-    from movmnist.config import Config
     from movmnist.core.generate import extras
 
-    count = manifest.config["digits"]["count"]
-    k = max(count) if isinstance(count, list) else int(count)
+    cfg = manifest.build_config()
     # Datasets built before the `annotations` section hold only the three basic ones.
-    optional = extras(Config.from_data(manifest.config)) if "annotations" in manifest.config else ()
-    return Layout(sequence=manifest.sequence_shape, digits=k, extras=optional)
+    optional = extras(cfg) if "annotations" in manifest.config else ()
+    return Layout(sequence=manifest.sequence_shape, digits=cfg.digits.count[1], extras=optional)
 
 
 def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
