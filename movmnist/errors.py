@@ -64,13 +64,14 @@ class BuildLocked(MovmnistError):
 
 
 class Interrupted(MovmnistError):
-    """The build was interrupted (Ctrl-C); finished shards are kept for --resume."""
+    """The build was interrupted (Ctrl-C); finished shards are kept for --resume (when `resumable`;
+    else the rebuild of a finished dataset was abandoned, and the old one kept)."""
 
     exit_code = 130
 
-    def __init__(self, message: str, out: str = "", finished: int = 0, total: int = 0) -> None:
-        super().__init__(message, out, finished, total)
-        self.out, self.finished, self.total = out, finished, total
+    def __init__(self, message: str, out: str = "", finished: int = 0, total: int = 0, resumable: bool = False) -> None:
+        super().__init__(message, out, finished, total, resumable)
+        self.out, self.finished, self.total, self.resumable = out, finished, total, resumable
 
     def __str__(self) -> str:
         return str(self.args[0])

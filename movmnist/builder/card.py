@@ -264,8 +264,11 @@ def warm_up() -> None:
         gif_bytes(np.zeros((1, 8, 8), np.uint8), fps=8)
 
 
-def write_card(out: Path, manifest: Manifest) -> list[str]:
-    """Write README.md and preview.gif for the dataset in `out` that `manifest` describes; return the names."""
+def write_card(out: Path, manifest: Manifest, name: str | None = None) -> list[str]:
+    """Write README.md and preview.gif for the dataset in `out` that `manifest` describes; return the names.
+
+    name: the dataset's name in the card (default: the directory's; a dataset built beside
+    the one it replaces gets that one's)."""
     from movmnist.read.dataset import Dataset
     from movmnist.store.reader import ShardReader
     from movmnist.tools.preview import preview_gif
@@ -287,6 +290,6 @@ def write_card(out: Path, manifest: Manifest) -> list[str]:
             gif = preview_gif(ds, split=shown_split(splits), rows=2, cols=4, scale=2, fps=8)
         files.write_atomic(out / PREVIEW, gif)
         written.append(PREVIEW)
-    files.write_atomic(out / README, card_text(manifest, out.resolve().name, datasets, preview).encode("utf-8"))
+    files.write_atomic(out / README, card_text(manifest, name or out.resolve().name, datasets, preview).encode("utf-8"))
     written.append(README)
     return written

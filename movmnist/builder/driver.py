@@ -42,7 +42,7 @@ from movmnist.errors import (
 from movmnist.sources import open_source, recorded_description
 from movmnist.sources.pools import check_pools, pool_for, pool_key, take_pools
 from movmnist.store import manifest, outdir, records
-from movmnist.text import human_bytes
+from movmnist.text import cut, human_bytes
 
 
 class Reporter(Protocol):
@@ -142,25 +142,36 @@ def build(
     cfg = plan.config  # with `sequences: all` resolved
     out = Path(out)
     note = warn or (lambda message: None)
+    job: _Job | None = None
     try:
         _make_dir(out)
         with outdir.locked(out, note):
-            job = _Job(cfg, out, plan, source, pool_sizes, started)
+            # A finished dataset is replaced whole: built beside it, then swapped in, so that its
+            # readers see the old one or the new one, and a failed rebuild leaves the old one.
+            stage = outdir.beside(out) if overwrite and manifest.MANIFEST in outdir.claimable(out, True) else None
+            job = _Job(cfg, stage or out, plan, source, pool_sizes, started, out if stage else None)
             try:
-                return _build_locked(job, workers, overwrite, resume, progress, note)
+                data = _build_locked(job, workers, overwrite, resume, progress, note)
+                if stage is not None:
+                    outdir.replace_with(out, stage)
+                return data
             except KeyboardInterrupt:  # before or after the shards (during them, _build_locked says more)
-                outdir.remove_temporaries(out)
-                raise Interrupted(f"interrupted; finished shards are kept in {out}", out=str(out)) from None
+                outdir.remove_temporaries(job.out)
+                raise _interrupted(job, None, 0) from None
+            finally:
+                if stage is not None and stage.exists():
+                    shutil.rmtree(stage, ignore_errors=True)
     except OSError as exc:
         path = exc.filename if isinstance(exc.filename, str) else out
-        raise _storage_error(WriteFailed.from_os_error(path, exc), plan) from None
+        raise _storage_error(WriteFailed.from_os_error(path, exc), plan, job=job) from None
 
 
-def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None) -> BuildError:
+def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None, job: _Job | None = None) -> BuildError:
     todo = "" if remaining is None else f", {human_bytes(remaining)} of it still to write"
+    again = job.again if job is not None else "rerun with --resume"
     return BuildError(
         f"{exc}; the build needs about {human_bytes(plan.estimated_bytes)} in total (plan estimate){todo}; "
-        "free some space or fix the permissions, then rerun with --resume"
+        f"free some space or fix the permissions, then {again}"
     )
 
 
@@ -174,6 +185,19 @@ class _Job:
     source: dict[str, Any]
     pool_sizes: dict[str, int]
     started: float
+    replacing: Path | None = None  # the finished dataset that `out`, built beside it, replaces at the end
+
+    @property
+    def name(self) -> Path:
+        """Where the dataset will be once built."""
+        return self.replacing or self.out
+
+    @property
+    def again(self) -> str:
+        """What to do after a failure, once the cause is fixed."""
+        if self.replacing is not None:
+            return f"rerun with --overwrite (nothing was replaced: {self.replacing} still holds the old dataset)"
+        return "rerun with --resume"
 
 
 def _build_locked(
@@ -227,20 +251,21 @@ def _build_locked(
                 results.update((r.file, r) for r in sealer.add(result))
             results.update((r.file, r) for r in sealer.drain())
         data = _manifest_data(job, engine, results)
-        card.write_card(out, data)  # before the manifest, which stays the last file a build writes
+        card.write_card(out, data, job.name.resolve().name)  # before the manifest, the last file a build writes
         files.write_json_atomic(out / manifest.MANIFEST, data.to_data())
     except KeyboardInterrupt:
-        raise _interrupted(out, len(results), len(plan.shards)) from None
+        outdir.remove_temporaries(out)
+        raise _interrupted(job, len(results), len(plan.shards)) from None
     except EngineUnavailable:
         if not results:  # nothing built: not an interrupted build that --resume could finish
             files.remove_quietly(out / manifest.BUILDING)
         raise
     except engines.ShardTaskError as exc:
         outdir.remove_temporaries(out)
-        raise _task_error(exc, plan, remaining) from None
+        raise _task_error(exc, job, remaining) from None
     except WriteFailed as exc:  # sealing, in this process
         outdir.remove_temporaries(out)
-        raise _storage_error(exc, plan, remaining) from None
+        raise _storage_error(exc, plan, remaining, job) from None
     outdir.finish(out, plan.filenames)
     return data
 
@@ -281,32 +306,35 @@ def _manifest_data(job: _Job, engine: engines.Engine, results: dict[str, ShardRe
     return manifest.Manifest.from_data(data)
 
 
-def _interrupted(out: Path, finished: int, total: int) -> Interrupted:
-    """Ctrl-C after the build claimed `out`: temporaries removed, finished shards kept."""
-    outdir.remove_temporaries(out)
+def _interrupted(job: _Job, finished: int | None, total: int) -> Interrupted:
+    """Ctrl-C once the build holds the directory (`finished` None: before or after the shards)."""
+    if job.replacing is not None:
+        where = str(job.replacing)
+        return Interrupted(f"interrupted; nothing was replaced: {where} still holds the old dataset", out=where)
+    where = str(job.out)
+    if finished is None:
+        return Interrupted(f"interrupted; finished shards are kept in {where}", out=where, resumable=True)
     return Interrupted(
-        f"interrupted: {finished} of {total} shards are finished and kept in {out}",
-        out=str(out),
+        f"interrupted: {finished} of {total} shards are finished and kept in {where}",
+        out=where,
         finished=finished,
         total=total,
+        resumable=True,
     )
 
 
-def _task_error(exc: engines.ShardTaskError, plan: Plan, remaining: int) -> MovmnistError:
+def _task_error(exc: engines.ShardTaskError, job: _Job, remaining: int) -> MovmnistError:
     error = exc.error
     if isinstance(error, WriteFailed):
-        return _storage_error(error, plan, remaining)
+        return _storage_error(error, job.plan, remaining, job)
     if isinstance(error, MovmnistError):
         return error
+    kept = "finished shards are kept: rerun with --resume" if job.replacing is None else job.again
     if isinstance(error, engines.WorkerLost):
-        return BuildError(
-            f"a worker process died while building {exc.shard} (killed, or out of memory?); "
-            "finished shards are kept: rerun with --resume"
-        )
+        return BuildError(f"a worker process died while building {exc.shard} (killed, or out of memory?); {kept}")
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return BuildError(
-        f"building {exc.shard} failed: {type(error).__name__}{': ' + message if message else ''}; "
-        "finished shards are kept: rerun with --resume"
+        f"building {exc.shard} failed: {type(error).__name__}{': ' + cut(message) if message else ''}; {kept}"
     )
 
 

@@ -87,7 +87,10 @@ def build(
         again += [word for item in overrides for word in ("--set", item)]
         again += ["--engine", engine] if engine else []
         again += ["--scheduler", scheduler] if scheduler else []
-        hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"
+        if exc.resumable:
+            hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"
+        else:
+            hint = "" if config == "-" else f"; to rebuild it, run: {shlex.join([*again, '--overwrite'])}"
         click.echo(f"{exc}{hint}", err=True)
         sys.exit(exc.exit_code)
     finally:

@@ -13,6 +13,7 @@ source of its items: the shards, through the manifest.
 from __future__ import annotations
 
 import bisect
+import os
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 from movmnist.core.annotate import events_table
 from movmnist.errors import DatasetError
 from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
-from movmnist.store.manifest import Manifest, SplitEntry, read_manifest
+from movmnist.store.manifest import MANIFEST, Manifest, SplitEntry, read_manifest
 from movmnist.store.reader import ShardReader
 from movmnist.store.schema import LEGACY_EVENTS, TABLES
 
@@ -40,12 +41,14 @@ class Split(SplitView):
         annotations: bool = False,
         input_frames: int | None = None,
         sprite: tuple[int, int] | None = None,
+        stamp: tuple[int, int] | None = None,
         _shards: list[ShardReader] | None = None,
     ) -> None:
         super().__init__(
             name, info.sequences, sequence_shape, annotations=annotations, input_frames=input_frames, sprite=sprite
         )
         self.root = root
+        self.stamp = stamp  # (device, inode) of the manifest read: a shard opened later must be of the same dataset
         self.info = info
         self._shards = _shards if _shards is not None else [ShardReader(root / s.file) for s in info.shards]
         self._firsts = [s.first for s in info.shards]
@@ -55,7 +58,13 @@ class Split(SplitView):
 
     def _copy(self, **options: Any) -> Split:
         return Split(
-            self.root, self.name, self.info, self.sequence_shape, _shards=self._shards, **self._options(**options)
+            self.root,
+            self.name,
+            self.info,
+            self.sequence_shape,
+            stamp=self.stamp,
+            _shards=self._shards,
+            **self._options(**options),
         )
 
     def epoch(self, e: int) -> Split:
@@ -135,13 +144,23 @@ class Split(SplitView):
         reader = self._shards[shard]
         if shard not in self._checked:
             expected = self.info.shards[shard].sequences
-            for name, (shape, _) in reader.datasets().items():
+            try:
+                found = reader.datasets()
+            except (KeyError, ValueError) as exc:  # h5py's errors for a damaged object header, too
+                raise DatasetError(
+                    f"shard {reader.path}: cannot list its datasets ({exc}); run movmnist verify"
+                ) from None
+            for name, (shape, _) in found.items():
                 legacy = name == "events" and len(shape) == 2  # older builds: a table of rows
                 if name not in TABLES and not legacy and (not shape or shape[0] != expected):
                     raise DatasetError(
                         f"shard {reader.path}: {name!r} holds {shape[0] if shape else 0} sequences, the manifest"
                         f" says {expected}; run movmnist verify"
                     )
+            if self.stamp is not None and _stamp(self.root) != self.stamp:
+                raise DatasetError(
+                    f"{self.root} was replaced (rebuilt with --overwrite?) after it was opened; open it again"
+                )
             self._checked.add(shard)
         return reader
 
@@ -193,14 +212,28 @@ class Dataset(SplitMap[Split]):
         manifest: Manifest | None = None,
     ) -> None:
         self.root = Path(root)
+        stamp = _stamp(self.root) if manifest is None else None
         self.manifest = manifest if manifest is not None else read_manifest(self.root)
+        if stamp is not None and _stamp(self.root) != stamp:
+            raise DatasetError(
+                f"{self.root} was replaced (rebuilt with --overwrite?) while it was opened; open it again"
+            )
         shape = self.manifest.sequence_shape
         try:
             sprite: tuple[int, int] | None = sprite_size(self.manifest)
         except DatasetError:  # only sprite_boxes needs it; that raises when asked
             sprite = None
         splits = {
-            name: Split(self.root, name, info, shape, annotations=annotations, input_frames=input_frames, sprite=sprite)
+            name: Split(
+                self.root,
+                name,
+                info,
+                shape,
+                annotations=annotations,
+                input_frames=input_frames,
+                sprite=sprite,
+                stamp=stamp,
+            )
             for name, info in self.manifest.splits.items()
         }
         super().__init__(splits, str(self.root))
@@ -217,6 +250,15 @@ class Dataset(SplitMap[Split]):
     def sprite_size(self) -> tuple[int, int]:
         """(h, w) of the digit sprites: `digits.size`, or the source's image size when that is null."""
         return sprite_size(self.manifest)
+
+
+def _stamp(root: Path) -> tuple[int, int] | None:
+    """(device, inode) of the manifest: which build of the directory a reader has."""
+    try:
+        st = os.stat(root / MANIFEST)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def sprite_size(manifest: Manifest) -> tuple[int, int]:

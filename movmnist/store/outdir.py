@@ -8,11 +8,14 @@ that `--resume` regenerates only the shards that are missing or damaged.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
+import shutil
 import socket
 import stat
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,9 +163,11 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
     try:
         yield
     finally:
-        # Unlink while still holding the flock, so nobody locks a file that is about to vanish.
+        # Unlink while still holding the flock, so nobody locks a file that is about to vanish;
+        # and only our own file: after a swap (`replace_with`) the name may be another build's.
         with contextlib.suppress(OSError):
-            path.unlink()
+            if os.lstat(path).st_ino == os.fstat(fd).st_ino:
+                path.unlink()
         os.close(fd)
 
 
@@ -175,6 +180,14 @@ def _entries(out: Path) -> list[str]:
 
 def claim(out: Path, overwrite: bool) -> None:
     """Make `out` (which exists and is locked) ready for a fresh build; never touch what is not ours."""
+    names = claimable(out, overwrite)
+    # The manifest goes first, so that a half-deleted dataset never looks complete.
+    for name in sorted(names, key=lambda n: n != manifest.MANIFEST):
+        (out / name).unlink()
+
+
+def claimable(out: Path, overwrite: bool) -> list[str]:
+    """What a fresh build of `out` (which exists and is locked) would remove; OutputError if it may not."""
     refuse_links(out)
     names = _entries(out)
     others = [n for n in names if not manifest.is_ours(n)]
@@ -192,9 +205,56 @@ def claim(out: Path, overwrite: bool) -> None:
         raise OutputError(
             f"{out} already holds a movmnist dataset; pass --overwrite to replace it, or choose another --out"
         )
-    # The manifest goes first, so that a half-deleted dataset never looks complete.
-    for name in sorted(names, key=lambda n: n != manifest.MANIFEST):
-        (out / name).unlink()
+    return names
+
+
+# --- replacing a finished dataset -----------------------------------------------------
+
+STAGE_PREFIX = ".movmnist-new-"  # `beside`: `.{name}.movmnist-new-{random}` next to the dataset
+
+
+def beside(out: Path) -> Path | None:
+    """A new, empty, private directory next to `out` to build its replacement in; None when the
+    parent is not writable (the caller then replaces `out` in place)."""
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}{STAGE_PREFIX}", dir=out.parent))
+    except OSError:
+        return None
+    os.chmod(stage, stat.S_IMODE(os.stat(out).st_mode))  # the dataset keeps its permissions
+    return stage
+
+
+def replace_with(out: Path, stage: Path) -> None:
+    """Put the finished dataset in `stage` at `out`, and remove the one that was there.
+
+    One atomic exchange of the two directories where the kernel has it (Linux renameat2),
+    else two renames: a reader opening `out` finds the old dataset or the new one, whole,
+    never a mix; the moment between the two renames, nothing.
+    """
+    if _exchange(stage, out):
+        old = stage
+    else:
+        old = stage.with_name(stage.name.replace(STAGE_PREFIX, ".movmnist-old-"))
+        os.rename(out, old)
+        os.rename(stage, out)
+    files.fsync_dir(out.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def remove_temporaries(out: Path) -> None:

@@ -36,7 +36,7 @@ import hdf5plugin  # noqa: F401  (registers the zstd and lz4 HDF5 filters, for r
 import numpy as np
 
 from movmnist.errors import DatasetError
-from movmnist.store import checksum
+from movmnist.store import checksum, guard
 
 _inflate: Any
 try:  # ~1.6x zlib's inflate
@@ -158,6 +158,7 @@ class ShardReader:
         self._file: h5py.File | None = None
         self._fd = -1  # our own descriptor of the file, for reading chunks (`_Plan` "own")
         self._pid = -1
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file first opened
         self._plans: dict[str, _Plan] = {}
         self._busy = 0  # reads under way in this process's threads
 
@@ -168,6 +169,11 @@ class ShardReader:
                 self._plans = {}
                 self._file, self._fd = None, -1  # a forked child's inherited handles are not its own
                 opened = None
+                identity = guard.check_path(self.path)  # a regular file of the dataset's own
+                if self._identity not in (None, identity):  # reopened (evicted, forked): the same file?
+                    raise DatasetError(
+                        f"shard {self.path} was replaced after it was first read; open the dataset again"
+                    )
                 try:
                     opened = h5py.File(self.path, "r")
                     self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -177,8 +183,15 @@ class ShardReader:
                     if isinstance(exc, FileNotFoundError):
                         raise DatasetError(f"shard {self.path} is missing; rebuild the dataset") from None
                     raise DatasetError(f"shard {self.path} cannot be read as HDF5 ({exc}); rebuild it") from None
+                try:
+                    guard.check_contained(opened, self.path)
+                except BaseException:
+                    opened.close()
+                    os.close(self._fd)
+                    self._fd = -1
+                    raise
                 self._file = opened
-                self._pid = os.getpid()
+                self._pid, self._identity = os.getpid(), identity
             OPEN.touch(self)
             return self._file
 

@@ -8,6 +8,7 @@ line, or writes around the link (temporary names are random and created exclusiv
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -120,3 +121,61 @@ def test_temporary_names_are_fresh_and_created_exclusively(tmp_path: Path, case:
     ok = len(names) == 100 and not link.is_symlink() and link.read_bytes() == b"new"
     case("links", ok, outside=not _untouched(victim))
     assert ok
+
+
+def _rewrite_shard(out: Path, attack: str, secret: Path) -> None:
+    """Make the first test shard reach outside itself, and update the manifest to match (a foreign dataset)."""
+    import h5py
+    import numpy as np
+
+    from movmnist.files import sha256_file
+
+    data = json.loads((out / manifest.MANIFEST).read_text())
+    entry = data["splits"]["test"]["shards"][0]
+    path = out / entry["file"]
+    if attack == "symlink outside":
+        outside = secret.parent / "elsewhere.h5"
+        shutil.copy(path, outside)
+        path.unlink()
+        path.symlink_to(outside)
+    else:
+        with h5py.File(path, "a") as f:
+            frames = f["frames"][:]
+            if attack == "external link":
+                with h5py.File(secret, "w") as s:
+                    s["x"] = np.arange(10)
+                f["leak"] = h5py.ExternalLink(str(secret), "x")
+            elif attack == "soft link":
+                f["leak"] = h5py.SoftLink("/labels")
+            elif attack == "external storage":
+                secret.write_bytes(b"secret!!" * (frames.nbytes // 8 + 1))
+                del f["frames"]
+                f.create_dataset("frames", frames.shape, frames.dtype, external=[(str(secret), 0, frames.nbytes)])
+            elif attack == "virtual dataset":
+                with h5py.File(secret, "w") as s:
+                    s["frames"] = frames + 1
+                layout = h5py.VirtualLayout(frames.shape, frames.dtype)
+                layout[:] = h5py.VirtualSource(str(secret), "frames", frames.shape)
+                del f["frames"]
+                f.create_virtual_dataset("frames", layout)
+    entry["sha256"], entry["bytes"] = sha256_file(path), path.stat().st_size
+    (out / manifest.MANIFEST).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "attack", ["external link", "soft link", "external storage", "virtual dataset", "symlink outside"]
+)
+def test_a_shard_that_reaches_outside_itself_is_refused(
+    attack: str, tiny: dict[str, Path], tmp_path: Path, case: Case
+) -> None:
+    out = tmp_path / "ds"
+    shutil.copytree(tiny["built"], out)
+    secret = tmp_path / "secret.bin"
+    _rewrite_shard(out, attack, secret)
+    checked = faults.invoke(["verify", str(out)])
+    exported = faults.invoke(["export", str(out), "-o", str(tmp_path / "x.npy")])
+    phrase = "outside the dataset" if attack == "symlink outside" else "is not self-contained"
+    ok = checked.code == 1 and phrase in checked.output and faults.refused(exported, phrase, code=1)
+    leaked = (tmp_path / "x.npy").exists()
+    case("links", ok, traceback=checked.traceback or exported.traceback, wrong=leaked)
+    assert ok and not leaked, (checked.output, exported.output)
