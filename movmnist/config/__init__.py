@@ -7,7 +7,7 @@ top-level key), `fields` (the field types they share: ranges, pool slices, seque
 overrides; the only module that imports yaml, so importing the schema, as the core does,
 loads no I/O library).
 
-May import: pydantic, `errors`, `text`; yaml only in `load`. Must not import any other
+May import: pydantic, `errors`, `files`, `text`; yaml only in `load`. Must not import any other
 movmnist layer: everything else imports the config.
 """
 

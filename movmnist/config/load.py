@@ -16,6 +16,8 @@ import yaml
 
 from movmnist.config.schema import Config
 from movmnist.errors import ConfigError
+from movmnist.files import open_regular
+from movmnist.text import cut
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -27,14 +29,14 @@ def read_yaml(path: str | Path) -> Any:
         if str(path) == "-":
             raw = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
         else:
-            with open(path, "rb") as f:
+            with open_regular(Path(path)) as f:  # a FIFO would block forever
                 raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {name} does not exist; check the path") from None
     except IsADirectoryError:
         raise ConfigError(f"config {name} is a directory; give a YAML file") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config {name}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read config {cut(name)}: {exc.strerror}") from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config {name} is larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
     try:

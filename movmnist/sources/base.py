@@ -6,6 +6,7 @@ an import cycle; `movmnist.sources` re-exports everything here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from movmnist.errors import SourceError
+from movmnist.text import cut, human_bytes
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +66,24 @@ class DigitSource(Protocol):
     def describe(self) -> dict[str, Any]:
         """JSON-able provenance for the dataset manifest (kind, path, counts, shapes, checksums)."""
         ...
+
+
+def _limit() -> int:
+    value = os.environ.get("MOVMNIST_MAX_SOURCE_BYTES", "")
+    return int(value) if value.isdigit() else 4 << 30
+
+
+MAX_SOURCE_BYTES = _limit()  # what one decoded source array may take; MOVMNIST_MAX_SOURCE_BYTES raises it
+
+
+def check_declared(where: object, what: str, nbytes: int) -> None:
+    """SourceError if a file declares an array larger than `MAX_SOURCE_BYTES`, before it is allocated
+    (a damaged or hostile header, a decompression bomb)."""
+    if nbytes > MAX_SOURCE_BYTES:
+        raise SourceError(
+            f"{cut(str(where))}: {what}, {human_bytes(nbytes)} once decoded, more than the"
+            f" {human_bytes(MAX_SOURCE_BYTES)} a source may take (MOVMNIST_MAX_SOURCE_BYTES); is it the right file?"
+        )
 
 
 def readonly(array: np.ndarray) -> np.ndarray:

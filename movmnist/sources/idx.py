@@ -7,6 +7,7 @@ have magic 2051 (uint8, 3 dims), the labels files 2049 (uint8, 1 dim).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -15,6 +16,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import SourceError
-from movmnist.sources.base import Images, file_stamp, readonly, split_summary, unknown_split
+from movmnist.files import open_regular
+from movmnist.sources.base import Images, check_declared, file_stamp, readonly, split_summary, unknown_split
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -79,13 +82,17 @@ def read_idx_with_digest(path: Path) -> tuple[np.ndarray, str]:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _open(path: Path) -> io.BufferedIOBase:
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[io.BufferedIOBase]:
     """Open for reading, transparently gunzipping; gzip is sniffed so a misnamed file still works."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # a FIFO would block forever
         head = f.read(2)
-    if head == _GZIP_MAGIC or path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+        f.seek(0)
+        if head == _GZIP_MAGIC or path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=f, mode="rb") as unzipped:
+                yield unzipped
+        else:
+            yield f
 
 
 def _parse(f: io.BufferedIOBase, path: Path) -> tuple[np.ndarray, str]:
@@ -106,13 +113,15 @@ def _parse(f: io.BufferedIOBase, path: Path) -> tuple[np.ndarray, str]:
         raise SourceError(f"{path} ends inside its header ({ndim} dimensions announced); re-download it")
     dims = struct.unpack(f">{ndim}I", raw_dims)
     expected = math.prod(dims) * dtype.itemsize
+    check_declared(path, f"its header declares {'x'.join(map(str, dims))} {dtype.name}", expected)
     payload, actual = _read_payload(f, expected, digest)
     if actual != expected:
         shape = "x".join(str(d) for d in dims)
         state = "truncated" if actual < expected else "longer than its header says"
+        found = f"found {actual}" if actual - expected < _CHUNK else f"found at least {actual}"
         raise SourceError(
             f"{path} is {state}: its header ({shape} {dtype.name}) needs {expected} {what}bytes of data"
-            f" after the header, found {actual}; re-download it"
+            f" after the header, {found}; re-download it"
         )
     array = np.frombuffer(payload, dtype=dtype).reshape(dims)
     if dtype.byteorder == ">":
@@ -141,10 +150,9 @@ def _read_payload(f: io.BufferedIOBase, expected: int, digest: Any) -> tuple[byt
         digest.update(chunk)
         chunks.append(chunk)
         kept += len(chunk)
-    extra = 0
-    while chunk := f.read(_CHUNK):
-        digest.update(chunk)
-        extra += len(chunk)
+    # One more read tells whether there is more than the header says (the error reports that much);
+    # reading on to the end would let a small gzip file that inflates to gigabytes keep us busy.
+    extra = len(f.read(_CHUNK))  # at the end (b""), gzip has checked its CRC
     return b"".join(chunks), kept + extra
 
 

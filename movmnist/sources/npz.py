@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from movmnist.errors import SourceError
-from movmnist.sources.base import Images, readonly, split_summary, unknown_split
+from movmnist.files import open_regular
+from movmnist.sources.base import Images, check_declared, readonly, split_summary, unknown_split
 
 SPLIT_KEYS: dict[str, tuple[str, str]] = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 KEYS = tuple(key for pair in SPLIT_KEYS.values() for key in pair)
@@ -77,7 +79,7 @@ def open_npz(path: str | Path) -> NpzSource:
             " for a folder of IDX files set source.kind=idx"
         )
     try:
-        with zipfile.ZipFile(file) as archive:
+        with open_regular(file) as raw, zipfile.ZipFile(raw) as archive:  # a FIFO would block forever
             members = archive.namelist()
     except zipfile.BadZipFile:
         raise SourceError(
@@ -116,8 +118,12 @@ def _decode_split(file: Path, split: str, stamp: tuple[int, int]) -> tuple[Image
 def _read_member(file: Path, key: str) -> tuple[np.ndarray, str]:
     """One array and the sha256 of its decompressed .npy bytes."""
     try:
-        with zipfile.ZipFile(file) as archive:
-            data = archive.read(f"{key}.npy")
+        with open_regular(file) as raw, zipfile.ZipFile(raw) as archive:
+            member = archive.getinfo(f"{key}.npy")
+            check_declared(file, f"{key} declares {member.file_size} bytes", member.file_size)  # a zip bomb
+            with archive.open(member) as entry:
+                _check_header(file, key, entry)
+            data = archive.read(member)
         array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except PermissionError:
         raise SourceError(f"cannot read {file}: permission denied; check the file's permissions") from None
@@ -128,6 +134,15 @@ def _read_member(file: Path, key: str) -> tuple[np.ndarray, str]:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SourceError(f"{file}: cannot read {key} ({reason}); re-create the file with numpy.savez") from None
     return array, hashlib.sha256(data).hexdigest()
+
+
+def _check_header(file: Path, key: str, entry: IO[bytes]) -> None:
+    """SourceError if the .npy header declares more than a source may take (before any allocation)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(entry)
+    shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(entry)
+    nbytes = math.prod(shape) * dtype.itemsize
+    check_declared(file, f"{key} declares an array of shape {list(shape)} {dtype}", nbytes)
 
 
 def _as_images(file: Path, key: str, x: np.ndarray) -> np.ndarray:

@@ -204,15 +204,15 @@ def test_idx_corrupt_gzip(tmp_path: Path) -> None:
 def test_idx_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_idx_dir(tmp_path)
     target = tmp_path / "train-labels-idx1-ubyte"
-    real_open = open
+    real_open = idx_module.open_regular
 
-    def deny(path: Any, *args: Any, **kwargs: Any) -> Any:
+    def deny(path: Any) -> Any:
         if Path(path) == target:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
+        return real_open(path)
 
     # Simulated, because permission bits do not stop root (which CI containers often are).
-    monkeypatch.setattr(idx_module, "open", deny, raising=False)
+    monkeypatch.setattr(idx_module, "open_regular", deny)
     with raises(f"cannot read {lit(target)}: permission denied"):
         open_source(idx_cfg(tmp_path)).load("train")
 
