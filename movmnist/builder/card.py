@@ -9,6 +9,8 @@ about to write, before it writes it, so the manifest is still the last file of a
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +22,12 @@ from movmnist.store.schema import SCHEMA, TABLES
 from movmnist.text import human_bytes
 
 README, PREVIEW = CARD_FILES  # every name the card writes; `build --overwrite` may delete them
+
+
+def _markdown_text(text: str) -> str:
+    """`text` on one line with Markdown's and HTML's special characters escaped."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~&" else c for c in flat)
 
 
 def shown_split(splits: Mapping[str, object]) -> str:
@@ -77,7 +85,7 @@ def card_text(
         ]
     lines = [
         "---",
-        f"pretty_name: {name}",
+        f"pretty_name: {name if re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', name) else json.dumps(name)}",
         "task_categories:",
         "- other",
         "tags:",
@@ -86,7 +94,7 @@ def card_text(
         f"- {size_category}",
         "---",
         "",
-        f"# {name}",
+        f"# {_markdown_text(name)}",
         "",
     ]
     if preview:

@@ -179,3 +179,18 @@ def test_a_shard_that_reaches_outside_itself_is_refused(
     leaked = (tmp_path / "x.npy").exists()
     case("links", ok, traceback=checked.traceback or exported.traceback, wrong=leaked)
     assert ok and not leaked, (checked.output, exported.output)
+
+
+def test_the_directory_name_cannot_break_the_card(tiny: dict[str, Path], tmp_path: Path, case: Case) -> None:
+    import yaml
+
+    name = "x\n---\ninjected: true\n# <script>alert(1)<script> [a](b)"
+    out = tmp_path / name
+    result = faults.invoke(["build", str(tiny["config"]), "-o", str(out), "-q", "-j", "1"])
+    text = (out / "README.md").read_text()
+    front = yaml.safe_load(text.split("---\n")[1])
+    heading = next(line for line in text.splitlines() if line.startswith("# "))
+    ok = result.code == 0 and front["pretty_name"] == name and "injected" not in front
+    ok = ok and "<script>" not in heading and "\\<script\\>" in heading
+    case("links", ok, traceback=result.traceback)
+    assert ok, (result.output, text[:400])
