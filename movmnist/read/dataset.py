@@ -102,8 +102,22 @@ class Split(SplitView):
     # --- reading -------------------------------------------------------------------
 
     def _fetch(self, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+        if len(names) == 1:
+            return {names[0]: self._read_runs(names[0], self._runs(idx), len(idx))}
         runs = self._runs(idx)  # found once, for frames and every annotation
-        return {name: self._read_runs(name, runs, len(idx)) for name in names}
+        if not self._shards:
+            return {name: np.empty((0,)) for name in names}
+        outs = {name: np.empty((len(idx), *row), dtype) for name in names for row, dtype in [self._row(name, runs)]}
+        for shard, lo, hi, at in runs:  # each run: one pass over its shard for every dataset
+            self._shards[shard].read_many({name: out[at : at + hi - lo] for name, out in outs.items()}, lo, hi)
+        return outs
+
+    def _row(self, name: str, runs: list[tuple[int, int, int, int]]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        """(row shape, dtype) of dataset `name`; every shard of a split holds the same (read_many checks)."""
+        known = self._rows.get(name)
+        if known is None:
+            known = self._rows[name] = self._shards[runs[0][0] if runs else 0].row_shape(name)
+        return known
 
     def _runs(self, idx: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(shard, first row, end row, position in the output) of each run of consecutive
@@ -125,10 +139,7 @@ class Split(SplitView):
         """Dataset `name` for `runs` (from `_runs`), each read straight into one output array."""
         if not self._shards:
             return np.empty((0,))
-        known = self._rows.get(name)
-        if known is None:  # every shard of a split holds the same shapes (read_into checks)
-            known = self._rows[name] = self._shards[runs[0][0] if runs else 0].row_shape(name)
-        row, dtype = known
+        row, dtype = self._row(name, runs)
         out = np.empty((n, *row), dtype)
         for shard, lo, hi, at in runs:
             self._counted(shard).read_into(name, lo, hi, out[at : at + hi - lo])

@@ -239,17 +239,25 @@ class ShardReader:
 
     def read_into(self, name: str, lo: int, hi: int, out: np.ndarray) -> None:
         """Rows lo:hi of dataset `name` into `out` (C-contiguous, of their shape and dtype)."""
+        self.read_many({name: out}, lo, hi)
+
+    def read_many(self, outs: dict[str, np.ndarray], lo: int, hi: int) -> None:
+        """Rows lo:hi of each dataset named in `outs` into its array (as `read_into`), in one
+        pass over the open file: an item's frames and annotations."""
         OPEN.pin(self, 1)
+        name = ""
         try:
-            plan = self._plan(name)
-            if plan.shape[1:] != out.shape[1:] or plan.dtype != out.dtype:
-                raise DatasetError(
-                    f"shard {self.path}: {name!r} is {list(plan.shape[1:])} {plan.dtype} a row, the other shards"
-                    f" {list(out.shape[1:])} {out.dtype}; run movmnist verify"
-                )
-            if not 0 <= lo <= hi <= plan.shape[0] or hi - lo != len(out):
-                raise IndexError(f"rows {lo}:{hi} of {plan.shape[0]} do not fill {len(out)}")
-            self._read_rows(plan, lo, hi, out)
+            self._open()
+            for name, out in outs.items():
+                plan = self._plans.get(name) or self._plan(name)
+                if plan.shape[1:] != out.shape[1:] or plan.dtype != out.dtype:
+                    raise DatasetError(
+                        f"shard {self.path}: {name!r} is {list(plan.shape[1:])} {plan.dtype} a row, the other shards"
+                        f" {list(out.shape[1:])} {out.dtype}; run movmnist verify"
+                    )
+                if not 0 <= lo <= hi <= plan.shape[0] or hi - lo != len(out):
+                    raise IndexError(f"rows {lo}:{hi} of {plan.shape[0]} do not fill {len(out)}")
+                self._read_rows(plan, lo, hi, out)
         except Damaged:
             raise
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
