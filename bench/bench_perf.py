@@ -421,7 +421,7 @@ def startup(dataset: Path) -> dict[str, Any]:
 
 
 def annotations_cost(root: Path) -> dict[str, Any]:
-    """Build seq/s and bytes/seq with the config's default annotations (masks, boxes, ...)
+    """Build seq/s and bytes/seq with the config's default annotations (boxes, trajectories, ...)
     next to frames only (gzip-1, 1 worker)."""
     n = N_BUILD // 4
     rates = {}
@@ -512,7 +512,8 @@ def table(
     lines += [
         "",
         f"Context: `python -c pass` starts in {start['python -c pass']} s here. With the config's default "
-        f"annotations (masks, boxes, ...) a build makes {ann['default_annotations']['seq_per_s']:,} seq/s and "
+        f"annotations (boxes, trajectories, ...; masks off) a build makes "
+        f"{ann['default_annotations']['seq_per_s']:,} seq/s and "
         f"{ann['default_annotations']['bytes_per_sequence']:,} bytes/seq, against "
         f"{ann['frames_only']['seq_per_s']:,} seq/s and {ann['frames_only']['bytes_per_sequence']:,} bytes/seq "
         f"without them (gzip-1, 1 worker, {ann['sequences']:,} sequences).",
