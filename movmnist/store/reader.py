@@ -210,10 +210,21 @@ class ShardReader:
             plan = self._plans[name] = _Plan(f[name])
         return plan
 
-    def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
-        """`file[name][sel]` as an array (a slice with step 1 takes the shortcuts)."""
+    @contextlib.contextmanager
+    def _reading(self, name: list[str]) -> Iterator[None]:
+        """Pinned while it runs; h5py's errors for damaged files become one line naming the
+        dataset being read (`name[0]`, which the body may update)."""
         OPEN.pin(self, 1)
         try:
+            yield
+        except (OSError, KeyError, RuntimeError, ValueError) as exc:
+            raise DatasetError(f"shard {self.path}: cannot read {name[0]!r} ({exc}); run movmnist verify") from None
+        finally:
+            OPEN.pin(self, -1)
+
+    def read(self, name: str, sel: slice | np.ndarray | int) -> np.ndarray:
+        """`file[name][sel]` as an array (a slice with step 1 takes the shortcuts)."""
+        with self._reading([name]):
             if isinstance(sel, slice) and sel.step in (None, 1):
                 plan = self._plan(name)
                 lo, hi, _ = sel.indices(plan.shape[0])
@@ -221,20 +232,11 @@ class ShardReader:
                 self._read_rows(plan, lo, hi, out)
                 return out
             return np.asarray(self._open()[name][sel])
-        except Damaged:
-            raise
-        except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
-        finally:
-            OPEN.pin(self, -1)
 
     def row_shape(self, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
         """(shape without the first axis, dtype) of dataset `name`."""
-        try:
-            with self._pinned():
-                plan = self._plan(name)
-        except (OSError, KeyError, RuntimeError, ValueError) as exc:
-            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
+        with self._reading([name]):
+            plan = self._plan(name)
         return plan.shape[1:], plan.dtype
 
     def read_into(self, name: str, lo: int, hi: int, out: np.ndarray) -> None:
@@ -244,11 +246,11 @@ class ShardReader:
     def read_many(self, outs: dict[str, np.ndarray], lo: int, hi: int) -> None:
         """Rows lo:hi of each dataset named in `outs` into its array (as `read_into`), in one
         pass over the open file: an item's frames and annotations."""
-        OPEN.pin(self, 1)
-        name = ""
-        try:
+        reading = [""]
+        with self._reading(reading):
             self._open()
             for name, out in outs.items():
+                reading[0] = name
                 plan = self._plans.get(name) or self._plan(name)
                 if plan.shape[1:] != out.shape[1:] or plan.dtype != out.dtype:
                     raise DatasetError(
@@ -258,12 +260,6 @@ class ShardReader:
                 if not 0 <= lo <= hi <= plan.shape[0] or hi - lo != len(out):
                     raise IndexError(f"rows {lo}:{hi} of {plan.shape[0]} do not fill {len(out)}")
                 self._read_rows(plan, lo, hi, out)
-        except Damaged:
-            raise
-        except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py's errors for damaged files
-            raise DatasetError(f"shard {self.path}: cannot read {name!r} ({exc}); run movmnist verify") from None
-        finally:
-            OPEN.pin(self, -1)
 
     def _read_rows(self, plan: _Plan, lo: int, hi: int, out: np.ndarray) -> None:
         if hi <= lo:
