@@ -71,12 +71,17 @@ def run_shard(
         rows = min(step, shards.block_rows(plan.sequence_shape))
     else:
         step = rows = cfg.build.chunk_size
-    buffer = _buffer("frames", rows * int(np.prod(plan.sequence_shape)))
-    masks = _buffer("masks", 0 if draws_lazily(cfg) else rows * int(np.prod(plan.sequence_shape[:3])))
+    # Two of each buffer, taken in turn by consecutive chunks: a chunk is still being
+    # compressed while the next is drawn (shards.write_temporary's `alternating`); lazy
+    # frames take the two halves of theirs in turn, a block at a time (generate.Frames).
+    per = int(np.prod(plan.sequence_shape))
+    frames_size = 2 * rows * per if draws_lazily(cfg) else rows * per
+    masks_size = 0 if draws_lazily(cfg) else rows * int(np.prod(plan.sequence_shape[:3]))
 
     def chunks() -> Any:
-        for start in range(shard.first, shard.first + shard.size, step):
+        for turn, start in enumerate(range(shard.first, shard.first + shard.size, step)):
             stop = min(start + step, shard.first + shard.size)
+            buffer, masks = _buffer(f"frames-{turn % 2}", frames_size), _buffer(f"masks-{turn % 2}", masks_size)
             chunk = generate(cfg, pool, shard.split, np.arange(start, stop), out=buffer, lazy=True, mask_out=masks)
             # Not dataclasses.asdict: it deep-copies every array (~25 us a sequence).
             yield {f.name: v for f in fields(chunk) if (v := getattr(chunk, f.name)) is not None}
@@ -95,7 +100,14 @@ def run_shard(
     }
     layout = Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
     tmp = shards.write_temporary(
-        path, shard.size, layout, chunks(), attrs, cfg.output.compression, cfg.output.compression_level
+        path,
+        shard.size,
+        layout,
+        chunks(),
+        attrs,
+        cfg.output.compression,
+        cfg.output.compression_level,
+        alternating=True,
     )
     size = tmp.stat().st_size
     if not seal:

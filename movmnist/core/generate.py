@@ -20,20 +20,23 @@ from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Frames:
     """A chunk's frames, drawn a block of sequences at a time as they are sliced.
 
     `generate(..., lazy=True)` returns these where the compiled kernel draws the frames:
     a writer that takes a block of ~64 sequences (5 MB) at a time then compresses what
     was just drawn while it is still in the CPU's cache, instead of drawing a whole chunk
-    (20 MB) first and reading it back from memory (~10 us a sequence saved with lz4). A
-    slice is a view of `buffer`, valid until the next slice is taken.
+    (20 MB) first and reading it back from memory (~10 us a sequence saved with lz4).
+    Slices are drawn into the two halves of `buffer` in turn: a slice is a view, valid
+    until the slice after the next is taken, so one block can be compressed while the
+    next is drawn (`store.sinks.Pipeline`).
     """
 
     shape: tuple[int, ...]
     draw: Callable[[int, int, np.ndarray], None]  # (lo, hi, out): sequences lo..hi-1 of the chunk into out
     buffer: np.ndarray
+    turn: int = 0  # the half the next slice is drawn into
 
     dtype = np.dtype(np.uint8)
 
@@ -46,7 +49,12 @@ class Frames:
             raise IndexError("Frames takes contiguous slices only")
         hi = max(lo, hi)
         shape = (hi - lo, *self.shape[1:])
-        out = self.buffer.reshape(-1)[: int(np.prod(shape))].reshape(shape)
+        need, half = int(np.prod(shape)), self.buffer.size // 2
+        if need > half:
+            raise ValueError(f"Frames: a slice of {hi - lo} sequences does not fit half the buffer")
+        flat = self.buffer.reshape(-1)[self.turn * half :]
+        self.turn ^= 1
+        out = flat[:need].reshape(shape)
         self.draw(lo, hi, out)
         return out
 

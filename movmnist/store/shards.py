@@ -25,7 +25,7 @@ import numpy as np
 
 from movmnist.errors import WriteFailed
 from movmnist.files import remove_quietly, temporary_path
-from movmnist.store import checksum, records
+from movmnist.store import records, sinks
 from movmnist.store.schema import BLOCK_ROWS, Layout
 
 zlib_ng: Any
@@ -113,6 +113,7 @@ def write_temporary(
     attrs: dict[str, Any],
     compression: str = "gzip",
     level: int = 1,
+    alternating: bool = False,
 ) -> Path:
     """Write n sequences, arriving as consecutive chunks, under a temporary name; return it.
 
@@ -121,10 +122,16 @@ def write_temporary(
     `frames` and `masks` are chunked one sequence per HDF5 chunk, so random access
     decompresses one sequence. The file is closed but not yet durable: pass it to `seal`.
     On failure it is removed; storage failures raise WriteFailed.
+
+    Where movmnist compresses (gzip through zlib-ng), it does so on a thread of its own
+    (`sinks.Pipeline`), a block behind: a chunk's arrays are read until the next chunk's
+    first block has been handed over, unless `alternating` is False, when every chunk is
+    written whole before the next is asked for. Pass True only where consecutive chunks
+    never share memory (the worker draws them into two buffers in turn).
     """
     tmp = temporary_path(path)
     try:
-        _write_hdf5(tmp, path, n, layout, chunks, attrs, compression, level)
+        _write_hdf5(tmp, path, n, layout, chunks, attrs, compression, level, alternating)
         return tmp
     except OSError as exc:
         remove_quietly(tmp)
@@ -143,12 +150,16 @@ def _write_hdf5(
     attrs: dict[str, Any],
     compression: str,
     level: int,
+    alternating: bool,
 ) -> None:
     f = h5py.File(tmp, "x")  # a fresh name (files.temporary_path), never a file or symlink that exists
+    deflate = fast_deflate(compression, level)
+    pipeline = sinks.Pipeline(deflate) if deflate is not None else None
     try:
-        codec, deflate = compression_args(compression, level), fast_deflate(compression, level)
-        done = _fill(f, n, layout, chunks, attrs, codec, deflate)
+        done = _fill(f, n, layout, chunks, attrs, compression_args(compression, level), pipeline, alternating)
     except BaseException:
+        if pipeline is not None:
+            pipeline.abort()
         # After a failed write HDF5 cannot flush either, and the error of the close would
         # hide the write's own (an OSError that names the cause: disk full, read-only).
         with contextlib.suppress(Exception):
@@ -169,15 +180,17 @@ def _fill(
     chunks: Iterable[dict[str, np.ndarray]],
     attrs: dict[str, Any],
     codec: dict[str, Any],
-    deflate: Callable[[Any], bytes] | None = None,
+    pipeline: sinks.Pipeline | None,
+    alternating: bool,
 ) -> int:
     """Write the attributes and the datasets, every one with `codec` (h5py keywords) and
-    HDF5's fletcher32 checksum; return the number of sequences written. With `deflate`, the
-    per-sequence datasets get their chunks compressed by it (`fast_deflate`), not by HDF5."""
+    HDF5's fletcher32 checksum; return the number of sequences written. With a `pipeline`,
+    the per-sequence datasets get their chunks compressed by it (`fast_deflate`), not by
+    HDF5; it is closed (every chunk in the file) before this returns."""
     for key, value in attrs.items():
         f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
     checked = {**codec, "fletcher32": True}  # after the codec: a checksum of each stored chunk
-    sinks: dict[str, _Rows | _Chunks] = {}
+    outs: dict[str, sinks.Rows | sinks.Chunks] = {}
     for spec in layout.specs():
         if spec.per != "sequence":
             continue
@@ -191,7 +204,7 @@ def _fill(
         else:
             per_chunk, opts = min(n, BLOCK_ROWS), {}
         ds = f.create_dataset(name, shape=(n, *shape), dtype=dtype, chunks=(per_chunk, *shape), **opts, **checked)
-        sinks[name] = _Rows(ds) if deflate is None else _Chunks(ds, per_chunk, deflate)
+        outs[name] = sinks.Rows(ds) if pipeline is None else sinks.Chunks(ds, per_chunk, pipeline)
     tables = {
         name: f.create_dataset(
             name, shape=(0, *row), maxshape=(None, *row), dtype=dtype, chunks=(BLOCK_ROWS, *row), **checked
@@ -202,7 +215,7 @@ def _fill(
     done = 0
     for chunk in chunks:
         m = len(chunk["frames"])
-        for name, sink in sinks.items():
+        for name, sink in outs.items():
             rows, step = chunk[name], block if name == "frames" else m
             for lo in range(0, m, step):  # a slice of lazy frames draws them (generate.Frames)
                 sink.write(done + lo, rows[lo : lo + step])
@@ -210,75 +223,11 @@ def _fill(
             rows = chunk[name]
             ds.resize(len(ds) + len(rows), axis=0)
             ds[len(ds) - len(rows) :] = rows
+        if pipeline is not None and not alternating:
+            pipeline.drain()
         done += m
-    for sink in sinks.values():
+    for sink in outs.values():
         sink.close()
+    if pipeline is not None:
+        pipeline.close()
     return done
-
-
-class _Rows:
-    """Rows written through HDF5's own filters."""
-
-    def __init__(self, ds: h5py.Dataset) -> None:
-        self.ds = ds
-
-    def write(self, start: int, rows: np.ndarray) -> None:
-        """`ds[start : start + len(rows)] = rows` through h5py's low-level interface: the same
-        H5Dwrite, without the ~90 us a call that h5py's `__setitem__` spends in Python on
-        selections and dtype checks (a build makes ~30 such writes per 1,000 sequences)."""
-        rows = np.ascontiguousarray(rows)
-        space = self.ds.id.get_space()
-        space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
-        self.ds.id.write(h5py.h5s.create_simple(rows.shape), space, rows)
-
-    def close(self) -> None:
-        pass
-
-
-class _Chunks:
-    """Rows written as whole chunks compressed here (`fast_deflate`) and sealed with their
-    fletcher32 checksum (`checksum.seal`), HDF5's filters marked as applied (filter_mask 0),
-    so a reader inflates and checks them with the standard filters.
-
-    Rows arrive in order. A chunk of one sequence is written as it comes; a block of many is
-    gathered first, and the last, partial block is padded with zeros to the chunk's shape,
-    as HDF5 stores an edge chunk (a reader sees only the rows inside the dataset).
-    """
-
-    def __init__(self, ds: h5py.Dataset, rows: int, deflate: Callable[[Any], bytes]) -> None:
-        self.ds, self.rows, self.deflate = ds, rows, deflate
-        self.rest = (0,) * (ds.ndim - 1)
-        self.pending = np.zeros((rows, *ds.shape[1:]), ds.dtype) if rows > 1 else None
-        self.first = self.filled = 0  # the gathered block: its first row, and how many it has
-
-    def _put(self, row: int, data: np.ndarray) -> None:
-        self.ds.id.write_direct_chunk((row, *self.rest), checksum.seal(self.deflate(data)), 0)
-
-    def write(self, start: int, rows: np.ndarray) -> None:
-        rows = np.ascontiguousarray(rows, dtype=self.ds.dtype)
-        if self.pending is None:
-            for i in range(len(rows)):
-                self._put(start + i, rows[i])
-            return
-        if start != self.first + self.filled:
-            expected = self.first + self.filled
-            raise ValueError(f"{self.ds.name}: rows must come in order (row {start}, expected {expected})")
-        at = 0
-        while at < len(rows):
-            take = min(len(rows) - at, self.rows - self.filled)
-            self.pending[self.filled : self.filled + take] = rows[at : at + take]
-            self.filled += take
-            at += take
-            if self.filled == self.rows:
-                self._flush()
-
-    def _flush(self) -> None:
-        assert self.pending is not None
-        self.pending[self.filled :] = 0
-        self._put(self.first, self.pending)
-        self.first += self.rows
-        self.filled = 0
-
-    def close(self) -> None:
-        if self.pending is not None and self.filled:
-            self._flush()
