@@ -193,16 +193,23 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
         sys.exit(1)
 
 
+# The --format choices, restated from tools.exports.FORMATS (this module imports only click at
+# start-up; tests/tools/test_exports.py checks the two agree).
+EXPORT_FORMATS = ("npy", "predrnn-npz", "webdataset")
+DIRECTORY_FORMATS = ("webdataset",)
+
+
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@split_option("test", "Which split to export.")
+@split_option(None, "Which split to export (npy, predrnn-npz: default test; webdataset: default every split).")
 @click.option(
     "--format",
     "format_",
     default="npy",
     show_default=True,
-    type=click.Choice(["npy", "predrnn-npz"]),
-    help="npy: one uint8 array; predrnn-npz: PredRNN / E3D-LSTM's clips, dims, input_raw_data.",
+    type=click.Choice(EXPORT_FORMATS),
+    help="npy: one uint8 array; predrnn-npz: PredRNN / E3D-LSTM's clips, dims, input_raw_data;"
+    " webdataset: a folder of tar shards, one sample per sequence.",
 )
 @click.option(
     "--layout",
@@ -217,43 +224,87 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
     metavar="K",
     help="predrnn-npz: frames of input per clip (default: half the sequence).",
 )
-@click.option("--out", "-o", required=True, metavar="FILE", help="File to write (- for stdout).")
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="webdataset: sequences per tar shard (default 1000).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an export of the same format that is there already.")
+@click.option(
+    "--out", "-o", required=True, metavar="OUT", help="File (- for stdout) or, for webdataset, folder to write."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary line on stderr.")
 def export(
-    dataset: Path, split: str, format_: str, layout: str, input_frames: int | None, out: str, quiet: bool
+    dataset: Path,
+    split: str | None,
+    format_: str,
+    layout: str,
+    input_frames: int | None,
+    shard_size: int | None,
+    overwrite: bool,
+    out: str,
+    quiet: bool,
 ) -> None:
-    """Export one split to a file other code reads: npy (time-major like mnist_test_seq.npy) or PredRNN's npz.
+    """Export a built dataset to files other code reads: npy, PredRNN's npz, WebDataset shards.
 
     Streams: reads one chunk of sequences at a time, so memory stays small whatever the split's size.
+    A file or folder takes its name only when it is whole. The webdataset format refuses a
+    folder that exists unless --overwrite (and replaces only an export of movmnist's).
 
     \b
     Example:
         movmnist export data/moving-mnist --split test --format npy -o mnist_test_seq.npy
         movmnist export data/moving-mnist --split train --format predrnn-npz -o moving-mnist-train.npz
+        movmnist export data/moving-mnist --split train --format webdataset -o data/mm-wds
     """
     from movmnist.read.dataset import Dataset
-    from movmnist.tools.export import export as run_export
+    from movmnist.text import human_bytes
+    from movmnist.tools.exports import FORMATS, splits_for
+    from movmnist.tools.exports import export as run_export
 
     if format_ != "npy" and layout != "tnhw":
         raise click.UsageError("--layout applies to --format npy only")
     if format_ != "predrnn-npz" and input_frames is not None:
         raise click.UsageError("--input-frames applies to --format predrnn-npz only")
-    refuse_terminal(out, f"binary {format_}")
+    if format_ not in DIRECTORY_FORMATS and shard_size is not None:
+        raise click.UsageError(f"--shard-size applies to --format {' and '.join(DIRECTORY_FORMATS)} only")
+    if FORMATS[format_].writes == "file":
+        refuse_terminal(out, f"binary {format_}")
     with Dataset(dataset) as ds:
-        bar = ProgressBar(disable=quiet, unit="frame", terminal_only=True)
-        bar.start(len(ds[split]) * ds[split].shape[1])
+        names = splits_for(ds, format_, split)
+        unit = FORMATS[format_].unit
+        bar = ProgressBar(disable=quiet, unit=unit, terminal_only=True)
+        bar.start(sum(len(ds[n]) * (ds[n].shape[1] if unit == "frame" else 1) for n in names))
         try:
             summary = run_export(
-                ds, out, split=split, format=format_, layout=layout, input_frames=input_frames, progress=bar.advance
+                ds,
+                out,
+                split=split,
+                format=format_,
+                layout=layout,
+                input_frames=input_frames,
+                shard_size=shard_size,
+                overwrite=overwrite,
+                progress=bar.advance,
             )
         finally:
             bar.close()
-    if not quiet:
+    if quiet:
+        return
+    if "shape" in summary:
         shape = " x ".join(map(str, summary["shape"]))
-        click.echo(f"exported {summary['sequences']} {split} sequences as {format_} [{shape}] -> {out}", err=True)
-        if format_ == "npy" and layout == "tnhw":
-            click.echo(
-                "note: the layout of mnist_test_seq.npy, not that file: papers report on Srivastava et al.'s"
-                " published one (movmnist fetch mnist_test_seq)",
-                err=True,
-            )
+        click.echo(f"exported {summary['sequences']} {names[0]} sequences as {format_} [{shape}] -> {out}", err=True)
+    else:
+        parts = ", ".join(f"{n} {s['sequences']}" for n, s in summary["splits"].items())
+        click.echo(
+            f"exported {summary['sequences']} sequences ({parts}) as {format_}, {human_bytes(summary['bytes'])}"
+            f" -> {out}",
+            err=True,
+        )
+    if format_ == "npy" and layout == "tnhw":
+        click.echo(
+            "note: the layout of mnist_test_seq.npy, not that file: papers report on Srivastava et al.'s"
+            " published one (movmnist fetch mnist_test_seq)",
+            err=True,
+        )

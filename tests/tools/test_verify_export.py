@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import movmnist
 from movmnist.cli import cli
 from movmnist.files import sha256_file
-from movmnist.tools.export import write_npy
+from movmnist.tools.exports.arrays import write_npy
 from movmnist.tools.verify import verify
 from tests.datasets import rgb_copy, tiny
 

@@ -1,4 +1,4 @@
-"""Export a split to the files that other people's code reads, streaming.
+"""The single-array exports: one split as one .npy or one PredRNN .npz, written to a binary stream.
 
 Formats:
 
@@ -23,21 +23,18 @@ frame 1 of any: there we read the split once per block of frames, holding at mos
 
 from __future__ import annotations
 
-import sys
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from os import PathLike
-from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from movmnist.errors import ConfigError, OutputError
-from movmnist.files import atomic_file
-from movmnist.read.dataset import Dataset, Split
+from movmnist.errors import ConfigError
+from movmnist.read.dataset import Dataset
+from movmnist.read.views import SplitView as Split
+from movmnist.tools.exports import target
+from movmnist.tools.exports.base import Options, Progress
 
-FORMATS = ("npy", "predrnn-npz")
 LAYOUTS = ("tnhw", "nthw", "ntchw")
 MEMORY = 256 * 1024 * 1024  # bytes a pipe export of the time-major layout may buffer
 
@@ -60,7 +57,7 @@ def _write_header(f: IO[bytes], shape: tuple[int, ...], dtype: str) -> None:
     np.lib.format.write_array_header_1_0(f, header)
 
 
-Progress = Callable[[int], None]
+Target = str | PathLike[str] | BinaryIO
 
 
 def _no_progress(n: int) -> None:
@@ -173,54 +170,27 @@ def write_predrnn_npz(
     return written
 
 
-@contextmanager
-def _open_out(out: str | PathLike[str] | BinaryIO) -> Iterator[IO[bytes]]:
-    if not isinstance(out, str | PathLike):
-        yield out
-        return
-    if str(out) == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    try:
-        with atomic_file(Path(out), sync=False) as f:  # a file with the asked-for name is always whole
-            yield f
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror}; choose another -o") from None
-
-
-def export(
-    dataset: Dataset,
-    out: str | PathLike[str] | BinaryIO,
-    split: str = "test",
-    format: str = "npy",
-    layout: str = "tnhw",
-    input_frames: int | None = None,
-    chunk: int = 256,
-    progress: Progress | None = None,
+def write_npy_export(
+    dataset: Dataset, out: Target, splits: tuple[str, ...], options: Options, progress: Progress | None
 ) -> dict[str, Any]:
-    """Export `split` of `dataset` to `out` (a path, '-' for stdout, or a binary stream).
+    """The `npy` export of `splits[0]` to `out` (a path, '-' or a stream)."""
+    part = dataset[splits[0]]
+    shape = output_shape(part, options.layout)  # checks the layout before anything is written
+    with target.new_file(out) as f:
+        written = write_npy(part, f, options.layout, options.chunk, progress=progress)
+    return _summary(part, options.layout, shape, written)
 
-    format: 'npy' (with `layout`) or 'predrnn-npz' (with `input_frames`, default T // 2).
-    progress: called with the number of frames written as they are (N x T in all).
-    Returns a summary: split, format, layout, shape, sequences, bytes of array data.
-    """
-    if format not in FORMATS:
-        raise ConfigError(f"format {format!r} is not known; use one of: {', '.join(FORMATS)}")
-    part = dataset[split]
-    shape = output_shape(part, layout)  # checks the layout
-    with _open_out(out) as f:
-        if format == "npy":
-            written = write_npy(part, f, layout, chunk, progress=progress)
-        else:
-            written = write_predrnn_npz(part, f, input_frames, chunk, progress=progress)
-            n, t = part.shape[:2]
-            shape = (n * t, *output_shape(part, "ntchw")[2:])
-    return {
-        "split": split,
-        "format": format,
-        "layout": layout if format == "npy" else None,
-        "shape": list(shape),
-        "sequences": len(part),
-        "bytes": written,
-    }
+
+def write_predrnn_export(
+    dataset: Dataset, out: Target, splits: tuple[str, ...], options: Options, progress: Progress | None
+) -> dict[str, Any]:
+    """The `predrnn-npz` export of `splits[0]` to `out` (a path, '-' or a stream)."""
+    part = dataset[splits[0]]
+    with target.new_file(out) as f:
+        written = write_predrnn_npz(part, f, options.input_frames, options.chunk, progress=progress)
+    n, t = part.shape[:2]
+    return _summary(part, None, (n * t, *output_shape(part, "ntchw")[2:]), written)
+
+
+def _summary(part: Split, layout: str | None, shape: tuple[int, ...], written: int) -> dict[str, Any]:
+    return {"split": part.name, "layout": layout, "shape": list(shape), "sequences": len(part), "bytes": written}

@@ -1,0 +1,158 @@
+"""The interop exports, read back by their consumers' own libraries; streaming, atomic, no overwrite.
+
+The tiny dataset's test split is 5 sequences in HDF5 shards of 3 and 2; the exports here
+use --shard-size 2, so each split spans several output shards too.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import movmnist
+from movmnist.cli import cli
+from movmnist.cli.looking import DIRECTORY_FORMATS, EXPORT_FORMATS
+from movmnist.read.dataset import Split
+from movmnist.tools import exports
+from movmnist.tools.exports import target
+from tests.datasets import tiny
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny(tmp_path_factory.mktemp("exports") / "d")
+
+
+def _expected(ds: Path, split: str) -> dict[str, np.ndarray]:
+    return movmnist.open(ds, annotations=True)[split][:]  # type: ignore[no-any-return]
+
+
+def test_the_cli_choices_are_the_registry() -> None:
+    assert tuple(exports.FORMATS) == EXPORT_FORMATS
+    assert tuple(f.name for f in exports.FORMATS.values() if f.writes == "directory") == DIRECTORY_FORMATS
+
+
+def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
+    wds = pytest.importorskip("webdataset", reason="the webdataset package is in the dev extra")
+    out = tmp_path / "wds"
+    result = CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "--shard-size", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("exported 9 sequences (train 4, test 5) as webdataset")
+    assert sorted(p.name for p in out.iterdir()) == [
+        target.MARKER,
+        "test-00000-of-00003.tar",
+        "test-00001-of-00003.tar",
+        "test-00002-of-00003.tar",
+        "train-00000-of-00002.tar",
+        "train-00001-of-00002.tar",
+    ]
+    for split in ("train", "test"):
+        expected = _expected(ds, split)
+        urls = sorted(glob.glob(str(out / f"{split}-*.tar")))
+        samples = list(wds.WebDataset(urls, shardshuffle=False).decode())
+        assert [s["__key__"] for s in samples] == [f"{split}-{i:08d}" for i in range(len(expected["frames"]))]
+        for i, sample in enumerate(samples):
+            assert sample["labels.json"] == expected["labels"][i].tolist()
+            for name, array in expected.items():
+                got = sample[f"{name}.npy"]
+                assert got.dtype == array.dtype and got.shape == array.shape[1:], name
+                np.testing.assert_array_equal(got, array[i])
+    again = tmp_path / "again"
+    CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "--shard-size", "2", "-o", str(again)])
+    assert all((again / p.name).read_bytes() == p.read_bytes() for p in out.glob("*.tar"))  # the same bytes
+
+
+def test_directory_exports_stream_one_chunk_at_a_time(
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+    fetch = Split._fetch
+
+    def counted(self: Split, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+        reads.append(len(idx))
+        return fetch(self, names, idx)
+
+    monkeypatch.setattr(Split, "_fetch", counted)
+    with movmnist.open(ds) as opened:
+        summary = exports.export(opened, tmp_path / "w", format="webdataset", split="test", shard_size=4, chunk=2)
+    assert summary["sequences"] == 5 and summary["splits"]["test"]["shards"] == [
+        "test-00000-of-00002.tar",
+        "test-00001-of-00002.tar",
+    ]
+    assert reads == [2, 2, 1]  # never the split at once: chunks of 2, cut at the output shard's end
+
+
+def test_a_failed_export_leaves_nothing_that_looks_complete(
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from movmnist.tools.exports import webdataset
+
+    calls = 0
+    real = webdataset.npy_bytes
+
+    def failing(array: np.ndarray) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls > 30:
+            raise OSError(28, "No space left on device")
+        return real(array)
+
+    monkeypatch.setattr(webdataset, "npy_bytes", failing)
+    result = CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "-o", str(tmp_path / "w")])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"Error: cannot write {tmp_path / 'w'}: No space left on device; choose another -o"
+    ]
+    assert list(tmp_path.iterdir()) == []  # neither the export nor its temporary folder
+
+
+@pytest.mark.parametrize("fmt", DIRECTORY_FORMATS)
+def test_no_overwrite_without_the_flag_and_never_a_stranger_or_a_link(ds: Path, tmp_path: Path, fmt: str) -> None:
+    runner = CliRunner()
+    out = tmp_path / "out"
+    first = runner.invoke(cli, ["export", str(ds), "--format", fmt, "-q", "-o", str(out)])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(cli, ["export", str(ds), "--format", fmt, "-q", "-o", str(out)])
+    assert again.exit_code == 2
+    assert again.output == f"Error: {out} already exists; pass --overwrite to replace it, or choose another -o\n"
+    (out / "mine.txt").write_text("kept until replaced")
+    replaced = runner.invoke(cli, ["export", str(ds), "--format", fmt, "-q", "--overwrite", "-o", str(out)])
+    assert replaced.exit_code == 0 and not (out / "mine.txt").exists()
+    stranger = tmp_path / "photos"
+    stranger.mkdir()
+    (stranger / "a.jpg").write_bytes(b"x")
+    refused = runner.invoke(cli, ["export", str(ds), "--format", fmt, "--overwrite", "-o", str(stranger)])
+    assert refused.exit_code == 2 and "is not a movmnist export" in refused.output
+    assert (stranger / "a.jpg").read_bytes() == b"x"
+    link = tmp_path / "link"
+    link.symlink_to(stranger)
+    refused = runner.invoke(cli, ["export", str(ds), "--format", fmt, "--overwrite", "-o", str(link)])
+    assert refused.exit_code == 2 and "is a symlink; refusing to write through it" in refused.output
+    assert sorted(os.listdir(stranger)) == ["a.jpg"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_directory_export_usage_errors(ds: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["export", str(ds), "--format", "webdataset", "-o", "-"])
+    assert bad.exit_code == 2 and "writes a directory, not a stream" in bad.output
+    bad = runner.invoke(cli, ["export", str(ds), "--shard-size", "3", "-o", str(tmp_path / "x.npy")])
+    assert bad.exit_code == 2 and "--shard-size applies to --format" in bad.output
+    bad = runner.invoke(cli, ["export", str(ds), "--format", "webdataset", "-o", str(tmp_path / "no" / "w")])
+    assert bad.exit_code == 2 and "does not exist; create it or choose another -o" in bad.output
+    bad = runner.invoke(cli, ["export", str(ds), "--format", "webdataset", "--split", "val", "-o", str(tmp_path / "w")])
+    assert bad.exit_code == 2 and "split 'val' is not in" in bad.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_marker_records_the_export(ds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "--split", "test", "-q", "-o", str(out)])
+    record = json.loads((out / target.MARKER).read_text())
+    assert record["format"] == "webdataset" and record["shard_size"] == 1000
+    assert record["files"] == {"test-00000-of-00001.tar": (out / "test-00000-of-00001.tar").stat().st_size}
