@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from movmnist.config import ALL, Config, PoolSpec
 from movmnist.config.codecs import CODECS
 from movmnist.errors import ConfigError
+from movmnist.text import human_bytes
 
 SHARD_TEMPLATE = "{split}-{index:05d}-of-{count:05d}.h5"
 MAX_SHARDS = 99_999  # per split: the template's five digits
@@ -17,6 +19,16 @@ MAX_SHARDS = 99_999  # per split: the template's five digits
 # Resident bytes of a process before its first task: the interpreter with numpy, h5py and the
 # builder imported (bench/bench_scale.py measures ~70-100 MB). Only `movmnist plan` uses it.
 RUNTIME_BYTES = 100_000_000
+
+
+def _chunk_limit() -> int:
+    value = os.environ.get("MOVMNIST_MAX_CHUNK_BYTES", "")
+    return int(value) if value.isdigit() else 4 << 30
+
+
+# What the sequences a worker generates at a time (build.chunk_size) may take, checked when
+# planning, before any buffer is allocated; MOVMNIST_MAX_CHUNK_BYTES raises it.
+MAX_CHUNK_BYTES = _chunk_limit()
 
 
 def shard_boundaries(n: int, shard_size: int) -> list[tuple[int, int]]:
@@ -168,4 +180,20 @@ def make_plan(cfg: Config, sprite_shape: tuple[int, ...], pool_images: int = 0) 
             for i, (start, stop) in enumerate(bounds)
         )
         splits.append(SplitPlan(name=name, sequences=split.sequences, pool=split.pool, shards=shards))
-    return Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits), pool_images=pool_images)
+    plan = Plan(config=cfg, sprite_shape=tuple(sprite_shape), splits=tuple(splits), pool_images=pool_images)
+    _check_chunk(plan)
+    return plan
+
+
+def _check_chunk(plan: Plan) -> None:
+    """ConfigError if a chunk of build.chunk_size sequences would take more than MAX_CHUNK_BYTES."""
+    per, chunk = plan.sequence_bytes, plan.config.build.chunk_size
+    if chunk * per <= MAX_CHUNK_BYTES:
+        return
+    shape = "x".join(map(str, plan.sequence_shape))
+    fits = MAX_CHUNK_BYTES // per
+    fix = f"set build.chunk_size <= {fits}" if fits else "shorten sequence.length or shrink the canvas"
+    raise ConfigError(
+        f"build.chunk_size={chunk} sequences of {shape} take {human_bytes(chunk * per)} at a time in each worker,"
+        f" more than the {human_bytes(MAX_CHUNK_BYTES)} allowed (MOVMNIST_MAX_CHUNK_BYTES); {fix}"
+    )

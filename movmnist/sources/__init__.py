@@ -24,7 +24,7 @@ from PIL import Image
 from movmnist.config import PoolSpec, Source
 from movmnist.core.pool import Pool
 from movmnist.errors import SourceError
-from movmnist.sources.base import DigitSource, Images, readonly
+from movmnist.sources.base import DigitSource, Images, check_declared, readonly
 from movmnist.sources.idx import open_idx
 from movmnist.sources.npz import open_npz
 from movmnist.sources.sample import open_sample
@@ -96,6 +96,9 @@ def load_pool(cfg: Source, pool: PoolSpec, size: int | None) -> Pool:
     start, stop = pool_bounds(pool, len(whole))
     images = whole.images[start:stop]
     if size is not None and images.shape[1:3] != (size, size):
+        n, channels = len(images), int(np.prod(images.shape[3:]))
+        what = f"digits.size={size} makes its {n} digits {size}x{size}"
+        check_declared(f"pool {pool}", what, n * size * size * channels, fix="use a smaller digits.size or pool")
         images = readonly(resize_images(images, size))
     return Pool(
         images=images,

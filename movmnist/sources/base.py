@@ -6,15 +6,17 @@ an import cycle; `movmnist.sources` re-exports everything here.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
 import numpy as np
 
 from movmnist.errors import SourceError
+from movmnist.files import open_regular
 from movmnist.text import cut, human_bytes
 
 
@@ -74,16 +76,57 @@ def _limit() -> int:
 
 
 MAX_SOURCE_BYTES = _limit()  # what one decoded source array may take; MOVMNIST_MAX_SOURCE_BYTES raises it
+# Compressed digit images inflate ~5-fold (MNIST's gzip files: 4.7); deflate's ceiling is ~1030-fold,
+# which only a file of (nearly) one repeated byte reaches: a decompression bomb. Past this many
+# decoded bytes, an expansion above MAX_EXPANSION is refused.
+EXPANSION_FLOOR = 1 << 28
+MAX_EXPANSION = 100
 
 
-def check_declared(where: object, what: str, nbytes: int) -> None:
-    """SourceError if a file declares an array larger than `MAX_SOURCE_BYTES`, before it is allocated
-    (a damaged or hostile header, a decompression bomb)."""
+def check_declared(
+    where: object, what: str, nbytes: int, stored: int | None = None, fix: str = "is it the right file?"
+) -> None:
+    """SourceError if a file declares an array larger than `MAX_SOURCE_BYTES`, or (`stored`: the
+    compressed bytes it comes from) one that would inflate more than `MAX_EXPANSION`-fold; checked
+    before it is allocated (a damaged or hostile header, a decompression bomb)."""
     if nbytes > MAX_SOURCE_BYTES:
         raise SourceError(
             f"{cut(str(where))}: {what}, {human_bytes(nbytes)} once decoded, more than the"
-            f" {human_bytes(MAX_SOURCE_BYTES)} a source may take (MOVMNIST_MAX_SOURCE_BYTES); is it the right file?"
+            f" {human_bytes(MAX_SOURCE_BYTES)} a source may take (MOVMNIST_MAX_SOURCE_BYTES); {fix}"
         )
+    if stored is not None and nbytes > EXPANSION_FLOOR and nbytes > MAX_EXPANSION * max(stored, 1):
+        raise SourceError(
+            f"{cut(str(where))}: {what}, {human_bytes(nbytes)} once decoded from {human_bytes(stored)} compressed,"
+            f" more than the {MAX_EXPANSION}-fold images compress by (a decompression bomb?); is it the right file?"
+        )
+
+
+def npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """(shape, fortran_order, dtype) from the `.npy` header at `f`'s position, which is left at the data."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
+    return tuple(shape), bool(fortran), dtype
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """The array of the `.npy` file at `path`, its declared size checked before anything is allocated
+    (`check_declared`); a FIFO or device is refused (OSError). `mmap`: mapped read-only, not read.
+    ValueError for a damaged header, a truncated file or pickled objects."""
+    with open_regular(path) as f:
+        shape, fortran, dtype = npy_header(f)
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects (pickled), not numbers")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if not mmap:
+            check_declared(path, f"its header declares an array of shape {list(shape)} {dtype}", nbytes)
+            f.seek(0)  # read_array reads the header again
+            return np.lib.format.read_array(f, allow_pickle=False)
+        offset = f.tell()
+        if os.fstat(f.fileno()).st_size < offset + nbytes:
+            raise ValueError(f"it is shorter than its header's {list(shape)} {dtype}")
+        order: Literal["F", "C"] = "F" if fortran else "C"
+        return np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
 def readonly(array: np.ndarray) -> np.ndarray:

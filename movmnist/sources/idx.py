@@ -64,8 +64,8 @@ def read_idx(path: str | Path) -> np.ndarray:
 def read_idx_with_digest(path: Path) -> tuple[np.ndarray, str]:
     """`read_idx`, plus the sha256 of the file's decompressed bytes (hex)."""
     try:
-        with _open(path) as f:
-            return _parse(f, path)
+        with _open(path) as (f, stored):
+            return _parse(f, path, stored)
     except SourceError:
         raise
     except FileNotFoundError:
@@ -83,19 +83,20 @@ def read_idx_with_digest(path: Path) -> tuple[np.ndarray, str]:
 
 
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[io.BufferedIOBase]:
-    """Open for reading, transparently gunzipping; gzip is sniffed so a misnamed file still works."""
+def _open(path: Path) -> Iterator[tuple[io.BufferedIOBase, int | None]]:
+    """Open for reading, transparently gunzipping; gzip is sniffed so a misnamed file still works.
+    Yields the stream and, for gzip, the compressed size (None for a raw file)."""
     with open_regular(path) as f:  # a FIFO would block forever
         head = f.read(2)
         f.seek(0)
         if head == _GZIP_MAGIC or path.suffix == ".gz":
             with gzip.GzipFile(fileobj=f, mode="rb") as unzipped:
-                yield unzipped
+                yield unzipped, os.fstat(f.fileno()).st_size
         else:
-            yield f
+            yield f, None
 
 
-def _parse(f: io.BufferedIOBase, path: Path) -> tuple[np.ndarray, str]:
+def _parse(f: io.BufferedIOBase, path: Path, stored: int | None) -> tuple[np.ndarray, str]:
     digest = hashlib.sha256()
     what = "decompressed " if path.suffix == ".gz" else ""
     head = _read_upto(f, 4, digest)
@@ -113,7 +114,7 @@ def _parse(f: io.BufferedIOBase, path: Path) -> tuple[np.ndarray, str]:
         raise SourceError(f"{path} ends inside its header ({ndim} dimensions announced); re-download it")
     dims = struct.unpack(f">{ndim}I", raw_dims)
     expected = math.prod(dims) * dtype.itemsize
-    check_declared(path, f"its header declares {'x'.join(map(str, dims))} {dtype.name}", expected)
+    check_declared(path, f"its header declares {'x'.join(map(str, dims))} {dtype.name}", expected, stored)
     payload, actual = _read_payload(f, expected, digest)
     if actual != expected:
         shape = "x".join(str(d) for d in dims)
@@ -135,25 +136,25 @@ def _read_upto(f: io.BufferedIOBase, n: int, digest: Any) -> bytes:
     return data
 
 
-def _read_payload(f: io.BufferedIOBase, expected: int, digest: Any) -> tuple[bytes, int]:
+def _read_payload(f: io.BufferedIOBase, expected: int, digest: Any) -> tuple[bytearray, int]:
     """Read the `expected` data bytes and count any excess without keeping it.
 
-    Chunked so that a corrupt header announcing terabytes cannot make us allocate them,
-    and read to the end so that gzip verifies its CRC.
+    Read in chunks into the one buffer the array will use (no second copy), after
+    `check_declared` allowed its size; then one chunk more, so that gzip verifies its CRC.
     """
-    chunks: list[bytes] = []
+    payload = bytearray(expected)
+    view = memoryview(payload)
     kept = 0
     while kept < expected:
-        chunk = f.read(min(_CHUNK, expected - kept))
-        if not chunk:
+        got = f.readinto(view[kept : min(kept + _CHUNK, expected)])
+        if not got:
             break
-        digest.update(chunk)
-        chunks.append(chunk)
-        kept += len(chunk)
+        digest.update(view[kept : kept + got])
+        kept += got
     # One more read tells whether there is more than the header says (the error reports that much);
     # reading on to the end would let a small gzip file that inflates to gigabytes keep us busy.
     extra = len(f.read(_CHUNK))  # at the end (b""), gzip has checked its CRC
-    return b"".join(chunks), kept + extra
+    return payload, kept + extra
 
 
 # --- the folder ----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import math
 import zipfile
 import zlib
@@ -21,7 +20,7 @@ import numpy as np
 
 from movmnist.errors import SourceError
 from movmnist.files import open_regular
-from movmnist.sources.base import Images, check_declared, readonly, split_summary, unknown_split
+from movmnist.sources.base import Images, check_declared, npy_header, readonly, split_summary, unknown_split
 
 SPLIT_KEYS: dict[str, tuple[str, str]] = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 KEYS = tuple(key for pair in SPLIT_KEYS.values() for key in pair)
@@ -120,11 +119,15 @@ def _read_member(file: Path, key: str) -> tuple[np.ndarray, str]:
     try:
         with open_regular(file) as raw, zipfile.ZipFile(raw) as archive:
             member = archive.getinfo(f"{key}.npy")
-            check_declared(file, f"{key} declares {member.file_size} bytes", member.file_size)  # a zip bomb
+            stored = member.compress_size if member.compress_type != zipfile.ZIP_STORED else None
+            check_declared(file, f"{key} declares {member.file_size} bytes", member.file_size, stored)  # a zip bomb
             with archive.open(member) as entry:
-                _check_header(file, key, entry)
-            data = archive.read(member)
-        array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+                _check_header(file, key, entry, stored)
+            with archive.open(member) as entry:
+                hashing = _Hashing(entry)
+                array = np.lib.format.read_array(hashing, allow_pickle=False)  # into one array, no copy
+                while hashing.read(1 << 20):  # to the end: zipfile checks the CRC there
+                    pass
     except PermissionError:
         raise SourceError(f"cannot read {file}: permission denied; check the file's permissions") from None
     except KeyError:
@@ -133,16 +136,26 @@ def _read_member(file: Path, key: str) -> tuple[np.ndarray, str]:
         # ValueError covers object (pickled) arrays and damaged .npy headers.
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SourceError(f"{file}: cannot read {key} ({reason}); re-create the file with numpy.savez") from None
-    return array, hashlib.sha256(data).hexdigest()
+    return array, hashing.digest.hexdigest()
 
 
-def _check_header(file: Path, key: str, entry: IO[bytes]) -> None:
+class _Hashing:
+    """A readable stream that hashes what is read through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f, self.digest = f, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.digest.update(data)
+        return data
+
+
+def _check_header(file: Path, key: str, entry: IO[bytes], stored: int | None) -> None:
     """SourceError if the .npy header declares more than a source may take (before any allocation)."""
-    fmt = np.lib.format
-    version = fmt.read_magic(entry)
-    shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(entry)
+    shape, _, dtype = npy_header(entry)
     nbytes = math.prod(shape) * dtype.itemsize
-    check_declared(file, f"{key} declares an array of shape {list(shape)} {dtype}", nbytes)
+    check_declared(file, f"{key} declares an array of shape {list(shape)} {dtype}", nbytes, stored)
 
 
 def _as_images(file: Path, key: str, x: np.ndarray) -> np.ndarray:

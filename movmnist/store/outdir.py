@@ -332,10 +332,7 @@ def _recorded(out: Path) -> _Recorded | None:
     if not marker.exists():
         return None
     try:
-        with open(marker, "rb") as f:
-            raw = f.read(MARKER_LIMIT + 1)
-        if len(raw) > MARKER_LIMIT:
-            raise ValueError(f"over {MARKER_LIMIT} bytes")
+        raw = files.read_bounded(marker, MARKER_LIMIT)  # a FIFO or a huge file there is refused
         data = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError, RecursionError) as exc:
         raise OutputError(

@@ -329,6 +329,8 @@ class ShardReader:
         return plan.block
 
     def attrs(self) -> dict[str, Any]:
+        """The file's attributes; they live in a global heap, checked first (`guard.check_heaps`)."""
+        guard.check_heaps(self.path)
         with self._pinned() as f:
             return dict(f.attrs)
 

@@ -24,7 +24,15 @@ import threading
 from pathlib import Path
 
 from movmnist.errors import WriteFailed
-from movmnist.files import create_new, fsync_dir, remove_quietly, sha256_file, temporary_path, write_atomic
+from movmnist.files import (
+    create_new,
+    fsync_dir,
+    read_bounded,
+    remove_quietly,
+    sha256_file,
+    temporary_path,
+    write_atomic,
+)
 
 RECORD_SUFFIX = ".sha256"
 
@@ -53,7 +61,7 @@ def _write_synced(path: Path, text: str) -> None:
 def read_record(path: Path) -> str | None:
     """The sha256 recorded for the shard at `path`, or None when there is no well-formed record."""
     try:
-        text = record_path(path).read_text(encoding="ascii")
+        text = read_bounded(record_path(path), 4096).decode("ascii")  # a FIFO planted there blocks nobody
     except (OSError, UnicodeDecodeError):
         return None
     digest, _, name = text.strip().partition("  ")

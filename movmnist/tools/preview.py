@@ -17,6 +17,7 @@ import numpy as np
 
 from movmnist.errors import ConfigError
 from movmnist.read.dataset import Dataset, Split
+from movmnist.text import cut
 
 BANNER = 12  # pixels of title strip
 CAPTION = 11  # pixels of caption strip under each tile with --annotate (frame number, labels)
@@ -36,15 +37,22 @@ def pick(length: int, index: Sequence[int] | None, count: int) -> list[int]:
     return [i % length for i in index]
 
 
+MAX_SHOWN = 32 * 32  # the largest grid (--rows x --cols)
+
+
 def parse_index(text: str) -> list[int]:
-    """'0,5,8-11' -> [0, 5, 8, 9, 10, 11]; ConfigError on anything else."""
+    """'0,5,8-11' -> [0, 5, 8, 9, 10, 11]; ConfigError on anything else, or for more than a preview
+    can show (`MAX_SHOWN`), counted before any list is made (0-999999999 would take gigabytes)."""
     out: list[int] = []
     for part in text.split(","):
         lo, dash, hi = part.strip().partition("-")
         try:
-            out.extend(range(int(lo), int(hi) + 1) if dash and lo else [int(part)])
-        except ValueError:
-            raise ConfigError(f"--index expects numbers and ranges like 0,5,8-11 (got {text!r})") from None
+            span = range(int(lo), int(hi) + 1) if dash and lo else range(int(part), int(part) + 1)
+        except ValueError:  # also an integer of thousands of digits
+            raise ConfigError(f"--index expects numbers and ranges like 0,5,8-11 (got {cut(text)!r})") from None
+        if len(out) + max(0, span.stop - span.start) > MAX_SHOWN:  # not len(): it overflows past 2**63
+            raise ConfigError(f"--index names more than {MAX_SHOWN} sequences, the most a preview shows; name fewer")
+        out.extend(span)
     return out
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from movmnist import files
 from movmnist.errors import DatasetError, DownloadError, SourceError
+from movmnist.sources.base import load_npy
 from movmnist.tools.stats import SplitStats
 
 NAME = "mnist_test_seq"
@@ -91,7 +92,7 @@ def _matches(path: Path, md5: str, size: int | None) -> bool:
     if size is not None and path.stat().st_size != size:
         return False
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
+    with files.open_regular(path) as f:
         while block := f.read(_BLOCK):
             digest.update(block)
     return digest.hexdigest() == md5
@@ -101,7 +102,7 @@ def load(path: str | Path) -> np.ndarray:
     """The file's array [T, N, H, W] uint8, memory-mapped (read-only); DatasetError if it is not one."""
     file = Path(path)
     try:
-        array = np.load(file, mmap_mode="r", allow_pickle=False)
+        array = load_npy(file, mmap=True)  # a FIFO is refused, not waited on
     except FileNotFoundError:
         raise DatasetError(f"{file} does not exist; download it with movmnist fetch {NAME}") from None
     except (OSError, ValueError) as exc:

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import SourceError
-from movmnist.sources.base import Images, file_stamp, readonly, unknown_split
+from movmnist.files import read_bounded
+from movmnist.sources.base import Images, file_stamp, load_npy, readonly, unknown_split
 
 CACHE_DIR = "movmnist"
 CACHE_FILE = "cache.json"
@@ -49,7 +50,7 @@ def cache_path(name: str, data_dir: str | Path | None = None) -> Path:
 def read_cache(directory: Path) -> dict[str, Any] | None:
     """The cache's description, or None if there is no whole cache in `directory`."""
     try:
-        meta = json.loads((directory / CACHE_FILE).read_text(encoding="utf-8"))
+        meta = json.loads(read_bounded(directory / CACHE_FILE, 1 << 20).decode("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT or not isinstance(meta.get("splits"), dict):
@@ -93,8 +94,7 @@ class TfdsSource:
 @functools.lru_cache(maxsize=8)
 def _load_split(images_file: Path, labels_file: Path, stamp: tuple[int, int]) -> Images:
     try:
-        images = np.load(images_file, allow_pickle=False)
-        labels = np.load(labels_file, allow_pickle=False)
+        images, labels = load_npy(images_file), load_npy(labels_file)
     except (OSError, ValueError) as exc:
         raise SourceError(
             f"the cache file {images_file.parent} is damaged ({exc}); delete that folder and run movmnist fetch"
