@@ -24,7 +24,7 @@ import numpy as np
 
 from movmnist.config import Annotations, Config
 from movmnist.core.annotate import events_table
-from movmnist.core.generate import extras, generate
+from movmnist.core.generate import Chunk, Frames, draws_lazily, extras, generate
 from movmnist.core.pool import Pool
 from movmnist.errors import DatasetError
 from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
@@ -38,6 +38,12 @@ BLOCK = 1024
 # and hands out the next ones from there: one sequence alone costs ~10x its share of a
 # batch (the generator's per-call overhead), so items read in order cost about a batch's.
 AHEAD = 32
+# Where the compiled kernel draws the frames from the motion alone (`generate.draws_lazily`),
+# frames and the basic datasets come from the motion of a block of SCENE sequences, planned
+# in one generator call and kept (the last SCENES blocks, ~1 MB each): an item then costs
+# one kernel call (~10 us), a batch of consecutive sequences one call too.
+SCENE = 1024
+SCENES = 32
 
 _NO_ANNOTATIONS = Annotations.model_validate(dict.fromkeys(Annotations.model_fields, False))
 
@@ -79,6 +85,8 @@ class ProceduralSplit(SplitView):
         # index that would continue the last single item asked for.
         self._ahead: tuple[tuple[str, ...], int, dict[str, np.ndarray]] | None = None
         self._next = -1
+        self._lazy = draws_lazily(self._bare)
+        self._scenes: dict[int, Chunk] = {}  # block -> its chunk, frames not drawn (oldest first)
 
     def _copy(self, **options: Any) -> ProceduralSplit:
         kw = {"epoch": self.epoch_number, **self._options(**options)}
@@ -118,9 +126,47 @@ class ProceduralSplit(SplitView):
         unknown = [n for n in names if n not in rows]
         if unknown:
             raise DatasetError(f"split {self.name!r} has no {unknown[0]!r}; it holds {', '.join(rows)}")
+        if self._lazy and all(n == "frames" or n in BASIC for n in names):
+            return self._from_scenes(names, idx)
         if len(idx) == 1:
             return self._one(names, int(idx[0]))
         return self._many(names, idx)
+
+    def _scene(self, block: int) -> Chunk:
+        """Block `block`'s sequences (SCENE of them) with their frames not yet drawn."""
+        chunk = self._scenes.get(block)
+        if chunk is None:
+            lo = block * SCENE
+            idx = np.arange(lo, min(lo + SCENE, self._length))
+            # `out` only tells generate to return lazy frames: they are drawn with `draw`, into the caller's array.
+            chunk = generate(self._bare, self.pool(), self.name, idx, np.empty(0, np.uint8), True, self.epoch_number)
+            if len(self._scenes) >= SCENES:
+                del self._scenes[next(iter(self._scenes))]
+            self._scenes[block] = chunk
+        return chunk
+
+    def _from_scenes(self, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
+        """`names` of the sequences `idx`: each run of consecutive indices within a block in one kernel call."""
+        rows, n = self._rows, len(idx)
+        out = {name: np.empty((n, *rows[name][0]), rows[name][1]) for name in names}
+        blocks = idx // SCENE
+        if n == 0:
+            return out
+        # Where a run of consecutive indices within one block starts (one item: one run).
+        broken = (np.diff(idx) != 1) | (np.diff(blocks) != 0)
+        starts = [0] if n == 1 else np.flatnonzero(np.r_[True, broken]).tolist()
+        for s, e in zip(starts, [*starts[1:], n], strict=True):
+            block = int(blocks[s])
+            chunk = self._scene(block)
+            lo = int(idx[s]) - block * SCENE
+            hi = lo + e - s
+            for name in names:
+                if name == "frames":
+                    assert isinstance(chunk.frames, Frames)
+                    chunk.frames.draw(lo, hi, out[name][s:e])
+                else:
+                    out[name][s:e] = getattr(chunk, name)[lo:hi]
+        return out
 
     def _one(self, names: tuple[str, ...], i: int) -> dict[str, np.ndarray]:
         """Sequence i alone, or from the read-ahead block when items are read in order."""
@@ -172,7 +218,7 @@ class ProceduralSplit(SplitView):
 
     def __getstate__(self) -> dict[str, Any]:
         # The config and plain values: the receiving process loads the pool itself.
-        return {**self.__dict__, "_pool": None, "_ahead": None, "_next": -1}
+        return {**self.__dict__, "_pool": None, "_ahead": None, "_next": -1, "_scenes": {}}
 
 
 class ProceduralDataset(SplitMap[ProceduralSplit]):

@@ -290,3 +290,25 @@ def test_torch_tensors_pack_an_items_frames(train: ProceduralSplit) -> None:
         got = torchdata.tensors(item, shared=shared)
         same({k: v.numpy() for k, v in got.items()}, item, "annotated batch as tensors")
     same(torchdata.tensors(train[:2]).numpy(), train[:2], "bare frames")
+
+
+def test_items_drawn_from_cached_scenes_are_the_generators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames-only reads come from a block's planned motion (`SCENE` sequences a block, the last
+    `SCENES` kept): runs across block edges, shuffled indices and evicted blocks give the
+    generator's own bytes."""
+    from movmnist.core.generate import generate
+    from movmnist.read import procedural
+
+    monkeypatch.setattr(procedural, "SCENE", 4)
+    monkeypatch.setattr(procedural, "SCENES", 2)
+    cfg = small_config("annotations.masks=false", "annotations.boxes=false", "annotations.visibility=false")
+    split = ProceduralDataset(cfg)["test"].epoch(2)
+    assert split._lazy
+    idx = np.array([7, 2, 3, 4, 5, 9, 0, 1, 15, 14, 13])
+    expect = generate(cfg, split.pool(), "test", idx, epoch=2)
+    assert np.array_equal(split[idx], expect.frames)
+    assert np.array_equal(split.read("labels", idx), expect.labels)
+    assert len(split._scenes) == 2  # bounded
+    assert all(np.array_equal(split[int(i)], expect.frames[j]) for j, i in enumerate(idx))
+    assert np.array_equal(split[3:9], generate(cfg, split.pool(), "test", np.arange(3, 9), epoch=2).frames)
+    assert split[5:5].shape[0] == 0
