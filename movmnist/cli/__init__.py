@@ -19,7 +19,7 @@ import sys
 
 import click
 
-from movmnist.cli import building, loading, looking, sourcing  # noqa: F401  (importing a command module registers its commands)
+from movmnist.cli import building, loading, looking, packing, sourcing  # noqa: F401  (importing a command module registers its commands)
 from movmnist.cli.common import cli
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,212 @@
+"""Build an evaluation pack: its config through the normal builder, then its consumer's files.
+
+`make_pack(name, out)` builds `configs/packs/NAME.yaml` (with `--set` overrides) into a
+temporary folder beside `out/NAME`, writes each file of the catalogue row
+(`config.packs`) under its consumer's name, computes the content digest of their arrays,
+writes `pack.json` (the pack's manifest: its config, files, digests) last, and only then
+moves the folder into place; the HDF5 build is removed. An interrupted or failed pack
+leaves no `out/NAME`.
+
+The digest is over the arrays, not the file bytes (a zip's or gzip's framing may vary with
+the library version): for each file in catalogue order, its path, then for each array in
+it (an npz's members sorted by name) its name, dtype, shape and C-order bytes; an IDX file
+counts as one uint8 array [N, H, W].
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import shutil
+import struct
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from movmnist import __version__, files
+from movmnist.builder.driver import Reporter, build
+from movmnist.config import Config
+from movmnist.config.load import load_config
+from movmnist.config.packs import NAMES, PACKS, Pack, PackFile
+from movmnist.errors import ConfigError, OutputError
+from movmnist.read.dataset import Dataset
+from movmnist.sources import load_pool
+from movmnist.tools.export import write_npy, write_predrnn_npz
+
+MANIFEST = "pack.json"
+_BLOCK = 1 << 22
+REPO = Path(__file__).resolve().parents[2]  # a source checkout's root, where configs/packs/ lives
+
+
+def find(name: str) -> Pack:
+    """The catalogue row `name`; ConfigError naming the packs there are."""
+    try:
+        return PACKS[name]
+    except KeyError:
+        raise ConfigError(f"no pack named {name!r}; use one of: {', '.join(NAMES)} (movmnist packs)") from None
+
+
+def config_path(pack: Pack) -> Path:
+    """The pack's config file, configs/packs/NAME.yaml of the source checkout."""
+    path = REPO / pack.config
+    if not path.is_file():
+        raise ConfigError(
+            f"{pack.config} is not there ({REPO} is not a movmnist source checkout); packs are built from one"
+        )
+    return path
+
+
+def pack_config(name: str, overrides: Sequence[str] = ()) -> Config:
+    """The validated config of pack `name`, with `dotted.key=value` overrides."""
+    return load_config(config_path(find(name)), overrides)
+
+
+# --- digests ---------------------------------------------------------------------------
+
+
+def _hash_npy(f: IO[bytes], name: str, digest: Any) -> tuple[list[int], str]:
+    """Feed one .npy stream's array (name, dtype, shape, bytes) to `digest`; return its shape and dtype."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(f)
+    if fortran:
+        raise OutputError(f"{name} is Fortran-ordered; it was not written by movmnist")
+    digest.update(f"{name} {dtype.str} {list(shape)}\n".encode())
+    while block := f.read(_BLOCK):
+        digest.update(block)
+    return list(shape), dtype.str
+
+
+def file_digest(path: Path, kind: str) -> dict[str, Any]:
+    """sha256 of the arrays of one pack file, with their shapes and dtypes."""
+    digest = hashlib.sha256()
+    arrays: dict[str, Any] = {}
+    if kind == "npy-tnhw":
+        with open(path, "rb") as f:
+            shape, dtype = _hash_npy(f, "array", digest)
+            arrays["array"] = {"shape": shape, "dtype": dtype}
+    elif kind == "predrnn-npz":
+        with zipfile.ZipFile(path) as z:
+            for member in sorted(z.namelist()):
+                with z.open(member) as f:
+                    shape, dtype = _hash_npy(f, member.removesuffix(".npy"), digest)
+                    arrays[member.removesuffix(".npy")] = {"shape": shape, "dtype": dtype}
+    else:  # idx-images
+        with gzip.open(path, "rb") as f:
+            _, n, h, w = struct.unpack(">IIII", f.read(16))
+            digest.update(f"images |u1 {[n, h, w]}\n".encode())
+            while block := f.read(_BLOCK):
+                digest.update(block)
+        arrays["images"] = {"shape": [n, h, w], "dtype": "|u1"}
+    return {"sha256": digest.hexdigest(), "arrays": arrays}
+
+
+def pack_digest(entries: Sequence[dict[str, Any]]) -> str:
+    """The pack's digest: sha256 over each file's path and array digest, in catalogue order."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(f"{entry['path']} {entry['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+# --- writers ---------------------------------------------------------------------------
+
+
+def write_idx_images(images: np.ndarray, f: IO[bytes]) -> None:
+    """[N, H, W] uint8 as a gzipped IDX3 file (magic 2051), mtime 0 so that the bytes repeat."""
+    n, h, w = images.shape
+    with gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0) as z:
+        z.write(struct.pack(">IIII", 2051, n, h, w))
+        z.write(np.ascontiguousarray(images).data)
+
+
+def _write(spec: PackFile, pack: Pack, cfg: Config, dataset: Dataset, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with files.atomic_file(path, sync=False) as f:
+        if spec.kind == "npy-tnhw":
+            write_npy(dataset[spec.split], f, "tnhw")
+        elif spec.kind == "predrnn-npz":
+            write_predrnn_npz(dataset[spec.split], f, input_frames=pack.input_frames)
+        else:
+            split = getattr(cfg.splits, spec.split)
+            pool = load_pool(cfg.source, split.pool, cfg.digits.size)
+            if pool.images.ndim != 3:
+                raise ConfigError(f"{spec.path} holds grayscale digits; the source's images are {pool.images.shape}")
+            write_idx_images(pool.images, f)
+
+
+@contextlib.contextmanager
+def _staging(parent: Path, name: str) -> Iterator[Path]:
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_pack(
+    name: str,
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: Reporter | None = None,
+) -> dict[str, Any]:
+    """Build pack `name` into `out/NAME`; return its manifest (also written there as pack.json)."""
+    pack = find(name)
+    cfg = pack_config(name, overrides)
+    parent = Path(out)
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{parent} is a file, not a directory; choose another -o")
+    target = parent / name
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target} already exists; pass --overwrite to replace it, or choose another -o")
+    with _staging(parent, name) as tmp:
+        built = build(cfg, tmp / "dataset", workers=workers, progress=progress)
+        folder = tmp / name
+        dataset = Dataset(tmp / "dataset")
+        entries = []
+        for spec in pack.files:
+            _write(spec, pack, cfg, dataset, folder / spec.path)
+            digest = file_digest(folder / spec.path, spec.kind)
+            entries.append({"path": spec.path, "kind": spec.kind, "split": spec.split, **digest})
+        dataset.close()
+        data = {
+            "pack": pack.name,
+            "reproduces": pack.reproduces,
+            "movmnist_version": __version__,
+            "digest": pack_digest(entries),
+            "target": pack.target,
+            "input_frames": pack.input_frames,
+            "overrides": list(overrides),
+            "files": entries,
+            "source": built.source,
+            "config": built.config,
+        }
+        files.write_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode(), sync=False)
+        if target.exists():
+            shutil.rmtree(target)
+        folder.rename(target)
+    return data
+
+
+def read_pack(path: str | Path) -> dict[str, Any]:
+    """A built pack's manifest (pack.json in `path`); ConfigError when `path` is not a pack."""
+    file = Path(path) / MANIFEST
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} holds no {MANIFEST}; give a folder that movmnist pack wrote") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{file} is not readable JSON ({exc}); rebuild the pack") from None
+    if not isinstance(data, dict) or data.get("pack") not in PACKS or not isinstance(data.get("target"), str):
+        raise ConfigError(f"{file} is not a movmnist pack manifest; rebuild the pack")
+    return data

@@ -1,0 +1,77 @@
+"""Commands for evaluation packs: packs (the catalogue), pack (build one), score (a prediction against one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from movmnist.cli.common import ProgressBar, cli
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def packs(as_json: bool) -> None:
+    """List the evaluation packs: name, what each reproduces, its sizes and its pinned digest.
+
+    The digest listed is that of the tests' small build (`small`, on synthetic digits); the
+    full-size digest is printed by `movmnist pack` when it builds one.
+
+    \b
+    Example:
+        movmnist packs --json
+    """
+    from dataclasses import asdict
+
+    from movmnist.config.packs import CATALOGUE
+
+    if as_json:
+        rows = [{**asdict(p), "config": p.config} for p in CATALOGUE]
+        click.echo(json.dumps(rows))
+        return
+    for p in CATALOGUE:
+        click.echo(f"{p.name}: {p.reproduces}")
+        click.echo(f"  sizes: {p.sizes}; files: {', '.join(f.path for f in p.files)}; config: {p.config}")
+        click.echo(f"  digest (small: --set {' --set '.join(p.small)}): {p.small_digest}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Folder to write NAME/ into.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a field of the pack's config, e.g. --set splits.test.sequences=100. Repeatable.",
+)
+@click.option("--workers", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT/NAME if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pack's manifest as JSON.")
+def pack(
+    name: str, out: Path, overrides: tuple[str, ...], workers: int | None, overwrite: bool, quiet: bool, as_json: bool
+) -> None:
+    """Build evaluation pack NAME into OUT/NAME: its consumer's files, and pack.json with their digest.
+
+    \b
+    Example:
+        movmnist pack openstl-mmnist -o packs/
+        movmnist pack predrnn-mnist -o packs/ --set source.kind=idx --set source.path=mnist/
+    """
+    from movmnist.builder.pack import make_pack
+
+    bar = ProgressBar(disable=quiet)
+    try:
+        data = make_pack(name, out, overrides, workers=workers, overwrite=overwrite, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    click.echo(f"pack {data['pack']} -> {out / name}")
+    for entry in data["files"]:
+        shapes = "; ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in entry["arrays"].items())
+        click.echo(f"  {entry['path']}: {shapes}")
+    click.echo(f"digest {data['digest']}")
