@@ -37,7 +37,7 @@ from movmnist.config.packs import NAMES, PACKS, Pack, PackFile
 from movmnist.errors import ConfigError, OutputError
 from movmnist.read.dataset import Dataset
 from movmnist.sources import load_pool
-from movmnist.tools.export import write_npy, write_predrnn_npz
+from movmnist.tools.exports.arrays import write_npy, write_predrnn_npz
 
 MANIFEST = "pack.json"
 _BLOCK = 1 << 22

@@ -8,7 +8,7 @@ its consumer reads, under their own names, and what is written into each.
 
 File kinds (`PackFile.kind`):
 - `npy-tnhw`: a split as one [T, N, H, W] uint8 .npy (Srivastava et al.'s `mnist_test_seq.npy`).
-- `predrnn-npz`: a split as PredRNN's npz (`tools.export.write_predrnn_npz`).
+- `predrnn-npz`: a split as PredRNN's npz (`tools.exports.arrays.write_predrnn_npz`).
 - `idx-images`: the digits of the config's train pool as a gzipped IDX3 image file
   (OpenSTL generates its training sequences from it on the fly).
 
