@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from movmnist.read.dataset import Dataset
     from movmnist.read.procedural import ProceduralDataset
     from movmnist.store.manifest import Manifest
+    from movmnist.store.parts import PartRecord
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "load_config", "open", "procedural"]
+__all__ = ["__version__", "build", "build_part", "load_config", "merge", "open", "procedural"]
 
 
 def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: int | None = None) -> Dataset:
@@ -57,6 +58,39 @@ def build(
     from movmnist.builder.driver import build as run
 
     return run(config, Path(out), workers=workers, overwrite=overwrite, resume=resume, warn=warn)
+
+
+def build_part(
+    config: Config,
+    out: str | PathLike[str],
+    *,
+    shard_index: int,
+    num_shards: int,
+    workers: int | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> PartRecord:
+    """Build part `shard_index` of `num_shards` of the dataset into `out` (then `merge`); see README, "Scaling out"."""
+    from movmnist.builder.parts import build_part as run
+
+    return run(
+        config,
+        Path(out),
+        shard_index=shard_index,
+        num_shards=num_shards,
+        workers=workers,
+        overwrite=overwrite,
+        resume=resume,
+        warn=warn,
+    )
+
+
+def merge(out: str | PathLike[str], *, warn: Callable[[str], None] | None = None) -> Manifest:
+    """Check the parts built in `out` and write the manifest and card of the whole dataset; return the manifest."""
+    from movmnist.builder.parts import merge as run
+
+    return run(Path(out), warn=warn)
 
 
 def procedural(

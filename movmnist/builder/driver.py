@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from movmnist import __version__, files
 from movmnist.builder import card, engines
-from movmnist.builder.plan import Plan, make_plan
+from movmnist.builder.plan import Plan, ShardSpec, make_plan
 from movmnist.builder.worker import ShardResult, run_shard
 from movmnist.config import Config
 from movmnist.errors import (
@@ -142,14 +142,14 @@ def build(
     cfg = plan.config  # with `sequences: all` resolved
     out = Path(out)
     note = warn or (lambda message: None)
-    job: _Job | None = None
+    job: Job | None = None
     try:
         _make_dir(out)
         with outdir.locked(out, note):
             # A finished dataset is replaced whole: built beside it, then swapped in, so that its
             # readers see the old one or the new one, and a failed rebuild leaves the old one.
             stage = outdir.beside(out) if overwrite and manifest.MANIFEST in outdir.claimable(out, True) else None
-            job = _Job(cfg, stage or out, plan, source, pool_sizes, started, out if stage else None)
+            job = Job(cfg, stage or out, plan, source, pool_sizes, started, out if stage else None)
             try:
                 data = _build_locked(job, workers, overwrite, resume, progress, note)
                 if stage is not None:
@@ -166,7 +166,7 @@ def build(
         raise _storage_error(WriteFailed.from_os_error(path, exc), plan, job=job) from None
 
 
-def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None, job: _Job | None = None) -> BuildError:
+def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None, job: Job | None = None) -> BuildError:
     todo = "" if remaining is None else f", {human_bytes(remaining)} of it still to write"
     again = job.again if job is not None else "rerun with --resume"
     return BuildError(
@@ -176,7 +176,7 @@ def _storage_error(exc: WriteFailed, plan: Plan, remaining: int | None = None, j
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     """What `build` has prepared before it takes the directory."""
 
     cfg: Config
@@ -201,7 +201,7 @@ class _Job:
 
 
 def _build_locked(
-    job: _Job,
+    job: Job,
     workers: int | None,
     overwrite: bool,
     resume: bool,
@@ -241,16 +241,9 @@ def _build_locked(
         if progress is not None:
             progress.start(plan.sequences)
             progress.advance(sum(r.sequences for r in results.values()))
-        pools = {pool_key(cfg, s.name): pool_for(cfg, s.name) for s in plan.splits}
-        engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), take_pools, (pools,))
-        local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
-        task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
         threading.Thread(target=card.warm_up, name="card-warm-up", daemon=True).start()
-        with _Sealer(out, engine.workers + 1) as sealer, engine:
-            for result in engine.run(task, tasks, progress.advance if progress is not None else None):
-                results.update((r.file, r) for r in sealer.add(result))
-            results.update((r.file, r) for r in sealer.drain())
-        data = _manifest_data(job, engine, results)
+        engine = run_tasks(job, tasks, workers, progress, results)
+        data = manifest_data(job, engine.workers, engine.name, results, time.perf_counter() - job.started)
         card.write_card(out, data, job.name.resolve().name)  # before the manifest, the last file a build writes
         files.write_json_atomic(out / manifest.MANIFEST, data.to_data())
     except KeyboardInterrupt:
@@ -270,7 +263,26 @@ def _build_locked(
     return data
 
 
-def _manifest_data(job: _Job, engine: engines.Engine, results: dict[str, ShardResult]) -> manifest.Manifest:
+def run_tasks(
+    job: Job, tasks: list[ShardSpec], workers: int | None, progress: Reporter | None, results: dict[str, ShardResult]
+) -> engines.Engine:
+    """Build the shards of `tasks` on the config's engine, each sealed under its name; add each
+    result to `results` as it is sealed (so that an interruption knows how many are done)."""
+    cfg, out, plan = job.cfg, job.out, job.plan
+    pools = {pool_key(cfg, s.name): pool_for(cfg, s.name) for s in plan.splits if any(t.split == s.name for t in tasks)}
+    engine = engines.make_engine(cfg.engine, workers or default_workers(), len(tasks), take_pools, (pools,))
+    local = isinstance(engine, engines.LocalEngine)  # the driver sees the workers' files and is idle
+    task = functools.partial(run_shard, cfg, out=str(out.resolve()), seal=not local)
+    with _Sealer(out, engine.workers + 1) as sealer, engine:
+        for result in engine.run(task, tasks, progress.advance if progress is not None else None):
+            results.update((r.file, r) for r in sealer.add(result))
+        results.update((r.file, r) for r in sealer.drain())
+    return engine
+
+
+def manifest_data(
+    job: Job, workers: int, engine: str, results: dict[str, ShardResult], seconds: float
+) -> manifest.Manifest:
     """The manifest of the finished build: every shard's result, in plan order."""
     cfg, plan = job.cfg, job.plan
     data: dict[str, Any] = {
@@ -278,9 +290,9 @@ def _manifest_data(job: _Job, engine: engines.Engine, results: dict[str, ShardRe
         "format_version": manifest.FORMAT_VERSION,
         "movmnist_version": __version__,
         "created": outdir.now(),
-        "build_seconds": round(time.perf_counter() - job.started, 3),
-        "workers": engine.workers,
-        "engine": engine.name,
+        "build_seconds": round(seconds, 3),
+        "workers": workers,
+        "engine": engine,
         "config": cfg.dataset_data(),
         "source": job.source,
         "sequence_shape": list(plan.sequence_shape),
@@ -306,7 +318,7 @@ def _manifest_data(job: _Job, engine: engines.Engine, results: dict[str, ShardRe
     return manifest.Manifest.from_data(data)
 
 
-def _interrupted(job: _Job, finished: int | None, total: int) -> Interrupted:
+def _interrupted(job: Job, finished: int | None, total: int) -> Interrupted:
     """Ctrl-C once the build holds the directory (`finished` None: before or after the shards)."""
     if job.replacing is not None:
         where = str(job.replacing)
@@ -323,7 +335,7 @@ def _interrupted(job: _Job, finished: int | None, total: int) -> Interrupted:
     )
 
 
-def _task_error(exc: engines.ShardTaskError, job: _Job, remaining: int) -> MovmnistError:
+def _task_error(exc: engines.ShardTaskError, job: Job, remaining: int) -> MovmnistError:
     error = exc.error
     if isinstance(error, WriteFailed):
         return _storage_error(error, job.plan, remaining, job)

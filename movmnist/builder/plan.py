@@ -102,6 +102,20 @@ class Plan:
     def shards(self) -> tuple[ShardSpec, ...]:
         return tuple(shard for split in self.splits for shard in split.shards)
 
+    def part(self, index: int, count: int) -> tuple[ShardSpec, ...]:
+        """Part `index` of `count` (`build --shard-index/--num-shards`): the plan's shards in plan
+        order (train, val, test; each split by index) from `index * S // count` to
+        `(index + 1) * S // count`, for S shards in all. Parts are contiguous, cover every shard
+        once, and differ in size by one shard at most."""
+        total = len(self.shards)
+        limit = min(total, MAX_SHARDS)  # a part's files name it in five digits
+        if not 1 <= count <= limit:
+            fix = f"use at most {limit}, or a smaller output.shard_size" if count > limit else "use 1 or more"
+            raise ConfigError(f"--num-shards {count}: the plan has {total} shards; {fix}")
+        if not 0 <= index < count:
+            raise ConfigError(f"--shard-index {index} is out of range for --num-shards {count}: use 0 to {count - 1}")
+        return self.shards[index * total // count : (index + 1) * total // count]
+
     @property
     def filenames(self) -> tuple[str, ...]:
         """Every shard's file name, in plan order."""

@@ -30,6 +30,18 @@ from movmnist.cli.common import ProgressBar, cli, config_options, load
     metavar="tcp://HOST:PORT",
     help="Dask scheduler address (implies --engine dask); without it, dask starts a local cluster.",
 )
+@click.option(
+    "--shard-index",
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="Build only part K (0-based) of --num-shards N: a job array's task index. Then: movmnist merge.",
+)
+@click.option(
+    "--num-shards",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="How many parts the build is split into (contiguous ranges of the plan's shards).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def build(
@@ -41,6 +53,8 @@ def build(
     resume: bool,
     engine: str | None,
     scheduler: str | None,
+    shard_index: int | None,
+    num_shards: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -48,13 +62,16 @@ def build(
 
     CONFIG is a YAML file, or - for stdin. Shards are written in parallel, the
     manifest last: if manifest.json exists, the build finished. An interrupted
-    build (Ctrl-C, a crash, a full disk) is finished with --resume.
+    build (Ctrl-C, a crash, a full disk) is finished with --resume. With
+    --shard-index K --num-shards N, only part K is built (parts run anywhere
+    that sees --out, in any order, at once); `movmnist merge` then writes the manifest.
 
     \b
     Example:
         movmnist build configs/default.yaml --set sequence.length=30 --out data/mm30
         movmnist build configs/default.yaml --out data/mm --resume
         movmnist build configs/default.yaml --out /shared/mm --scheduler tcp://10.0.0.5:8786
+        movmnist build big.yaml --out /shared/mm --shard-index $SLURM_ARRAY_TASK_ID --num-shards 64
     """
     import shlex
     import time
@@ -68,6 +85,8 @@ def build(
             raise click.UsageError("--scheduler is for --engine dask; drop one of them")
     engine_overrides: tuple[str, ...] = (f"engine.kind={engine}",) if engine else ()
     engine_overrides += (f"engine.address={json.dumps(scheduler)}",) if scheduler else ()
+    if (shard_index is None) != (num_shards is None):
+        raise click.UsageError("--shard-index and --num-shards go together; pass both, or neither")
     cfg = load(config, overrides + engine_overrides)
     if out is None:
         if config == "-":
@@ -80,6 +99,23 @@ def build(
         bar.write(f"warning: {message}")
 
     try:
+        if shard_index is not None and num_shards is not None:
+            from movmnist.builder.parts import build_part
+
+            record = build_part(
+                cfg,
+                out,
+                shard_index=shard_index,
+                num_shards=num_shards,
+                workers=workers,
+                overwrite=overwrite,
+                resume=resume,
+                progress=bar,
+                warn=warn,
+            )
+            bar.close()
+            _part_summary(record, out, time.perf_counter() - started, as_json)
+            return
         data = run_build(cfg, out, workers=workers, overwrite=overwrite, resume=resume, progress=bar, warn=warn)
     except Interrupted as exc:
         bar.close()
@@ -87,6 +123,7 @@ def build(
         again += [word for item in overrides for word in ("--set", item)]
         again += ["--engine", engine] if engine else []
         again += ["--scheduler", scheduler] if scheduler else []
+        again += ["--shard-index", str(shard_index), "--num-shards", str(num_shards)] if num_shards else []
         if exc.resumable:
             hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"
         else:
@@ -117,6 +154,68 @@ def build(
             f"in {summary['shards']} shards, {human_bytes(summary['bytes'])}, "
             f"in {seconds:.1f} s ({summary['sequences_per_second']:.0f} seq/s) -> {out}"
         )
+
+
+def _part_summary(record: Any, out: Path, seconds: float, as_json: bool) -> None:
+    from movmnist.text import human_bytes
+
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "part": record.part,
+        "parts": record.parts,
+        "shards": [s.file for s in record.shards],
+        "sequences": sum(s.sequences for s in record.shards),
+        "bytes": sum(s.bytes for s in record.shards),
+        "seconds": round(seconds, 3),
+        "workers": record.workers,
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    shards = summary["shards"]
+    click.echo(
+        f"Built part {record.part} of {record.parts}: {summary['sequences']} sequences in {len(shards)} shards"
+        f" ({shards[0]} to {shards[-1]}), {human_bytes(summary['bytes'])}, in {seconds:.1f} s -> {out};"
+        f" once every part is built: movmnist merge {out}"
+    )
+
+
+@cli.command()
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def merge(directory: Path, as_json: bool) -> None:
+    """Finish a build made in parts (build --shard-index K --num-shards N): write its manifest.
+
+    Checks that every part is there, finished, and made from the same config, digit
+    source and movmnist version, then writes manifest.json and the dataset card as a
+    whole build does (the same shards and sha256s). A part missing, unfinished, from
+    another build, or built twice (two --num-shards) is an error naming it.
+
+    \b
+    Example:
+        movmnist merge /shared/mm
+    """
+    from movmnist.builder.parts import merge as run_merge
+    from movmnist.text import human_bytes
+
+    notes: list[str] = []
+    data = run_merge(directory, warn=notes.append)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    summary: dict[str, Any] = {
+        "out": str(directory),
+        "sequences": data.sequences,
+        "splits": {k: v.sequences for k, v in data.splits.items()},
+        "shards": len(data.shards),
+        "bytes": sum(s.bytes for s in data.shards),
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(
+        f"Merged {summary['sequences']} sequences ({', '.join(f'{k} {v}' for k, v in summary['splits'].items())})"
+        f" in {summary['shards']} shards, {human_bytes(summary['bytes'])} -> {directory}"
+    )
 
 
 @cli.command()

@@ -32,12 +32,15 @@ SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5$")
 CARD_FILES = ("README.md", "preview.gif")  # the dataset card (movmnist.card): its text and the GIF it shows
 RECORD_NAME = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.h5\.sha256$")  # written after each shard
 TEMP_NAME = re.compile(r"^\..+\.tmp-\d+(-[0-9a-f]+)?$")  # files.temporary_path; older builds: no random part
+# A part of a build (`build --shard-index K --num-shards N`, store.parts): its record once finished
+# (.json), its marker while it runs (.building.json), its lock (.lock). `merge` removes them.
+PART_NAME = re.compile(r"^\.movmnist-part-(\d{5})-of-(\d{5})\.(json|building\.json|lock)$")
 
 
 def is_ours(name: str) -> bool:
     """Whether a file name in a dataset directory is one that a build writes."""
     return name in (MANIFEST, BUILDING, LOCK, *CARD_FILES) or bool(
-        SHARD_NAME.match(name) or RECORD_NAME.match(name) or TEMP_NAME.match(name)
+        SHARD_NAME.match(name) or RECORD_NAME.match(name) or TEMP_NAME.match(name) or PART_NAME.match(name)
     )
 
 
@@ -192,6 +195,11 @@ def read_manifest(root: Path) -> Manifest:
     if not path.exists():
         if (root / BUILDING).exists():
             raise DatasetError(f"{root}: build in progress or interrupted (no {MANIFEST} yet); wait for it or rebuild")
+        if any(PART_NAME.match(entry.name) for entry in root.iterdir()):
+            raise DatasetError(
+                f"{root} holds parts of a build (build --shard-index) and no {MANIFEST} yet;"
+                f" once every part is built, run: movmnist merge {root}"
+            )
         raise DatasetError(f"{root} has no {MANIFEST}: not a movmnist dataset; build one with movmnist build")
     try:
         data = json.loads(read_bounded(path, MANIFEST_LIMIT).decode("utf-8"))  # NaN is left to the model to refuse

@@ -16,7 +16,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,31 +105,21 @@ def refuse_links(out: Path) -> None:
                 raise _refuse(entry, "not a plain file")
 
 
-@contextlib.contextmanager
-def locked(out: Path, warn: Warn) -> Iterator[None]:
-    """Hold `out/.movmnist-lock` (pid, host, start time) for the duration of a build.
+def _take(path: Path, mode: int, busy: Callable[[int], BaseException]) -> tuple[int, bool]:
+    """Open the lock file at `path` and flock it (`mode`, never waiting); return (fd, whether flock works).
 
-    The kernel's flock on the open file says whether its owner still runs: a lock whose
-    owner died (kill -9, power loss) is free, and is taken over with a warning. A lock
-    written on another host is never taken over: that host's build may still be running.
-    """
-    if flock is None:
-        raise BuildError("movmnist builds need a POSIX system (Linux, macOS, WSL); reading a dataset works anywhere")
-    path = out / manifest.LOCK
-    host = socket.gethostname()
-    fd = -1
-    holder: dict[str, Any] | None
+    `busy(fd)` makes the error raised when another process holds it. Retried when the owner
+    removed the file between our open and our flock, so that we never hold a vanished file."""
+    assert flock is not None
     for _ in range(20):
         fd = _open_lock(path)
         try:
-            flock.flock(fd, flock.LOCK_EX | flock.LOCK_NB)
+            flock.flock(fd, mode | flock.LOCK_NB)
             flock_works = True
         except BlockingIOError:
-            holder = _read_holder(fd) or {}
+            error = busy(fd)
             os.close(fd)
-            raise BuildLocked(
-                f"{out} is being built by {_describe(holder)}; wait for that build to finish, or use another --out"
-            ) from None
+            raise error from None
         except OSError as exc:  # a file system without flock: fall back on the pid alone
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 os.close(fd)
@@ -140,17 +130,52 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
         except FileNotFoundError:
             same = False
         if same:
-            break
-        os.close(fd)  # the previous owner removed the file between our open and our flock: again
-    else:
-        raise BuildLocked(f"cannot take the lock {path}: it keeps changing; is another build starting?")
+            return fd, flock_works
+        os.close(fd)
+    raise BuildLocked(f"cannot take the lock {path}: it keeps changing; is another build starting?")
+
+
+def _posix_only() -> None:
+    if flock is None:
+        raise BuildError("movmnist builds need a POSIX system (Linux, macOS, WSL); reading a dataset works anywhere")
+
+
+@contextlib.contextmanager
+def locked(out: Path, warn: Warn, name: str = manifest.LOCK, what: str | None = None) -> Iterator[None]:
+    """Hold `out/.movmnist-lock` (pid, host, start time) for the duration of a build.
+
+    The kernel's flock on the open file says whether its owner still runs: a lock whose
+    owner died (kill -9, power loss) is free, and is taken over with a warning. A lock
+    written on another host is never taken over: that host's build may still be running.
+    `name`: another lock file of the directory (a part's: `store.parts`), held the same way;
+    `what`: what it locks, for the messages (default: the directory).
+    Parts of a build hold `.movmnist-lock` shared (`shared`): it is then busy, with no holder written.
+    """
+    _posix_only()
+    assert flock is not None
+    path = out / name
+    host = socket.gethostname()
+
+    def busy(fd: int) -> BuildLocked:
+        holder = _read_holder(fd)
+        if not holder and name == manifest.LOCK:
+            return BuildLocked(
+                f"{out} is being built in parts (build --shard-index); wait for them to finish, or use another --out"
+            )
+        return BuildLocked(
+            f"{what or out} is being built by {_describe(holder or {})}; wait for that build to finish,"
+            " or use another --out"
+        )
+
+    fd, flock_works = _take(path, flock.LOCK_EX, busy)
     try:
         holder = _read_holder(fd)
         if holder is not None:
             alive = holder.get("host") == host and not flock_works and _pid_alive(holder.get("pid"))
             if holder.get("host") not in (host, None) or alive:
                 raise BuildLocked(
-                    f"{out} is locked by {_describe(holder)}; if no build is running there, delete {path} and retry"
+                    f"{what or out} is locked by {_describe(holder)}; if no build is running there, delete {path}"
+                    " and retry"
                 )
             warn(f"taking over the lock of a build that is no longer running ({_describe(holder)})")
         mine = json.dumps({"pid": os.getpid(), "host": host, "started": now()}).encode()
@@ -168,6 +193,39 @@ def locked(out: Path, warn: Warn) -> Iterator[None]:
         with contextlib.suppress(OSError):
             if os.lstat(path).st_ino == os.fstat(fd).st_ino:
                 path.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def shared(out: Path, warn: Warn) -> Iterator[None]:
+    """Hold `out/.movmnist-lock` shared, as each part of a build does while it runs: parts run
+    side by side, while a whole build and `merge` (which take it whole, `locked`) wait for none.
+
+    A holder left in the file by a build that died is cleared (with a warning), on the same
+    terms as `locked` takes one over; the file itself is left for `locked` to remove."""
+    _posix_only()
+    assert flock is not None
+    path = out / manifest.LOCK
+
+    def busy(fd: int) -> BuildLocked:
+        return BuildLocked(
+            f"{out} is being built by {_describe(_read_holder(fd) or {})}; wait for that build to finish,"
+            " or use another --out"
+        )
+
+    fd, flock_works = _take(path, flock.LOCK_SH, busy)
+    try:
+        holder = _read_holder(fd)
+        if holder is not None:
+            alive = not flock_works and _pid_alive(holder.get("pid"))
+            if holder.get("host") not in (socket.gethostname(), None) or alive:
+                raise BuildLocked(
+                    f"{out} is locked by {_describe(holder)}; if no build is running there, delete {path} and retry"
+                )
+            warn(f"clearing the lock of a build that is no longer running ({_describe(holder)})")
+            os.ftruncate(fd, 0)
+        yield
+    finally:
         os.close(fd)
 
 
@@ -198,6 +256,11 @@ def claimable(out: Path, overwrite: bool) -> list[str]:
             f"{out} is not empty and is not a movmnist dataset (it holds {others[0]!r}); choose an empty or new --out"
         )
     if names and not overwrite:
+        if manifest.MANIFEST not in names and any(manifest.PART_NAME.match(n) for n in names):
+            raise OutputError(
+                f"{out} holds parts of a build (build --shard-index); finish them and run movmnist merge {out},"
+                " or pass --overwrite to start again"
+            )
         if manifest.MANIFEST not in names and manifest.BUILDING in names:
             raise OutputError(
                 f"{out} holds an interrupted build; pass --resume to finish it, or --overwrite to start again"
@@ -257,11 +320,14 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def remove_temporaries(out: Path) -> None:
-    """Remove the temporary files of writers that no longer run (call when no worker writes)."""
+def remove_temporaries(out: Path, owned: Collection[str] | None = None) -> None:
+    """Remove the temporary files of writers that no longer run (call when no worker writes).
+
+    owned: only those of files of these names (a part of a build: its own, not the other parts')."""
     with contextlib.suppress(OSError):
         for entry in out.iterdir():
-            if manifest.TEMP_NAME.match(entry.name) and entry.name != f".{manifest.LOCK}":
+            mine = owned is None or entry.name[1:].rsplit(".tmp-", 1)[0] in owned
+            if manifest.TEMP_NAME.match(entry.name) and entry.name != f".{manifest.LOCK}" and mine:
                 entry.unlink(missing_ok=True)
 
 
@@ -314,7 +380,7 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Recorded:
+class Recorded:
     """What an earlier build of `out` recorded when it started (its marker) or finished (its manifest)."""
 
     config: dict[str, Any]
@@ -323,11 +389,11 @@ class _Recorded:
     done: manifest.Manifest | None
 
 
-def _recorded(out: Path) -> _Recorded | None:
+def _recorded(out: Path) -> Recorded | None:
     """What an earlier build recorded; None if there was none."""
     if (out / manifest.MANIFEST).exists():
         data = manifest.read_manifest(out)
-        return _Recorded(data.config, data.source, data.movmnist_version, data)
+        return Recorded(data.config, data.source, data.movmnist_version, data)
     marker = out / manifest.BUILDING
     if not marker.exists():
         return None
@@ -341,7 +407,7 @@ def _recorded(out: Path) -> _Recorded | None:
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
         raise OutputError(f"{marker} records no config; pass --overwrite to start the build again")
     source, version = data.get("source"), data.get("movmnist_version")
-    return _Recorded(
+    return Recorded(
         data["config"],
         source if isinstance(source, dict) else None,
         version if isinstance(version, str) else None,
@@ -357,7 +423,7 @@ def _without_path(source: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in source.items() if k != "path"}
 
 
-def _check_same_origin(out: Path, recorded: _Recorded, source: dict[str, Any], version: str) -> None:
+def check_same_origin(out: Path, recorded: Recorded, source: dict[str, Any], version: str) -> None:
     """Refuse to resume a build started by another movmnist, or from other digit images."""
     fix = "or pass --overwrite to start again"
     if recorded.source is None or recorded.version is None:
@@ -408,6 +474,11 @@ def check_finished(
     recorded = _recorded(out)
     names = _entries(out)
     if recorded is None:
+        if any(manifest.PART_NAME.match(n) for n in names):
+            raise OutputError(
+                f"{out} holds parts of a build (build --shard-index): resume each part with --shard-index K"
+                f" --num-shards N --resume, then run movmnist merge {out}; or pass --overwrite to start again"
+            )
         if any(manifest.SHARD_NAME.match(n) for n in names):
             raise OutputError(f"{out} holds shards but no record of their build; pass --overwrite to start again")
         claim(out, overwrite=True)
@@ -418,7 +489,7 @@ def check_finished(
             f"refusing to resume: {out} was built with a different config: {cut('; '.join(diffs), 400)}; "
             "resume with the same config, or pass --overwrite to start again"
         )
-    _check_same_origin(out, recorded, source, version)
+    check_same_origin(out, recorded, source, version)
     done = recorded.done
     expected = {s.file: s.sha256 for s in done.shards} if done is not None else {}
     finished = Finished()

@@ -117,7 +117,12 @@ def _windowed(
             if task is None:
                 return
             with _no_interrupt():
-                pending[executor.submit(fn, task)] = task
+                try:
+                    pending[executor.submit(fn, task)] = task
+                except BrokenProcessPool as exc:  # a worker died since the last wait: its own task says which
+                    if not pending:
+                        raise ShardTaskError(task.filename, WorkerLost()) from exc
+                    return
 
     fill()
     while pending:
