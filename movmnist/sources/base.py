@@ -157,3 +157,51 @@ def file_stamp(path: Path, fix: str = "") -> tuple[int, int]:
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}" + (f"; {fix}" if fix else "")) from None
     return st.st_mtime_ns, st.st_size
+
+
+MAX_LABEL = 255  # labels are class numbers 0..255 (shards keep int16; -1 marks a slot without a digit)
+
+
+def check_images(where: object, key: str, shape: tuple[int, ...]) -> None:
+    """SourceError unless `shape` is grey images [M, h, w] or RGB [M, h, w, 3]: what frames, the
+    card's preview and every export can hold (an alpha or a second channel has no meaning there)."""
+    if len(shape) == 4 and shape[-1] != 3:
+        c = shape[-1]
+        fix = {
+            2: "grey with alpha? keep the grey channel (x[..., 0])",
+            4: "RGBA? drop the alpha channel (x[..., :3]), or composite it onto black first",
+        }.get(c, "give grey [M, h, w] or RGB [M, h, w, 3] images")
+        raise SourceError(f"{cut(str(where))}: {key} has {c} channels (shape {list(shape)}); {fix}")
+
+
+def check_labels(where: object, key: str, labels: np.ndarray, classes: int | None = None) -> None:
+    """SourceError unless every label is a class number: 0..classes-1 when the source declares
+    `classes`, else 0..255. Checked before the cast to int16 that would wrap 70000 to 4464, and a
+    label -1 would read as "no digit"."""
+    if not labels.size:
+        return
+    top = classes - 1 if classes else MAX_LABEL
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo >= 0 and hi <= top:
+        return
+    bad = lo if lo < 0 else hi
+    rule = f"its {classes} declared classes 0..{top}" if classes else f"0..{top}"
+    raise SourceError(
+        f"{cut(str(where))}: {key} holds the label {bad}, outside {rule}; labels must be class numbers"
+        " (-1 would read as a missing digit): renumber them"
+    )
+
+
+def check_same_shapes(where: object, shapes: dict[str, tuple[int, ...]]) -> None:
+    """SourceError unless every split's images (`shapes`: per split, without M) have one shape: the
+    pools of one dataset are drawn and stored alike, and `verify` checks every shard for it."""
+    # Only shapes of images are compared: anything else is refused, more precisely, when its split is decoded.
+    if not all(len(s) == 2 or (len(s) == 3 and 1 <= s[-1] <= 4) for s in shapes.values()):
+        return
+    kinds = {s[:2] if len(s) == 3 and s[-1] == 1 else s for s in shapes.values()}  # a channel of 1 is grey
+    if len(kinds) > 1:
+        found = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in shapes.items())
+        raise SourceError(
+            f"{cut(str(where))}: its splits hold images of different shapes ({found});"
+            " every split of a source must hold images of one shape: resize them alike"
+        )

@@ -25,7 +25,16 @@ import numpy as np
 
 from movmnist.errors import SourceError
 from movmnist.files import open_regular
-from movmnist.sources.base import Images, check_declared, file_stamp, readonly, split_summary, unknown_split
+from movmnist.sources.base import (
+    Images,
+    check_declared,
+    check_images,
+    check_same_shapes,
+    file_stamp,
+    readonly,
+    split_summary,
+    unknown_split,
+)
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -232,7 +241,23 @@ def open_idx(path: str | Path) -> IdxSource:
                 f" {_EXPECTED}{_hint(directory, names)}"
             )
         files[name] = directory / found
+    shapes = {name: _header_shape(files[name]) for name, _ in SPLIT_FILES.values()}
+    check_same_shapes(directory, {name: shape for name, shape in shapes.items() if shape is not None})
     return IdxSource(directory=directory.resolve(), files=files)
+
+
+def _header_shape(path: Path) -> tuple[int, ...] | None:
+    """The per-image shape an IDX images file's header declares; None when the header cannot be
+    read (decoding the file then says why)."""
+    try:
+        with _open(path) as (f, _):
+            head = f.read(4)
+            if len(head) < 4 or head[0] or head[1] or head[2] not in _DTYPES or not head[3]:
+                return None
+            raw = f.read(4 * head[3])
+            return struct.unpack(f">{head[3]}I", raw)[1:] if len(raw) == 4 * head[3] else None
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def _spellings(name: str) -> tuple[str, ...]:
@@ -262,6 +287,7 @@ def _decode_split(
     labels, labels_sha = read_idx_with_digest(labels_file)
     _check_kind(images_file, images, IMAGES_MAGIC, "images", (3, 4))
     _check_kind(labels_file, labels, LABELS_MAGIC, "labels", (1,))
+    check_images(images_file, "the images", images.shape)
     if len(labels) != len(images):
         raise SourceError(
             f"{labels_file} has {len(labels)} labels but {images_file} has {len(images)} images;"

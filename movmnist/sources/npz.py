@@ -20,7 +20,17 @@ import numpy as np
 
 from movmnist.errors import SourceError
 from movmnist.files import open_regular
-from movmnist.sources.base import Images, check_declared, npy_header, readonly, split_summary, unknown_split
+from movmnist.sources.base import (
+    Images,
+    check_declared,
+    check_images,
+    check_labels,
+    check_same_shapes,
+    npy_header,
+    readonly,
+    split_summary,
+    unknown_split,
+)
 
 SPLIT_KEYS: dict[str, tuple[str, str]] = {"train": ("x_train", "y_train"), "test": ("x_test", "y_test")}
 KEYS = tuple(key for pair in SPLIT_KEYS.values() for key in pair)
@@ -95,7 +105,24 @@ def open_npz(path: str | Path) -> NpzSource:
             f"{file} has no {', '.join(missing)} (found: {', '.join(found) or 'nothing'});"
             f" an npz source needs the Keras mnist.npz keys {_EXPECTED}"
         )
+    shapes = _image_shapes(file)
+    if shapes:
+        check_same_shapes(file, shapes)
     return NpzSource(file=file.resolve())
+
+
+def _image_shapes(file: Path) -> dict[str, tuple[int, ...]]:
+    """Each split's image shape (without M) as the .npy headers declare it; {} when a header cannot
+    be read (decoding the split then says why)."""
+    shapes = {}
+    try:
+        with open_regular(file) as raw, zipfile.ZipFile(raw) as archive:
+            for x_key, _ in SPLIT_KEYS.values():
+                with archive.open(f"{x_key}.npy") as entry:
+                    shapes[x_key] = npy_header(entry)[0][1:]
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, OSError, KeyError):
+        return {}
+    return shapes
 
 
 @functools.lru_cache(maxsize=8)
@@ -170,6 +197,7 @@ def _as_images(file: Path, key: str, x: np.ndarray) -> np.ndarray:
     if x.ndim == 4 and x.shape[-1] > 4:
         hint = "; it looks channels-first, transpose it to [M, h, w, C]" if x.shape[1] in (1, 3, 4) else ""
         raise SourceError(f"{file}: {key} has {x.shape[-1]} channels (shape {list(x.shape)}){hint}")
+    check_images(file, key, x.shape)
     if x.dtype.kind == "f":
         lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
         scale = "in [0, 1]; multiply by 255 and" if lo >= 0 and hi <= 1 else f"({lo:g}..{hi:g});"
@@ -193,4 +221,5 @@ def _as_labels(file: Path, key: str, y: np.ndarray) -> np.ndarray:
         raise SourceError(f"{file}: {key} has shape {list(y.shape)}; expected labels [M]")
     if y.dtype.kind not in "ui":
         raise SourceError(f"{file}: {key} has dtype {y.dtype}; expected integer labels")
+    check_labels(file, key, y)
     return np.ascontiguousarray(y, dtype=np.int64)

@@ -298,7 +298,8 @@ def test_npz_channels(tmp_path: Path) -> None:
     grey = open_source(npz_cfg(save_npz(tmp_path / "a.npz", x_train=x[..., None]))).load("train")
     assert grey.images.shape == (N_TRAIN, 28, 28)
     colour = np.repeat(x[..., None], 3, axis=-1).astype(np.int64)
-    rgb = open_source(npz_cfg(save_npz(tmp_path / "b.npz", x_train=colour))).load("train")
+    test = np.repeat(digits(N_TEST)[0][..., None], 3, axis=-1)  # every split of one shape
+    rgb = open_source(npz_cfg(save_npz(tmp_path / "b.npz", x_train=colour, x_test=test))).load("train")
     assert rgb.images.shape == (N_TRAIN, 28, 28, 3) and rgb.images.dtype == np.uint8
 
 

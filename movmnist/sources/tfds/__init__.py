@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from movmnist.sources.base import check_same_shapes
 from movmnist.sources.tfds.cache import (
     CACHE_DIR,
     CACHE_FILE,
@@ -69,6 +70,7 @@ def open_tfds(name: str, data_dir: str | Path | None = None, mirror: str | None 
     meta = read_cache(directory)
     if meta is None:
         meta = fetch(name, data_dir, mirror=mirror)
+    check_same_shapes(directory, {split: tuple(info["image_shape"]) for split, info in meta["splits"].items()})
     return TfdsSource(name=name, directory=directory, meta=meta)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from movmnist.errors import SourceError
 from movmnist.files import read_bounded
-from movmnist.sources.base import Images, file_stamp, load_npy, readonly, unknown_split
+from movmnist.sources.base import Images, check_images, check_labels, file_stamp, load_npy, readonly, unknown_split
 
 CACHE_DIR = "movmnist"
 CACHE_FILE = "cache.json"
@@ -99,6 +99,8 @@ def _load_split(images_file: Path, labels_file: Path, stamp: tuple[int, int]) ->
         raise SourceError(
             f"the cache file {images_file.parent} is damaged ({exc}); delete that folder and run movmnist fetch"
         ) from None
+    check_images(images_file, "the images", images.shape)
+    check_labels(labels_file, "the labels", labels)
     return Images(images=readonly(np.ascontiguousarray(images)), labels=readonly(labels.astype(np.int64)))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from movmnist.errors import DownloadError, SourceError
+from movmnist.sources.base import check_images, check_labels
 from movmnist.sources.idx import SPLIT_FILES, read_idx_with_digest
 from movmnist.sources.tfds.cache import CACHE_FORMAT, cache_path, data_root, read_cache, write_cache
 from movmnist.sources.tfds.probe import unreachable
@@ -183,6 +184,8 @@ def _fetch_data_source(name: str, root: Path, probe_seconds: float) -> tuple[dic
     except Exception as exc:
         raise SourceError(f"tensorflow-datasets cannot open {name!r} ({_reason(exc)})") from None
     image_key, label_key = _feature_keys(name, builder.info)
+    classes = getattr(builder.info.features[label_key], "num_classes", None)  # a ClassLabel's count
+    classes = classes if isinstance(classes, int) and classes > 0 else None
     prepared = builder.is_prepared()
     if not prepared:
         if importlib.util.find_spec("tensorflow") is None:
@@ -201,7 +204,7 @@ def _fetch_data_source(name: str, root: Path, probe_seconds: float) -> tuple[dic
     arrays: dict[str, np.ndarray] = {}
     splits: dict[str, Any] = {}
     for split, source in sources.items():
-        images, labels = _read_all(name, str(split), source, image_key, label_key)
+        images, labels = _read_all(name, str(split), source, image_key, label_key, classes)
         arrays[f"{split}-images"], arrays[f"{split}-labels"] = images, labels
         splits[str(split)] = {"count": len(images), "image_shape": list(images.shape[1:]), "dtype": "uint8"}
     meta = {
@@ -233,7 +236,9 @@ def _feature_keys(name: str, info: Any) -> tuple[str, str]:
     return image_key, label_key
 
 
-def _read_all(name: str, split: str, source: Any, image_key: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_all(
+    name: str, split: str, source: Any, image_key: str, label_key: str, classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every example of one split: images [M, h, w(, c)] uint8 (a channel axis of 1 dropped), labels [M] int64."""
     count = len(source)
     images: np.ndarray | None = None
@@ -253,6 +258,8 @@ def _read_all(name: str, split: str, source: Any, image_key: str, label_key: str
         raise SourceError(f"{name}'s {split} split is empty")
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
+    check_images(f"{name} {split}", image_key, images.shape)
+    check_labels(f"{name} {split}", label_key, labels, classes)
     return np.ascontiguousarray(images), labels
 
 
