@@ -89,6 +89,13 @@ class Config(_Model):
                 " and render.bounce_on: patch",
                 {"p": preset.name},
             )
+        if preset.warped and self.annotations.flow:
+            raise PydanticCustomError(
+                "fit",
+                "annotations.flow is exact for digits that translate, and motion.preset {p} turns and scales"
+                " them; set annotations.flow: false or pick another preset",
+                {"p": preset.name},
+            )
         if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
             raise PydanticCustomError(
                 "fit",

@@ -99,6 +99,9 @@ class Annotations(_Model):
     masks: bool = False
     visibility: bool = True
     events: bool = True
+    # Off by default: frame-sized and float16 (two values a pixel), so several times a shard's
+    # frames; stores `flow` and `flow_valid` (core.flow).
+    flow: bool = False
 
 
 class Source(_Model):

@@ -2,7 +2,8 @@
 
 Lives here: `rng` (keyed randomness), `motion/` (the presets' rules), `render` (sprites
 onto frames, with the compiled kernel `_kernel.c` behind `compiled`), `layers` (warped
-whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks), `pool`
+whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks), `flow` (optical
+flow of the translated digits, from each digit drawn alone), `pool`
 (the sprite `Pool` type), `scene` (a chunk's latent state, which generate builds and
 annotate reads) and `generate` (all of it, for a chunk).
 

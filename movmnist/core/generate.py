@@ -14,7 +14,7 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, layers, motion, render, rng
+from movmnist.core import annotate, flow, layers, motion, render, rng
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
@@ -80,6 +80,8 @@ class Chunk:
     boxes: np.ndarray | None = None
     amodal_boxes: np.ndarray | None = None
     masks: np.ndarray | None = None
+    flow: np.ndarray | None = None
+    flow_valid: np.ndarray | None = None
     visibility: np.ndarray | None = None
     z_order: np.ndarray | None = None
     events: np.ndarray | None = None
@@ -109,6 +111,8 @@ def _keyed(seed: int, split: str, epoch: int) -> rng.Keyed:
 def extras(cfg: Config) -> tuple[str, ...]:
     """The optional datasets a build of `cfg` stores (store.schema OPTIONAL names)."""
     names = [name for name, on in cfg.annotations.model_dump().items() if on]
+    if cfg.annotations.flow:
+        names.append("flow_valid")
     if cfg.render.combine == "over":
         names.append("z_order")
     return tuple(names)
@@ -248,6 +252,10 @@ def generate(
         )
 
     notes = annotate.compute(want, scene, composed) if want else {}
+    if "flow" in want:
+        notes["flow"], notes["flow_valid"] = flow.compute(
+            pool.images, choice, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, _ink(pool)
+        )
     return Chunk(frames, *_identity(pool, scene), **notes)
 
 

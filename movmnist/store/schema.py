@@ -8,8 +8,9 @@ the dataset card. A new annotation is a row here, a field of `config.Annotations
 config switches it) and an array of `core.generate.Chunk` (tests/store/test_schema.py
 checks the three agree).
 
-Shapes are written in symbols: T frames, H x W canvas, C the colour axis (present only for
-colour datasets), K the maximum digit count; numbers are fixed sizes.
+Shapes are written in symbols: T frames (T-1: the pairs of consecutive frames), H x W canvas,
+C the colour axis (present only for colour datasets), K the maximum digit count; numbers are
+fixed sizes.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class DatasetSpec:
     def resolve(self, sequence: tuple[int, ...], digits: int) -> tuple[int, ...]:
         """The concrete shape without the leading axis, for sequences of `sequence` ((T, H, W) or
         (T, H, W, C)) and `digits` slots."""
-        sizes: dict[str, int] = {"T": sequence[0], "H": sequence[1], "W": sequence[2], "K": digits}
+        sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits}
         out: list[int] = []
         for axis in self.shape:
             if axis == "C":
@@ -97,6 +98,20 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "uint8",
         ("T", "H", "W"),
         "which digit shows at each pixel: slot + 1, 0 for background",
+        chunk="sequence",
+    ),
+    DatasetSpec(
+        "flow",
+        "float16",
+        ("T-1", "H", "W", 2),
+        "forward flow (dy, dx) in pixels of the digit owning each pixel, from frame t to t + 1; 0 on background",
+        chunk="sequence",
+    ),
+    DatasetSpec(
+        "flow_valid",
+        "bool",
+        ("T-1", "H", "W"),
+        "where frame t + 1 shows the pixel's ink at pixel + flow (false on background, occluded or off the canvas)",
         chunk="sequence",
     ),
     DatasetSpec("visibility", "float32", ("T", "K"), "visible fraction of each digit's ink"),

@@ -67,6 +67,7 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         },
         "annotations": list(BASIC)
         + [name for name, on in cfg.get("annotations", {}).items() if on is True]
+        + (["flow_valid"] if cfg.get("annotations", {}).get("flow") is True else [])  # stored with flow
         + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),

@@ -48,6 +48,12 @@ CONFIGS: dict[str, tuple[str, ...]] = {
     "acceleration, no annotations": ("motion.acceleration=0.02", *(f"annotations.{a}=false" for a in NAMES)),
     "digits.assign each": ("digits.assign=each",),
     "open walls": ("motion.boundary=open",),
+    "flow, sum, open walls, rgb": (
+        "annotations.flow=true",
+        "render.combine=sum",
+        "motion.boundary=open",
+        "source.colour=true",
+    ),
     **{f"preset {name}": (f"motion.preset={name}",) for name in PRESETS},
 }
 
