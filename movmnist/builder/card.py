@@ -258,6 +258,26 @@ def license_lines(source: Mapping[str, object]) -> list[str]:
     return ["## License and citation", "", text, "", "To cite:", "", "```bibtex", cite, "```", ""]
 
 
+# The licence identifiers the Hugging Face Hub's cards use, with the licence's page (Croissant's `license`).
+LICENCES = {
+    "mit": "https://opensource.org/licenses/MIT",
+    "cc-by-sa-3.0": "https://creativecommons.org/licenses/by-sa/3.0/",
+    "cc-by-sa-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+}
+TFDS_LICENCES = {"mnist": "cc-by-sa-3.0", "fashion_mnist": "mit", "kmnist": "cc-by-sa-4.0"}
+
+
+def source_licence(source: Mapping[str, object]) -> str:
+    """The licence of the digits a source describes (a key of LICENCES), or "other" (see `license_lines`)."""
+    if source.get("synthetic"):
+        return "mit"
+    if source.get("kind") == "sample":
+        return "cc-by-sa-3.0"
+    if source.get("kind") == "tfds":
+        return TFDS_LICENCES.get(str(source.get("name")), "other")
+    return "other"
+
+
 def warm_up() -> None:
     """Load the GIF encoder (imageio and Pillow: ~0.12 s the first time) ahead of `write_card`.
 

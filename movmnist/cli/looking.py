@@ -195,13 +195,13 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
 
 # The --format choices, restated from tools.exports.FORMATS (this module imports only click at
 # start-up; tests/tools/test_exports.py checks the two agree).
-EXPORT_FORMATS = ("npy", "predrnn-npz", "webdataset")
-DIRECTORY_FORMATS = ("webdataset",)
+EXPORT_FORMATS = ("npy", "predrnn-npz", "webdataset", "hf", "croissant")
+DIRECTORY_FORMATS = ("webdataset", "hf")
 
 
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@split_option(None, "Which split to export (npy, predrnn-npz: default test; webdataset: default every split).")
+@split_option(None, "Which split to export (npy, predrnn-npz: default test; webdataset, hf: default every split).")
 @click.option(
     "--format",
     "format_",
@@ -209,7 +209,9 @@ DIRECTORY_FORMATS = ("webdataset",)
     show_default=True,
     type=click.Choice(EXPORT_FORMATS),
     help="npy: one uint8 array; predrnn-npz: PredRNN / E3D-LSTM's clips, dims, input_raw_data;"
-    " webdataset: a folder of tar shards, one sample per sequence.",
+    " webdataset: a folder of tar shards, one sample per sequence;"
+    " hf: a folder of Parquet files per split and a Hugging Face dataset card;"
+    " croissant: a JSON-LD file describing the dataset's HDF5 shards.",
 )
 @click.option(
     "--layout",
@@ -228,11 +230,13 @@ DIRECTORY_FORMATS = ("webdataset",)
     "--shard-size",
     type=click.IntRange(min=1),
     metavar="N",
-    help="webdataset: sequences per tar shard (default 1000).",
+    help="webdataset: sequences per tar shard (default 1000); hf: rows per Parquet file (default 5000).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an export of the same format that is there already.")
 @click.option(
-    "--out", "-o", required=True, metavar="OUT", help="File (- for stdout) or, for webdataset, folder to write."
+    "--overwrite", is_flag=True, help="webdataset, hf, croissant: replace an export of the same format that is there."
+)
+@click.option(
+    "--out", "-o", required=True, metavar="OUT", help="File (- for stdout) or, for webdataset and hf, folder to write."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary line on stderr.")
 def export(
@@ -246,17 +250,19 @@ def export(
     out: str,
     quiet: bool,
 ) -> None:
-    """Export a built dataset to files other code reads: npy, PredRNN's npz, WebDataset shards.
+    """Export a built dataset to files other code reads: npy, PredRNN's npz, WebDataset, Hugging Face.
 
     Streams: reads one chunk of sequences at a time, so memory stays small whatever the split's size.
-    A file or folder takes its name only when it is whole. The webdataset format refuses a
-    folder that exists unless --overwrite (and replaces only an export of movmnist's).
+    A file or folder takes its name only when it is whole. The folder formats (webdataset, hf)
+    refuse a folder that exists unless --overwrite (and replace only an export of movmnist's).
 
     \b
     Example:
         movmnist export data/moving-mnist --split test --format npy -o mnist_test_seq.npy
         movmnist export data/moving-mnist --split train --format predrnn-npz -o moving-mnist-train.npz
         movmnist export data/moving-mnist --split train --format webdataset -o data/mm-wds
+        movmnist export data/moving-mnist --format hf -o data/mm-hf
+        movmnist export data/moving-mnist --format croissant -o data/moving-mnist/croissant.json
     """
     from movmnist.read.dataset import Dataset
     from movmnist.text import human_bytes
@@ -292,7 +298,11 @@ def export(
             bar.close()
     if quiet:
         return
-    if "shape" in summary:
+    if format_ == "croissant":
+        click.echo(
+            f"described {summary['shards']} shards ({summary['sequences']} sequences) as croissant -> {out}", err=True
+        )
+    elif "shape" in summary:
         shape = " x ".join(map(str, summary["shape"]))
         click.echo(f"exported {summary['sequences']} {names[0]} sequences as {format_} [{shape}] -> {out}", err=True)
     else:

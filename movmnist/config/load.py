@@ -96,3 +96,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 def to_yaml(cfg: Config) -> str:
     """The config as YAML that `load_config` reads back to an equal config."""
     return yaml.safe_dump(cfg.to_data(), sort_keys=False)
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain data (dicts, lists, strings, numbers) as block-style YAML, keys in their order: a card's front matter."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

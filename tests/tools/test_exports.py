@@ -7,9 +7,11 @@ use --shard-size 2, so each split spans several output shards too.
 from __future__ import annotations
 
 import glob
+import importlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,8 +70,15 @@ def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
     assert all((again / p.name).read_bytes() == p.read_bytes() for p in out.glob("*.tar"))  # the same bytes
 
 
+@pytest.mark.parametrize(
+    ("fmt", "names"),
+    [
+        ("webdataset", ["test-00000-of-00002.tar", "test-00001-of-00002.tar"]),
+        ("hf", ["data/test-00000-of-00002.parquet", "data/test-00001-of-00002.parquet"]),
+    ],
+)
 def test_directory_exports_stream_one_chunk_at_a_time(
-    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, names: list[str]
 ) -> None:
     reads: list[int] = []
     fetch = Split._fetch
@@ -80,31 +89,33 @@ def test_directory_exports_stream_one_chunk_at_a_time(
 
     monkeypatch.setattr(Split, "_fetch", counted)
     with movmnist.open(ds) as opened:
-        summary = exports.export(opened, tmp_path / "w", format="webdataset", split="test", shard_size=4, chunk=2)
-    assert summary["sequences"] == 5 and summary["splits"]["test"]["shards"] == [
-        "test-00000-of-00002.tar",
-        "test-00001-of-00002.tar",
-    ]
+        summary = exports.export(opened, tmp_path / "w", format=fmt, split="test", shard_size=4, chunk=2)
+    part = summary["splits"]["test"]
+    assert summary["sequences"] == 5 and part.get("shards", part.get("files")) == names
     assert reads == [2, 2, 1]  # never the split at once: chunks of 2, cut at the output shard's end
 
 
+@pytest.mark.parametrize(
+    ("fmt", "module", "function"), [("webdataset", "webdataset", "npy_bytes"), ("hf", "huggingface", "column")]
+)
 def test_a_failed_export_leaves_nothing_that_looks_complete(
-    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str, function: str
 ) -> None:
-    from movmnist.tools.exports import webdataset
-
+    writer = importlib.import_module(f"movmnist.tools.exports.{module}")
     calls = 0
-    real = webdataset.npy_bytes
+    real = getattr(writer, function)
 
-    def failing(array: np.ndarray) -> bytes:
+    def failing(*args: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls > 30:
             raise OSError(28, "No space left on device")
-        return real(array)
+        return real(*args)
 
-    monkeypatch.setattr(webdataset, "npy_bytes", failing)
-    result = CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "-o", str(tmp_path / "w")])
+    monkeypatch.setattr(writer, function, failing)
+    result = CliRunner().invoke(
+        cli, ["export", str(ds), "--format", fmt, "--shard-size", "2", "-o", str(tmp_path / "w")]
+    )
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"Error: cannot write {tmp_path / 'w'}: No space left on device; choose another -o"
     ]

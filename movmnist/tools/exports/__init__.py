@@ -51,6 +51,24 @@ FORMATS: dict[str, Format] = {
             "webdataset:write",
             "tar shards of --shard-size samples: frames.npy, labels.json, each annotation .npy",
         ),
+        Format(
+            "hf",
+            "directory",
+            "many",
+            "seq",
+            "huggingface:write",
+            "Parquet files of --shard-size rows per split and a dataset card, for datasets.load_dataset",
+            needs=("pyarrow", "datasets"),
+            extra="hf",
+        ),
+        Format(
+            "croissant",
+            "file",
+            "dataset",
+            "shard",
+            "croissant:write",
+            "MLCommons Croissant JSON-LD describing the HDF5 shards (checksums, record sets, fields)",
+        ),
     )
 }
 
@@ -97,8 +115,9 @@ def export(
 
     out: a path; for npy and predrnn-npz also '-' (stdout) or a binary stream.
     layout: npy's axis order; input_frames: predrnn-npz's K (default T // 2); shard_size:
-    webdataset's sequences per tar. overwrite: replace an existing export (npy and predrnn-npz
-    always replace a file). progress: called with the units done (FORMATS[format].unit).
+    webdataset's sequences per tar, hf's rows per Parquet file. overwrite: replace an existing
+    export (npy and predrnn-npz always replace a file). progress: called with the units done
+    (FORMATS[format].unit).
     Returns a summary: format, splits, sequences, bytes, and the format's own fields.
     """
     fmt = _format(format)
