@@ -37,3 +37,9 @@ def local_name(path: str) -> str:
     """The last component of a local path ('/home/me/data/mnist.npz' -> 'mnist.npz'): what a dataset
     built from it may record, so that no folder of the builder's machine leaves it."""
     return PurePath(path).name or str(path)
+
+
+def markdown_text(text: str) -> str:
+    """`text` on one line with Markdown's and HTML's special characters escaped."""
+    flat = " ".join(text.split())
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()<>#+-.!|~&" else c for c in flat)

@@ -25,9 +25,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from movmnist.builder.card import LICENCES, MNIST_CITATION, MOVING_MNIST_CITATION, source_licence
 from movmnist.errors import DatasetError, OutputError
 from movmnist.read.dataset import Dataset
+from movmnist.sources.licences import LICENCES, citation, source_licence
 from movmnist.store.manifest import MANIFEST, SHARD_NAME
 from movmnist.store.reader import ShardReader
 from movmnist.tools.exports import target
@@ -194,7 +194,6 @@ def describe(dataset: Dataset, folder: Path, progress: Progress | None = None) -
         fields.append(_field(name, f"{what} (HDF5 dataset {name!r}, one row per sequence)", kind, source, row))
     t, h, w = manifest.sequence_shape[:3]
     licence = source_licence(manifest.source)
-    cite = MOVING_MNIST_CITATION if manifest.source.get("synthetic") else MOVING_MNIST_CITATION + "\n" + MNIST_CITATION
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -205,7 +204,7 @@ def describe(dataset: Dataset, folder: Path, progress: Progress | None = None) -
             f" built by movmnist {manifest.movmnist_version} (seed {manifest.config.get('seed')})."
         ),
         "license": LICENCES.get(licence, "see README.md"),
-        "citeAs": cite,
+        "citeAs": citation(manifest.source),
         "version": manifest.movmnist_version or "0.0.0",
         **({"datePublished": manifest.created} if manifest.created else {}),
         "distribution": distribution,

@@ -31,11 +31,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from movmnist.builder.card import _markdown_text, license_lines, source_licence
 from movmnist.config.load import dump_yaml
 from movmnist.errors import DatasetError
 from movmnist.read.dataset import Dataset
 from movmnist.read.views import SplitView
+from movmnist.sources.licences import license_lines, source_licence
+from movmnist.text import markdown_text
 from movmnist.tools.exports import target
 from movmnist.tools.exports.base import Options, Progress, per_split
 
@@ -162,7 +163,7 @@ def card(dataset: Dataset, name: str, result: dict[str, dict[str, Any]]) -> str:
         dump_yaml(front).rstrip(),
         "---",
         "",
-        f"# {_markdown_text(name)}",
+        f"# {markdown_text(name)}",
         "",
         f"Moving MNIST videos of {t} frames of {h}x{w} pixels (uint8), exported by movmnist"
         f" {manifest.movmnist_version} from the HDF5 dataset `{dataset.root.name}` (built {manifest.created},"
