@@ -226,13 +226,8 @@ def generate(
         ink_windows=_ink(pool),
     )
     if lazy and out is not None and draws_lazily(cfg):
-
-        def draw_frames(lo: int, hi: int, into: np.ndarray) -> None:
-            render.compose(
-                into, pool.images, choice[lo:hi], present[lo:hi], pixels[lo:hi], "max", clip=clip, ink=_ink(pool)
-            )
-
-        frames: np.ndarray | Frames = Frames(shape, draw_frames, out)
+        drawer = render.MaxDrawer(pool.images, choice, present, pixels, clip, _ink(pool))
+        frames: np.ndarray | Frames = Frames(shape, drawer.draw, out)
         composed = None
     else:
         frames = np.empty(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)

@@ -46,6 +46,8 @@ SCENE = 1024
 SCENES = 32
 
 _NO_ANNOTATIONS = Annotations.model_validate(dict.fromkeys(Annotations.model_fields, False))
+# What a cached scene holds: the frames (drawn from its planned motion) and the basic datasets.
+_SCENED = frozenset(("frames", *BASIC))
 
 
 class ProceduralSplit(SplitView):
@@ -126,7 +128,7 @@ class ProceduralSplit(SplitView):
         unknown = [n for n in names if n not in rows]
         if unknown:
             raise DatasetError(f"split {self.name!r} has no {unknown[0]!r}; it holds {', '.join(rows)}")
-        if self._lazy and all(n == "frames" or n in BASIC for n in names):
+        if self._lazy and _SCENED.issuperset(names):
             return self._from_scenes(names, idx)
         if len(idx) == 1:
             return self._one(names, int(idx[0]))
@@ -149,16 +151,17 @@ class ProceduralSplit(SplitView):
         """`names` of the sequences `idx`: each run of consecutive indices within a block in one kernel call."""
         rows, n = self._rows, len(idx)
         out = {name: np.empty((n, *rows[name][0]), rows[name][1]) for name in names}
-        blocks = idx // SCENE
         if n == 0:
             return out
-        # Where a run of consecutive indices within one block starts (one item: one run).
-        broken = (np.diff(idx) != 1) | (np.diff(blocks) != 0)
-        starts = [0] if n == 1 else np.flatnonzero(np.r_[True, broken]).tolist()
-        for s, e in zip(starts, [*starts[1:], n], strict=True):
-            block = int(blocks[s])
+        if n == 1:  # split[i]: one run
+            runs = [(0, 1, *divmod(int(idx[0]), SCENE))]
+        else:  # where a run of consecutive indices within one block starts
+            broken = (np.diff(idx) != 1) | (np.diff(idx // SCENE) != 0)
+            starts = np.flatnonzero(np.r_[True, broken]).tolist()
+            ends = [*starts[1:], n]
+            runs = [(s, e, *divmod(int(idx[s]), SCENE)) for s, e in zip(starts, ends, strict=True)]
+        for s, e, block, lo in runs:
             chunk = self._scene(block)
-            lo = int(idx[s]) - block * SCENE
             hi = lo + e - s
             for name in names:
                 if name == "frames":
@@ -184,7 +187,7 @@ class ProceduralSplit(SplitView):
 
     def _many(self, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
         rows = self._rows
-        cfg = self.config if any(n not in ("frames", *BASIC) for n in names) else self._bare
+        cfg = self._bare if _SCENED.issuperset(names) else self.config
         n = len(idx)
         if 0 < n <= BLOCK:
             chunk = self._generate(cfg, idx)
