@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import record
+from common import build_demo_test, record
 
 SEQUENCES = 4000
 
@@ -75,15 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "mm"
-        subprocess.run(
-            [
-                sys.executable, "-c", "from movmnist.cli import main; main()",
-                "build", "configs/demo.yaml", "-o", str(data), "-q",
-                "--set", f"splits.test.sequences={SEQUENCES}",
-                "--set", "splits.train.sequences=0", "--set", "splits.val.sequences=0",
-            ],
-            check=True,
-        )  # fmt: skip
+        build_demo_test(data, SEQUENCES)
         raw_mb = SEQUENCES * 20 * 64 * 64 / 1e6
         rows = []
         seconds, base = run(BASELINE, [str(data)])

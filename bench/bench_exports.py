@@ -19,14 +19,12 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import best_of, record
+from common import best_of, build_demo_test, record
 
 SEQUENCES = 2000
 REPEATS = 3
@@ -48,15 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "mm"
-        subprocess.run(
-            [
-                sys.executable, "-c", "from movmnist.cli import main; main()",
-                "build", "configs/demo.yaml", "-o", str(data), "-q",
-                "--set", f"splits.test.sequences={SEQUENCES}",
-                "--set", "splits.train.sequences=0", "--set", "splits.val.sequences=0",
-            ],
-            check=True,
-        )  # fmt: skip
+        build_demo_test(data, SEQUENCES)
         ds = movmnist.open(data)
         sizes: dict[str, int] = {}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,3 +54,16 @@ def rate(count: int, body: Callable[[], object]) -> float:
     started = time.perf_counter()
     body()
     return count / (time.perf_counter() - started)
+
+
+def build_demo_test(out: Path, sequences: int) -> None:
+    """Build configs/demo.yaml (the package's MNIST sample, no download) with `sequences` test sequences only."""
+    subprocess.run(
+        [
+            sys.executable, "-c", "from movmnist.cli import main; main()",
+            "build", "configs/demo.yaml", "-o", str(out), "-q",
+            "--set", f"splits.test.sequences={sequences}",
+            "--set", "splits.train.sequences=0", "--set", "splits.val.sequences=0",
+        ],
+        check=True,
+    )  # fmt: skip
