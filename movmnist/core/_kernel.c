@@ -1,6 +1,7 @@
 /* The hot loops of a build, compiled: sprites combined by pixel-wise max (render_max),
  * optionally with the instance mask and each digit's visible box and pixel count drawn in
- * the same pass, and the clamp-and-reverse walk of the default motion (bounce).
+ * the same pass, the clamp-and-reverse walk of the default motion (bounce), and shard chunks
+ * deflated and inflated by zlib-ng a batch at a time (deflate_many, inflate_many: store/deflate.py).
  *
  * One call renders a chunk of sequences frame by frame: each frame is zeroed, then every
  * present digit's ink window is maxed into it, row by row. A frame (4 KB for 64x64) stays
@@ -14,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -407,14 +409,10 @@ PyDoc_STRVAR(fletcher32_doc,
 "HDF5's Fletcher-32 checksum of a bytes-like object (H5_checksum_fletcher32: 16-bit\n"
 "big-endian words, sums folded every 360 words, an odd last byte as a high byte).");
 
-static PyObject *fletcher32(PyObject *self, PyObject *arg)
+/* H5_checksum_fletcher32 of len bytes. */
+static uint32_t fletcher32_of(const uint8_t *data, size_t bytes)
 {
-    (void)self;
-    Py_buffer buf;
-    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const uint8_t *data = (const uint8_t *)buf.buf;
-    size_t len = (size_t)buf.len / 2;
+    size_t len = bytes / 2;
     uint32_t sum1 = 0, sum2 = 0;
     while (len) {
         size_t tlen = len > 360 ? 360 : len;
@@ -427,7 +425,7 @@ static PyObject *fletcher32(PyObject *self, PyObject *arg)
         sum1 = (sum1 & 0xffff) + (sum1 >> 16);
         sum2 = (sum2 & 0xffff) + (sum2 >> 16);
     }
-    if (buf.len % 2) {
+    if (bytes % 2) {
         sum1 += (uint32_t)(((uint16_t)*data) << 8);
         sum2 += sum1;
         sum1 = (sum1 & 0xffff) + (sum1 >> 16);
@@ -435,14 +433,301 @@ static PyObject *fletcher32(PyObject *self, PyObject *arg)
     }
     sum1 = (sum1 & 0xffff) + (sum1 >> 16);
     sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+    return (sum2 << 16) | sum1;
+}
+
+static PyObject *fletcher32(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uint32_t sum = fletcher32_of((const uint8_t *)buf.buf, (size_t)buf.len);
     PyBuffer_Release(&buf);
-    return PyLong_FromUnsignedLong((unsigned long)((sum2 << 16) | sum1));
+    return PyLong_FromUnsignedLong((unsigned long)sum);
+}
+
+/* ---- Chunks deflated and inflated many at a time, the GIL released once per batch ----
+ *
+ * zlib-ng's native API (zlib-ng.h, 2.x), called through the addresses of the functions that
+ * the zlib_ng extension module already carries (store/codec.py binds them with zng_bind,
+ * after checking the version and that one chunk comes out as zlib_ng.compress makes it).
+ * Calling zlib_ng.compress once a sequence takes and gives back the GIL each time, and the
+ * thread that writes chunks to HDF5 holds it for ~8 us a chunk: a batch here needs it once. */
+
+typedef struct {
+    const uint8_t *next_in;
+    uint32_t avail_in;
+    size_t total_in;
+    uint8_t *next_out;
+    uint32_t avail_out;
+    size_t total_out;
+    const char *msg;
+    void *state;
+    void *zalloc;
+    void *zfree;
+    void *opaque;
+    int data_type;
+    uint32_t adler;
+    unsigned long reserved;
+} zng_stream;
+
+typedef int32_t (*zng_deflate_init2_fn)(zng_stream *, int32_t, int32_t, int32_t, int32_t, int32_t);
+typedef int32_t (*zng_stream_fn)(zng_stream *);
+typedef int32_t (*zng_step_fn)(zng_stream *, int32_t);
+typedef unsigned long (*zng_bound_fn)(zng_stream *, unsigned long);
+typedef int32_t (*zng_inflate_init2_fn)(zng_stream *, int32_t);
+
+static struct {
+    zng_deflate_init2_fn deflate_init2;
+    zng_step_fn deflate;
+    zng_stream_fn deflate_reset, deflate_end;
+    zng_bound_fn deflate_bound;
+    zng_inflate_init2_fn inflate_init2;
+    zng_step_fn inflate;
+    zng_stream_fn inflate_reset, inflate_end;
+} zng;
+
+#define ZNG_FINISH 4
+#define ZNG_STREAM_END 1
+#define ZNG_DEFLATED 8
+#define ZNG_WINDOW_BITS 15
+#define ZNG_MEM_LEVEL 8 /* zlib's and zlib-ng's default, as compress() and zlib_ng.compress use */
+
+PyDoc_STRVAR(zng_bind_doc,
+"zng_bind(addresses)\n"
+"--\n\n"
+"Bind zlib-ng's zng_deflateInit2, zng_deflate, zng_deflateReset, zng_deflateEnd,\n"
+"zng_deflateBound, zng_inflateInit2, zng_inflate, zng_inflateReset and zng_inflateEnd, given\n"
+"as 9 integer addresses in that order (0 unbinds all).");
+
+static PyObject *zng_bind(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    void *a[9];
+    PyObject *seq = PySequence_Fast(arg, "zng_bind takes a sequence of 9 addresses");
+    if (seq == NULL)
+        return NULL;
+    if (PySequence_Fast_GET_SIZE(seq) != 9) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "zng_bind takes 9 addresses");
+        return NULL;
+    }
+    for (int i = 0; i < 9; i++) {
+        a[i] = PyLong_AsVoidPtr(PySequence_Fast_GET_ITEM(seq, i));
+        if (a[i] == NULL && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    zng.deflate_init2 = (zng_deflate_init2_fn)a[0];
+    zng.deflate = (zng_step_fn)a[1];
+    zng.deflate_reset = (zng_stream_fn)a[2];
+    zng.deflate_end = (zng_stream_fn)a[3];
+    zng.deflate_bound = (zng_bound_fn)a[4];
+    zng.inflate_init2 = (zng_inflate_init2_fn)a[5];
+    zng.inflate = (zng_step_fn)a[6];
+    zng.inflate_reset = (zng_stream_fn)a[7];
+    zng.inflate_end = (zng_stream_fn)a[8];
+    Py_RETURN_NONE;
+}
+
+static int zng_bound(void)
+{
+    return zng.deflate_init2 && zng.deflate && zng.deflate_reset && zng.deflate_end && zng.deflate_bound &&
+           zng.inflate_init2 && zng.inflate && zng.inflate_reset && zng.inflate_end;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+PyDoc_STRVAR(deflate_many_doc,
+"deflate_many(rows, level)\n"
+"--\n\n"
+"Each C-contiguous buffer of the list `rows` deflated by zlib-ng as one zlib stream at\n"
+"`level` (as zlib_ng.compress), followed by its fletcher32 checksum (little-endian, as\n"
+"HDF5's filter stores it): a list of bytes. The GIL is released for the whole list.");
+
+static PyObject *deflate_many(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *rows;
+    int level;
+    if (!PyArg_ParseTuple(args, "O!i", &PyList_Type, &rows, &level))
+        return NULL;
+    if (!zng_bound()) {
+        PyErr_SetString(PyExc_RuntimeError, "zlib-ng is not bound (zng_bind)");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows), got = 0;
+    Py_buffer *in = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
+    uint8_t **out = PyMem_Calloc((size_t)(n ? n : 1), sizeof(uint8_t *));
+    size_t *sizes = PyMem_Calloc((size_t)(n ? n : 1), sizeof(size_t));
+    PyObject *result = NULL;
+    int failed = 0;
+    if (in == NULL || out == NULL || sizes == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(rows, got), &in[got], PyBUF_SIMPLE) < 0)
+            goto done;
+        if ((uint64_t)in[got].len > UINT32_MAX / 2) {
+            PyBuffer_Release(&in[got]);
+            PyErr_SetString(PyExc_ValueError, "deflate_many: a row of 2 GB or more");
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    zng_stream s;
+    memset(&s, 0, sizeof s);
+    if (zng.deflate_init2(&s, level, ZNG_DEFLATED, ZNG_WINDOW_BITS, ZNG_MEM_LEVEL, 0) != 0)
+        failed = 1;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        size_t bound = zng.deflate_bound(&s, (unsigned long)in[i].len);
+        out[i] = malloc(bound + 4);
+        if (out[i] == NULL || (i > 0 && zng.deflate_reset(&s) != 0)) {
+            failed = 2;
+            break;
+        }
+        s.next_in = (const uint8_t *)in[i].buf;
+        s.avail_in = (uint32_t)in[i].len;
+        s.next_out = out[i];
+        s.avail_out = (uint32_t)bound;
+        if (zng.deflate(&s, ZNG_FINISH) != ZNG_STREAM_END) {
+            failed = 1;
+            break;
+        }
+        sizes[i] = s.total_out;
+        put_le32(out[i] + sizes[i], fletcher32_of(out[i], sizes[i]));
+    }
+    if (s.state != NULL)
+        zng.deflate_end(&s);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        if (failed == 2)
+            PyErr_NoMemory();
+        else
+            PyErr_SetString(PyExc_RuntimeError, "zlib-ng's deflate failed");
+        goto done;
+    }
+    result = PyList_New(n);
+    for (Py_ssize_t i = 0; result != NULL && i < n; i++) {
+        PyObject *b = PyBytes_FromStringAndSize((const char *)out[i], (Py_ssize_t)sizes[i] + 4);
+        if (b == NULL)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, i, b);
+    }
+done:
+    for (Py_ssize_t i = 0; i < got; i++)
+        PyBuffer_Release(&in[i]);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++)
+        free(out[i]);
+    PyMem_Free(in);
+    PyMem_Free(out);
+    PyMem_Free(sizes);
+    return result;
+}
+
+PyDoc_STRVAR(inflate_many_doc,
+"inflate_many(stored, places, out, checked)\n"
+"--\n\n"
+"Chunks of equal size inflated into the writable C-contiguous buffer `out`, one after the\n"
+"other: chunk i is the bytes places[2i] (offset) and places[2i+1] (size) of the buffer\n"
+"`stored` (places: int64), a zlib stream followed, if `checked`, by its fletcher32 checksum.\n"
+"Returns -1 when every chunk checked and inflated to exactly len(out) / chunks bytes, else\n"
+"4 * i + why for the first chunk i that did not: why 1 its checksum, 2 its stream, 3 its\n"
+"size (nothing of it or after it is trusted). The GIL is released for the whole batch.");
+
+static PyObject *inflate_many(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer stored, places, out;
+    int checked;
+    if (!PyArg_ParseTuple(args, "y*y*w*p", &stored, &places, &out, &checked))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = places.len / (Py_ssize_t)(2 * sizeof(int64_t)), bad = -1;
+    if (!zng_bound()) {
+        PyErr_SetString(PyExc_RuntimeError, "zlib-ng is not bound (zng_bind)");
+        goto done;
+    }
+    if (n == 0 || out.len % n != 0 || out.len / n > UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "inflate_many: out does not split into the chunks");
+        goto done;
+    }
+    const int64_t *p = (const int64_t *)places.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[2 * i] < 0 || p[2 * i + 1] < 0 || p[2 * i] + p[2 * i + 1] > stored.len) {
+            PyErr_SetString(PyExc_ValueError, "inflate_many: a chunk outside the stored bytes");
+            goto done;
+        }
+    }
+    size_t each = (size_t)(out.len / n);
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    zng_stream s;
+    memset(&s, 0, sizeof s);
+    if (zng.inflate_init2(&s, ZNG_WINDOW_BITS) != 0)
+        failed = 1;
+    for (Py_ssize_t i = 0; i < n && !failed; i++) {
+        const uint8_t *chunk = (const uint8_t *)stored.buf + p[2 * i];
+        size_t size = (size_t)p[2 * i + 1];
+        if (checked) {
+            if (size < 4 || fletcher32_of(chunk, size - 4) != ((uint32_t)chunk[size - 4] | (uint32_t)chunk[size - 3] << 8 |
+                                                             (uint32_t)chunk[size - 2] << 16 | (uint32_t)chunk[size - 1] << 24)) {
+                bad = 4 * i + 1;
+                break;
+            }
+            size -= 4;
+        }
+        if (i > 0 && zng.inflate_reset(&s) != 0) {
+            failed = 1;
+            break;
+        }
+        s.next_in = chunk;
+        s.avail_in = (uint32_t)size;
+        s.next_out = (uint8_t *)out.buf + i * each;
+        s.avail_out = (uint32_t)each;
+        int32_t rc = zng.inflate(&s, ZNG_FINISH);
+        if (rc != ZNG_STREAM_END) {
+            /* out full before the stream's end: more bytes than a chunk holds */
+            bad = 4 * i + (rc == -5 && s.avail_out == 0 ? 3 : 2);
+            break;
+        }
+        if (s.total_out != each) {
+            bad = 4 * i + 3;
+            break;
+        }
+    }
+    if (s.state != NULL)
+        zng.inflate_end(&s);
+    Py_END_ALLOW_THREADS
+    if (failed)
+        PyErr_SetString(PyExc_RuntimeError, "zlib-ng's inflate failed");
+    else
+        result = PyLong_FromSsize_t(bad);
+done:
+    PyBuffer_Release(&stored);
+    PyBuffer_Release(&places);
+    PyBuffer_Release(&out);
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"fletcher32", fletcher32, METH_O, fletcher32_doc},
     {"render_max", render_max, METH_VARARGS, render_max_doc},
     {"bounce", bounce, METH_VARARGS, bounce_doc},
+    {"zng_bind", zng_bind, METH_O, zng_bind_doc},
+    {"deflate_many", deflate_many, METH_VARARGS, deflate_many_doc},
+    {"inflate_many", inflate_many, METH_VARARGS, inflate_many_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,14 +25,8 @@ import numpy as np
 
 from movmnist.errors import WriteFailed
 from movmnist.files import remove_quietly, temporary_path
-from movmnist.store import records, sinks
+from movmnist.store import deflate, records, sinks
 from movmnist.store.schema import BLOCK_ROWS, Layout
-
-zlib_ng: Any
-try:  # the fast deflate of gzip shards (see `fast_deflate`)
-    from zlib_ng import zlib_ng
-except ImportError:  # then HDF5's own deflate filter: the same arrays, ~3.5x slower at level 1
-    zlib_ng = None
 
 # Frames go to HDF5 (and its compressor) in blocks of about this many bytes, small enough
 # to be compressed while still in the CPU's cache after they are drawn.
@@ -62,34 +56,34 @@ def compression_args(compression: str, level: int) -> dict[str, Any]:
 _warned = False
 
 
-def fast_deflate(compression: str, level: int) -> Callable[[Any], bytes] | None:
+def fast_deflate(compression: str, level: int) -> Callable[[list[Any]], list[bytes]] | None:
     """The compressor of the per-sequence datasets of a shard (frames, masks, annotations), or None.
 
     For gzip: zlib-ng's deflate at the same level (zlib's API and level scale, its own
-    faster implementation). It writes zlib streams (RFC 1950), the format HDF5's deflate
-    filter stores, so each chunk is written compressed as it is (`write_direct_chunk`, with
-    the fletcher32 checksum HDF5's next filter would append: `checksum.seal`) into a dataset
-    that declares the standard filters at that level: any HDF5 reader opens and checks it.
-    zlib-ng compresses each chunk from a fresh stream, so the same chunk gives the same
-    bytes in every process. None where HDF5's filters compress (other codecs, or zlib-ng
-    not installed: then a notice on stderr, once per process).
+    faster implementation), a batch of chunks a call (`deflate.compress`). It writes zlib
+    streams (RFC 1950), the format HDF5's deflate filter stores, each followed by the
+    fletcher32 checksum HDF5's next filter would append, so each chunk is written as it is
+    (`write_direct_chunk`) into a dataset that declares the standard filters at that level:
+    any HDF5 reader opens and checks it. Each chunk is compressed from a reset stream, so
+    the same chunk gives the same bytes in every process. None where HDF5's filters
+    compress (other codecs, or zlib-ng not installed: then a notice on stderr, once per
+    process).
     """
     global _warned
     if compression != "gzip":
         return None
-    if zlib_ng is None:
+    if deflate.zlib_ng is None:
         if not _warned:
             _warned = True
             warnings.warn(
                 "zlib-ng is not installed: gzip shards are compressed by HDF5's zlib (~3.5x slower)", stacklevel=2
             )
         return None
-    compress = zlib_ng.compress
 
-    def deflate(sequence: Any) -> bytes:
-        return compress(sequence, level)  # type: ignore[no-any-return]
+    def compress(rows: list[Any]) -> list[bytes]:
+        return deflate.compress(rows, level)
 
-    return deflate
+    return compress
 
 
 def write_shard(
@@ -153,8 +147,8 @@ def _write_hdf5(
     alternating: bool,
 ) -> None:
     f = h5py.File(tmp, "x")  # a fresh name (files.temporary_path), never a file or symlink that exists
-    deflate = fast_deflate(compression, level)
-    pipeline = sinks.Pipeline(deflate) if deflate is not None else None
+    compress = fast_deflate(compression, level)
+    pipeline = sinks.Pipeline(compress) if compress is not None else None
     try:
         done = _fill(f, n, layout, chunks, attrs, compression_args(compression, level), pipeline, alternating)
     except BaseException:

@@ -2,8 +2,9 @@
 
 `Rows` writes through HDF5's own filters. `Chunks` writes whole chunks compressed here
 (`shards.fast_deflate`), and a `Pipeline` compresses them on a thread of their own while
-the caller draws what comes next: zlib-ng's deflate and the compiled kernel both release
-the GIL, so one worker process keeps about two cores busy where there are two to spare.
+the caller draws what comes next: zlib-ng's deflate (a batch of chunks a call, `deflate`)
+and the compiled kernel both release the GIL, so one worker process keeps about two cores
+busy where there are two to spare.
 Chunks reach the file in the order they were given, from one thread, so a shard's bytes
 do not depend on the pipeline: the same as written one after the other.
 """
@@ -17,8 +18,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-
-from movmnist.store import checksum
 
 # A batch: the dataset, and the first row of each chunk with the chunk's rows.
 _Batch = tuple[h5py.Dataset, list[int], list[np.ndarray]]
@@ -35,16 +34,13 @@ class Pipeline:
     (after a failure) drops what is left and stops it.
     """
 
-    def __init__(self, deflate: Callable[[Any], bytes]) -> None:
-        self.deflate = deflate
+    def __init__(self, compress: Callable[[list[Any]], list[bytes]]) -> None:
+        self.compress = compress
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="movmnist-deflate")
         self.queue: deque[tuple[h5py.Dataset, list[int], Future[list[bytes]]]] = deque()
 
-    def _compress(self, rows: list[np.ndarray]) -> list[bytes]:
-        return [checksum.seal(self.deflate(r)) for r in rows]
-
     def put(self, ds: h5py.Dataset, starts: list[int], rows: list[np.ndarray]) -> None:
-        self.queue.append((ds, starts, self.pool.submit(self._compress, rows)))
+        self.queue.append((ds, starts, self.pool.submit(self.compress, rows)))
         while len(self.queue) > 1:
             self._write_oldest()
 

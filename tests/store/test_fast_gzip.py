@@ -17,7 +17,7 @@ from movmnist.builder import worker
 from movmnist.builder.plan import make_plan
 from movmnist.config import Config
 from movmnist.core.generate import generate
-from movmnist.store import checksum, shards
+from movmnist.store import checksum, deflate, shards
 from tests.conftest import small_config
 
 zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
@@ -44,7 +44,7 @@ def arrays(path: Path) -> dict[str, np.ndarray]:
 def fast_and_slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Path], list[Path], Config]:
     cfg = small_config(*OVERRIDES)
     fast = write_test_split(cfg, tmp_path / "fast")
-    monkeypatch.setattr(shards, "zlib_ng", None)
+    monkeypatch.setattr(deflate, "zlib_ng", None)
     monkeypatch.setattr(shards, "_warned", False)
     with pytest.warns(UserWarning, match="zlib-ng is not installed"):
         slow = write_test_split(cfg, tmp_path / "slow")
@@ -115,8 +115,11 @@ def test_h5dump_prints_the_fast_shards_frames(tmp_path: Path) -> None:
 
 def test_every_gzip_level_and_only_gzip_takes_the_fast_path(tmp_path: Path) -> None:
     for level in range(10):
-        deflate = shards.fast_deflate("gzip", level)
-        assert deflate is not None and deflate(b"abc" * 99) == zlib_ng.compress(b"abc" * 99, level)
+        compress = shards.fast_deflate("gzip", level)
+        assert compress is not None
+        assert compress([b"abc" * 99, b"xyz"]) == [
+            checksum.seal(zlib_ng.compress(b, level)) for b in (b"abc" * 99, b"xyz")
+        ]
     for codec, level in [("zstd", 1), ("lz4", 1), ("lzf", 1), ("none", 1)]:
         assert shards.fast_deflate(codec, level) is None, (codec, level)
     cfg = small_config(*OVERRIDES, "output.compression_level=6")
@@ -139,7 +142,7 @@ def test_the_same_chunks_give_the_same_bytes_in_any_process_state(tmp_path: Path
 
 
 def test_the_fallback_notice_is_printed_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shards, "zlib_ng", None)
+    monkeypatch.setattr(deflate, "zlib_ng", None)
     monkeypatch.setattr(shards, "_warned", False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
