@@ -160,17 +160,25 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     metavar="K",
     help="Also regenerate K sampled sequences from the config and compare them byte for byte.",
 )
+@click.option(
+    "--source-path",
+    "source_path",
+    metavar="PATH",
+    help="With --regenerate: the digit source on this machine (idx folder, npz file, or TFDS data dir).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict; no progress bar.")
-def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
+def verify(dataset: Path, regenerate: int, source_path: str | None, as_json: bool, quiet: bool) -> None:
     """Check every shard of DATASET against its manifest: exists, sha256, sizes, shapes, dtypes.
 
     Exit status 0 when everything holds, 1 with a per-shard report otherwise.
-    --regenerate needs the digit source the dataset was built from.
+    --regenerate needs the digit source the dataset was built from: the manifest's paths and
+    URLs are never used (a dataset may come from anywhere), so an idx or npz source is named
+    with --source-path, and a tfds set must be cached (movmnist fetch; nothing is downloaded).
 
     \b
     Example:
-        movmnist verify data/moving-mnist --regenerate 20
+        movmnist verify data/moving-mnist --regenerate 20 --source-path ~/mnist
     """
     from movmnist.store.manifest import read_manifest
     from movmnist.tools.verify import format_text
@@ -179,7 +187,7 @@ def verify(dataset: Path, regenerate: int, as_json: bool, quiet: bool) -> None:
     bar = ProgressBar(disable=quiet or as_json, unit="shard", terminal_only=True)
     bar.start(len(read_manifest(dataset).shards))
     try:
-        report = run_verify(dataset, regenerate=regenerate, progress=lambda _: bar.advance(1))
+        report = run_verify(dataset, regenerate=regenerate, progress=lambda _: bar.advance(1), source_path=source_path)
     finally:
         bar.close()
     if as_json:

@@ -70,11 +70,15 @@ def recorded_description(source: DigitSource) -> dict[str, Any]:
     return described
 
 
-def open_source(cfg: Source) -> DigitSource:
-    """Open (and check, without decoding) the source a config names; SourceError if unusable."""
+def open_source(cfg: Source, download: bool = True) -> DigitSource:
+    """Open (and check, without decoding) the source a config names; SourceError if unusable.
+
+    download=False: a tfds set that is not cached is refused instead of downloaded."""
     opener = _OPENERS.get(cfg.kind)
     if opener is None:
         raise SourceError(f"source.kind {cfg.kind!r} is not known; use one of: {', '.join(_OPENERS)}")
+    if cfg.kind == "tfds" and not download:
+        return open_tfds(cfg.name, cfg.data_dir, download=False)
     return opener(cfg)
 
 

@@ -18,13 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from movmnist.errors import DatasetError
+from movmnist.config import Source
+from movmnist.errors import ConfigError, DatasetError, SourceError
 from movmnist.files import sha256_file
 from movmnist.read.dataset import Dataset
+from movmnist.sources import open_source
 from movmnist.store import guard
 from movmnist.store.manifest import Manifest, ShardEntry, read_manifest
 from movmnist.store.reader import ShardReader
 from movmnist.store.schema import Layout
+from movmnist.text import cut
 
 
 @dataclass
@@ -156,13 +159,49 @@ def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
+_WHERE = {"idx": "the folder of its IDX files", "npz": "its npz file", "tfds": "the TFDS data dir that caches it"}
+
+
+def local_source(recorded: Source, source_path: str | None) -> Source:
+    """The source a manifest records, found where the user says: its paths and URLs are never used.
+
+    A manifest may come from anywhere: its source.path, data_dir and mirror name folders and URLs
+    of another machine (or an attacker's choice), so regenerating never reads, creates or
+    contacts them. `source_path` (verify --source-path) is the idx folder, the npz file or the
+    TFDS data dir (None: TFDS's default) here; a tfds set must be cached (nothing is downloaded).
+    """
+    kind = recorded.kind
+    if kind not in _WHERE:
+        if source_path is not None:
+            raise ConfigError(
+                f"--source-path is for idx, npz and tfds sources; this dataset's {kind} source needs none"
+            )
+        return recorded
+    if kind == "tfds":
+        local = recorded.model_copy(update={"data_dir": source_path, "mirror": None})
+        try:
+            open_source(local, download=False)
+        except SourceError as exc:
+            raise SourceError(
+                f"{exc}, or give {_WHERE[kind]} with --source-path DIR; verify downloads nothing"
+            ) from None
+        return local
+    if source_path is None:
+        raise ConfigError(
+            f"--regenerate needs the {kind} source the dataset was built from ({cut(recorded.path or '', 60)!r} on the"
+            f" machine that built it): give {_WHERE[kind]} here with --source-path PATH"
+        )
+    return recorded.model_copy(update={"path": source_path})
+
+
+def _regenerate(dataset: Dataset, k: int, report: Report, source_path: str | None) -> None:
     from movmnist.config import Config
     from movmnist.read.procedural import ProceduralDataset
-    from movmnist.sources import open_source, recorded_description
+    from movmnist.sources import recorded_description
 
-    cfg = Config.from_data(dataset.manifest.config)
-    described = recorded_description(open_source(cfg.source))
+    built = Config.from_data(dataset.manifest.config)
+    cfg = built.model_copy(update={"source": local_source(built.source, source_path)})
+    described = recorded_description(open_source(cfg.source, download=False))
     recorded = dataset.manifest.source
     differ = sorted(key for key in set(described) | set(recorded) if described.get(key) != recorded.get(key))
     if differ:
@@ -192,12 +231,18 @@ def _regenerate(dataset: Dataset, k: int, report: Report) -> None:
 
 
 def verify(
-    dataset: str | PathLike[str], regenerate: int = 0, progress: Callable[[ShardCheck], None] | None = None
+    dataset: str | PathLike[str],
+    regenerate: int = 0,
+    progress: Callable[[ShardCheck], None] | None = None,
+    source_path: str | None = None,
 ) -> Report:
     """Check every shard of the dataset at `dataset` against its manifest; regenerate and compare
-    `regenerate` sampled sequences. Returns the report (never raises for a damaged shard)."""
+    `regenerate` sampled sequences from the digit source at `source_path` (`local_source`).
+    Returns the report (never raises for a damaged shard)."""
     root = Path(dataset)
     manifest = read_manifest(root)
+    if regenerate > 0:  # refused before any shard is read: where the digits are is the user's to say
+        local_source(manifest.build_config().source, source_path)
     layout = _layout(manifest)
     report = Report(str(root), [])
     for split, info in manifest.splits.items():
@@ -219,7 +264,7 @@ def verify(
             report.problems.append("sequences not regenerated: fix the shards above first")
         else:
             with Dataset(root, manifest=manifest) as ds:
-                _regenerate(ds, regenerate, report)
+                _regenerate(ds, regenerate, report, source_path)
     return report
 
 

@@ -237,7 +237,7 @@ def test_fletcher32_checksums_are_checked_where_enabled(ds: Path, tmp_path: Path
 
 def test_regenerate_works_for_a_source_read_from_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The manifest records a source's path by its name only: verify compares it the same way
-    (and finds the source where that name leads, here from the folder that holds it)."""
+    and finds the source where --source-path says (never where the manifest's name leads)."""
     from movmnist.builder import build
     from movmnist.sources.sample import SAMPLE_DIR
     from tests.conftest import small_config
@@ -247,5 +247,5 @@ def test_regenerate_works_for_a_source_read_from_a_path(tmp_path: Path, monkeypa
     build(small_config("source.kind=idx", f"source.path={SAMPLE_DIR}", *sets), out, workers=1)
     assert json.loads((out / "manifest.json").read_text())["source"]["path"] == SAMPLE_DIR.name
     monkeypatch.chdir(SAMPLE_DIR.parent)
-    result = CliRunner().invoke(cli, ["verify", str(out), "--regenerate", "6"])
+    result = CliRunner().invoke(cli, ["verify", str(out), "--regenerate", "6", "--source-path", str(SAMPLE_DIR)])
     assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from movmnist.errors import SourceError
 from movmnist.sources.base import check_same_shapes
 from movmnist.sources.tfds.cache import (
     CACHE_DIR,
@@ -60,14 +61,19 @@ __all__ = [
 ]
 
 
-def open_tfds(name: str, data_dir: str | Path | None = None, mirror: str | None = None) -> TfdsSource:
-    """The TFDS set `name`, from the cache, downloading (and caching) it first if needed.
+def open_tfds(
+    name: str, data_dir: str | Path | None = None, mirror: str | None = None, download: bool = True
+) -> TfdsSource:
+    """The TFDS set `name`, from the cache, downloading (and caching) it first if needed
+    (`download=False`: SourceError instead; nothing is created, no URL contacted).
 
     Raises DownloadError when it cannot be downloaded (or fails its checksum), SourceError when
     the name is unknown or the set cannot be used (e.g. it needs TensorFlow to prepare).
     """
     directory = cache_path(name, data_dir)
     meta = read_cache(directory)
+    if meta is None and not download:
+        raise SourceError(f"the tfds set {name} is not cached in {directory}; fetch it first: movmnist fetch {name}")
     if meta is None:
         meta = fetch(name, data_dir, mirror=mirror)
     check_same_shapes(directory, {split: tuple(info["image_shape"]) for split, info in meta["splits"].items()})
