@@ -88,7 +88,7 @@ def compress(rows: list[Any], level: int) -> list[bytes]:
     return [checksum.seal(zlib_ng.compress(row, level)) for row in rows]
 
 
-_inflate: Any = zlib_ng.decompress if zlib_ng is not None else zlib.decompress
+inflate: Any = zlib_ng.decompress if zlib_ng is not None else zlib.decompress
 
 
 def inflate_into(stored: Any, places: np.ndarray, out: np.ndarray, checked: bool) -> int:
@@ -110,7 +110,7 @@ def inflate_into(stored: Any, places: np.ndarray, out: np.ndarray, checked: bool
             if body is None:
                 return 4 * i + 1
         try:
-            body = _inflate(body, bufsize=each)
+            body = inflate(body, bufsize=each)
         except Exception:  # zlib's or zlib-ng's error: a damaged stream
             return 4 * i + 2
         if len(body) != each:
