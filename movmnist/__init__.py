@@ -1,7 +1,8 @@
 """movmnist: Moving MNIST datasets, built fast, reproducibly, as HDF5 shards.
 
-The public Python API, in one place: `open` a built dataset, `load_config`, `build`, and
-`procedural` (a config's dataset generated on the fly, the same items as its build).
+The public Python API, in one place: `open` a built dataset, `load_config`, `build`,
+`procedural` (a config's dataset generated on the fly, the same items as its build), and
+`score` (predictions under OpenSTL's or PredRNN's metrics).
 Each imports its layer when first called, so `import movmnist` (and the CLI's --help)
 stays fast. The package's layers, bottom to top (each imports only those below it;
 tests/test_layers.py checks it): errors, files, text -> config -> core -> sources ->
@@ -13,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from movmnist.config import Config
     from movmnist.read.dataset import Dataset
     from movmnist.read.procedural import ProceduralDataset
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build", "build_part", "load_config", "merge", "open", "procedural"]
+__all__ = ["__version__", "build", "build_part", "load_config", "merge", "open", "procedural", "score"]
 
 
 def open(path: str | PathLike[str], *, annotations: bool = False, input_frames: int | None = None) -> Dataset:
@@ -119,3 +122,20 @@ def procedural(
 
         config = type(config).from_data(apply_overrides(config.to_data(), set))
     return ProceduralDataset(config, annotations=annotations, input_frames=input_frames)
+
+
+def score(
+    pred: np.ndarray | str | PathLike[str],
+    target: np.ndarray | str | PathLike[str],
+    *,
+    metrics: str = "openstl",
+) -> dict[str, Any]:
+    """MSE, MAE, PSNR, SSIM of `pred` against `target` under `metrics` ("openstl" or "predrnn"), per frame and mean.
+
+    Arrays [N, T, (C,) H, W] of the predicted frames, uint8 or float in [0, 1]; or `target` a
+    pack directory and `pred` a file in its layout. See `movmnist score --help` and README,
+    "Evaluation packs".
+    """
+    from movmnist.tools.score import score as run
+
+    return run(pred, target, metrics=metrics)

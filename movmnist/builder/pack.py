@@ -38,8 +38,8 @@ from movmnist.errors import ConfigError, OutputError
 from movmnist.read.dataset import Dataset
 from movmnist.sources import load_pool
 from movmnist.tools.exports.arrays import write_npy, write_predrnn_npz
+from movmnist.tools.score import MANIFEST
 
-MANIFEST = "pack.json"
 _BLOCK = 1 << 22
 REPO = Path(__file__).resolve().parents[2]  # a source checkout's root, where configs/packs/ lives
 
@@ -195,18 +195,4 @@ def make_pack(
         if target.exists():
             shutil.rmtree(target)
         folder.rename(target)
-    return data
-
-
-def read_pack(path: str | Path) -> dict[str, Any]:
-    """A built pack's manifest (pack.json in `path`); ConfigError when `path` is not a pack."""
-    file = Path(path) / MANIFEST
-    try:
-        data = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path} holds no {MANIFEST}; give a folder that movmnist pack wrote") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{file} is not readable JSON ({exc}); rebuild the pack") from None
-    if not isinstance(data, dict) or data.get("pack") not in PACKS or not isinstance(data.get("target"), str):
-        raise ConfigError(f"{file} is not a movmnist pack manifest; rebuild the pack")
     return data

@@ -75,3 +75,52 @@ def pack(
         shapes = "; ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in entry["arrays"].items())
         click.echo(f"  {entry['path']}: {shapes}")
     click.echo(f"digest {data['digest']}")
+
+
+@cli.command()
+@click.argument("pred", type=click.Path(path_type=Path))
+@click.option("--pack", "pack_dir", type=click.Path(path_type=Path), required=True, help="A pack folder.")
+@click.option(
+    "--metrics",
+    type=click.Choice(["openstl", "predrnn"]),
+    default="openstl",
+    show_default=True,
+    help="Whose metric definitions to use (README, Evaluation packs).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON (an infinite PSNR as null).")
+def score(pred: Path, pack_dir: Path, metrics: str, as_json: bool) -> None:
+    """Score prediction PRED (npy, npz or HDF5, the pack's layout) against pack DIR's target frames.
+
+    PRED holds the predicted frames (the last T - K of the pack's target), uint8 or float
+    in [0, 1], in the target file's layout or as [N, T - K, C, H, W] (OpenSTL's preds.npy).
+
+    \b
+    Example:
+        movmnist score saved/preds.npy --pack packs/openstl-mmnist --metrics openstl --json
+    """
+    import math
+
+    from movmnist.tools.score import score as run
+
+    result = run(pred, pack_dir, metrics=metrics)
+    if as_json:
+
+        def finite(x: object) -> object:
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            if isinstance(x, dict):
+                return {k: finite(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [finite(v) for v in x]
+            return x
+
+        click.echo(json.dumps(finite(result)))
+        return
+    names = [k for k in ("mse", "mae", "psnr", "ssim") if k in result]
+    click.echo(f"{metrics} metrics, {result['sequences']} sequences x {result['frames']} predicted frames")
+    click.echo("frame " + " ".join(f"{k:>10}" for k in names))
+    for i in range(result["frames"]):
+        click.echo(f"{i + 1:>5} " + " ".join(f"{result['per_frame'][k][i]:10.4f}" for k in names))
+    click.echo(" mean " + " ".join(f"{result[k]:10.4f}" for k in names))
+    if "mse_per_seq" in result:
+        click.echo(f"mse per seq (PredRNN's line): {result['mse_per_seq']:.4f}")

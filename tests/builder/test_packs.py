@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 import movmnist
-from movmnist.builder.pack import make_pack, pack_config, read_pack
+from movmnist.builder.pack import make_pack, pack_config
 from movmnist.cli import cli
 from movmnist.config.packs import CATALOGUE, PACKS
+from movmnist.tools.score import read_pack
 
 
 @pytest.fixture(scope="module")
