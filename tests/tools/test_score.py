@@ -175,3 +175,35 @@ def test_cli_errors(packs: dict[str, Path], tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "does not exist" in missing.output
     with pytest.raises(ConfigError, match=r"prediction shape \(2, 64, 64\) must equal the target's"):
         movmnist.score(np.zeros((2, 64, 64)), np.zeros((1, 2, 64, 64)))
+
+
+def test_against_literal_transcriptions_of_the_toolboxes() -> None:
+    """OpenSTL's metric() (MSE, MAE, PSNR, SSIM with skimage <= 0.19.3's float range) and PredRNN's
+    test loop (its MSE, batch_psnr, compare_ssim on uint8), transcribed, on random predictions."""
+    rng = np.random.default_rng(1)
+    true = (rng.random((3, 2, 1, 64, 64)) * 255).astype(np.uint8)
+    y = (true / 255.0).astype(np.float32)
+    pred = np.clip(y + rng.normal(0, 0.1, y.shape), -0.2, 1.2).astype(np.float32)
+    o = movmnist.score(pred, true, metrics="openstl")
+    assert o["mse"] == pytest.approx(np.mean((pred - y) ** 2, axis=(0, 1)).sum(), rel=1e-5)
+    assert o["mae"] == pytest.approx(np.mean(np.abs(pred - y), axis=(0, 1)).sum(), rel=1e-5)
+    q = np.minimum(np.maximum(pred, 0), 1)
+    psnr = [20.0 * np.log10(1.0 / np.sqrt(np.mean((q[b, f] - y[b, f]) ** 2))) for b in range(3) for f in range(2)]
+    assert o["psnr"] == pytest.approx(np.mean(psnr), rel=1e-5)
+    ssim_o = [
+        structural_similarity(q[b, f].swapaxes(0, 2), y[b, f].swapaxes(0, 2), channel_axis=-1, data_range=2)
+        for b in range(3)
+        for f in range(2)
+    ]
+    assert o["ssim"] == pytest.approx(np.mean(ssim_o), rel=1e-5)
+    p = movmnist.score(pred, true, metrics="predrnn")
+    x, gx = y.transpose(0, 1, 3, 4, 2), q.transpose(0, 1, 3, 4, 2)  # PredRNN: channels last
+    mse = [np.square(x[:, i] - gx[:, i]).sum() / 3 for i in range(2)]
+    assert p["per_frame"]["mse"] == pytest.approx(mse, rel=1e-5) and p["mse_per_seq"] == pytest.approx(sum(mse))
+    real, fake = np.uint8(x * 255), np.uint8(gx * 255)
+    for i in range(2):
+        a, b = np.int32(fake[:, i]), np.int32(real[:, i])
+        frame_mse = np.sum((a - b) ** 2, axis=(1, 2, 3), dtype=np.float32) / float(np.size(fake[0, i]))
+        assert p["per_frame"]["psnr"][i] == pytest.approx(np.mean(20 * np.log10(255) - 10 * np.log10(frame_mse)))
+        s = [structural_similarity(fake[k, i], real[k, i], channel_axis=-1) for k in range(3)]
+        assert p["per_frame"]["ssim"][i] == pytest.approx(np.mean(s), rel=1e-6)
