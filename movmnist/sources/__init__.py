@@ -62,11 +62,13 @@ OPENERS = MappingProxyType(_OPENERS)  # one per row of config/source_kinds.py (t
 
 
 def recorded_description(source: DigitSource) -> dict[str, Any]:
-    """`source.describe()` as a manifest records it: a path by its name only, so that no folder
-    of the builder's machine leaves it (`verify --regenerate` compares the two this way)."""
+    """`source.describe()` as a manifest records it: a path (and a TFDS cache's data dir) by its
+    name only, so that no folder of the builder's machine leaves it (`verify --regenerate`
+    compares the two this way)."""
     described = source.describe()
-    if described.get("path"):
-        described["path"] = local_name(described["path"])
+    for key in ("path", "data_dir"):
+        if described.get(key):
+            described[key] = local_name(described[key])
     return described
 
 
