@@ -24,7 +24,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 $(VENV)/.dev: pyproject.toml movmnist/core/_kernel.c | $(BIN)/activate
 	$(BIN)/pip install --quiet --no-deps --extra-index-url $(TORCH_INDEX) '$(TORCH)'
-	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask,tfds]'
+	$(BIN)/pip install --quiet -e '.[dev,test-torch,dask,ray,tfds]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

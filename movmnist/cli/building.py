@@ -22,13 +22,18 @@ from movmnist.cli.common import ProgressBar, cli, config_options, load
 )
 @click.option(
     "--engine",
-    type=click.Choice(["local", "dask"]),
+    type=click.Choice(["local", "dask", "ray"]),
     help="Where shard tasks run (default: the config's engine.kind, local).",
 )
 @click.option(
     "--scheduler",
     metavar="tcp://HOST:PORT",
     help="Dask scheduler address (implies --engine dask); without it, dask starts a local cluster.",
+)
+@click.option(
+    "--address",
+    metavar="HOST:PORT|auto",
+    help="Ray cluster address (implies --engine ray); without it, ray starts a local instance.",
 )
 @click.option(
     "--shard-index",
@@ -53,6 +58,7 @@ def build(
     resume: bool,
     engine: str | None,
     scheduler: str | None,
+    address: str | None,
     shard_index: int | None,
     num_shards: int | None,
     quiet: bool,
@@ -71,6 +77,7 @@ def build(
         movmnist build configs/default.yaml --set sequence.length=30 --out data/mm30
         movmnist build configs/default.yaml --out data/mm --resume
         movmnist build configs/default.yaml --out /shared/mm --scheduler tcp://10.0.0.5:8786
+        movmnist build configs/default.yaml --out /shared/mm --engine ray --address auto
         movmnist build big.yaml --out /shared/mm --shard-index $SLURM_ARRAY_TASK_ID --num-shards 64
     """
     import shlex
@@ -79,12 +86,14 @@ def build(
     from movmnist.builder import build as run_build
     from movmnist.errors import Interrupted
 
-    if scheduler is not None:
-        engine = engine or "dask"
-        if engine != "dask":
-            raise click.UsageError("--scheduler is for --engine dask; drop one of them")
+    for flag, value, kind in (("--scheduler", scheduler, "dask"), ("--address", address, "ray")):
+        if value is not None:
+            engine = engine or kind
+            if engine != kind:
+                raise click.UsageError(f"{flag} is for --engine {kind}; drop one of them")
+    where = scheduler or address
     engine_overrides: tuple[str, ...] = (f"engine.kind={engine}",) if engine else ()
-    engine_overrides += (f"engine.address={json.dumps(scheduler)}",) if scheduler else ()
+    engine_overrides += (f"engine.address={json.dumps(where)}",) if where else ()
     if (shard_index is None) != (num_shards is None):
         raise click.UsageError("--shard-index and --num-shards go together; pass both, or neither")
     cfg = load(config, overrides + engine_overrides)
@@ -123,6 +132,7 @@ def build(
         again += [word for item in overrides for word in ("--set", item)]
         again += ["--engine", engine] if engine else []
         again += ["--scheduler", scheduler] if scheduler else []
+        again += ["--address", address] if address else []
         again += ["--shard-index", str(shard_index), "--num-shards", str(num_shards)] if num_shards else []
         if exc.resumable:
             hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"

@@ -233,23 +233,31 @@ class BuildCfg(_Model):
     )
 
 
-_ADDRESS_RE = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+_ADDRESS_RE = {
+    "dask": (re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$"), "tcp://HOST:PORT"),
+    "ray": (re.compile(r"^(auto|[^\s:/]+:\d+)$"), "HOST:PORT (the head's GCS port) or auto"),
+}
 
 
 class Engine(_Model):
-    """Where shard tasks run: local worker processes, or a Dask cluster. Never changes the bytes."""
+    """Where shard tasks run: local worker processes, a Dask or a Ray cluster. Never changes the bytes."""
 
-    kind: Literal["local", "dask"] = "local"
-    address: str | None = Field(None, description="dask only: scheduler address; none starts a LocalCluster")
+    kind: Literal["local", "dask", "ray"] = "local"
+    address: str | None = Field(
+        None, description="dask or ray: the scheduler's / head's address; none starts a local cluster"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Engine:
-        if self.address is not None and self.kind != "dask":
+        if self.address is None:
+            return self
+        if self.kind not in _ADDRESS_RE:
             raise PydanticCustomError(
-                "path", "address is for kind 'dask' only; set engine.kind=dask or drop engine.address", {}
+                "path", "address is for kind 'dask' or 'ray' only; set engine.kind or drop engine.address", {}
             )
-        if self.address is not None and not _ADDRESS_RE.match(self.address):
+        pattern, shape = _ADDRESS_RE[self.kind]
+        if not pattern.match(self.address):
             raise PydanticCustomError(
-                "path", "address must look like tcp://HOST:PORT (got {v})", {"v": repr(self.address)}
+                "path", "address must look like {shape} (got {v})", {"shape": shape, "v": repr(self.address)}
             )
         return self

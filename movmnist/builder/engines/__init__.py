@@ -1,16 +1,18 @@
-"""Engines: where shard tasks run. One small interface, two implementations.
+"""Engines: where shard tasks run. One small interface, three implementations.
 
 An engine takes shard tasks (`ShardSpec`s and a function that builds one) and yields the
 results as tasks finish; it never decides what to build. `Engine` is the interface;
 `local.LocalEngine` runs tasks on worker processes (`concurrent.futures.ProcessPoolExecutor`),
 `dask.DaskEngine` on a Dask distributed cluster through its `concurrent.futures` executor
-(`Client.get_executor`). Both submit through `_windowed`: at most two tasks per worker at a
-time, so the driver's memory does not grow with the number of shards. Leaving the `with`
-block on an exception stops running tasks promptly (local workers are terminated; Dask
-futures cancelled).
+(`Client.get_executor`), `ray.RayEngine` on a Ray cluster (a task per shard, its ObjectRef's
+`concurrent.futures` future). All submit through `_windowed`: at most two tasks per worker at a
+time, so the driver's memory does not grow with the number of shards; the two cluster engines
+share `_run_remote` (whole shards counted as progress). Leaving the `with` block on an
+exception stops running tasks promptly (local workers are terminated; Dask futures cancelled;
+Ray tasks cancelled with force).
 
 `local` is the only module that imports `multiprocessing`, `dask` the only one that
-imports `distributed`.
+imports `distributed`, `ray` the only one that imports `ray`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ Task = Callable[[ShardSpec], Any]  # ShardSpec -> ShardResult, picklable (a modu
 class Engine(Protocol):
     """Where shard tasks run: entered as a context manager, then `run`."""
 
-    name: str  # as the manifest records it: "local", "dask"
-    workers: int  # how many tasks run at once (Dask: the cluster's threads, once entered)
+    name: str  # as the manifest records it: "local", "dask", "ray"
+    workers: int  # how many tasks run at once (Dask: the cluster's threads, Ray: its CPUs, once entered)
 
     def __enter__(self) -> Self: ...
 
@@ -60,9 +62,18 @@ class WorkerLost(Exception):
     """The process running a task died (killed, or out of memory) without raising."""
 
 
-def _lost(error: BaseException) -> bool:
-    # Dask raises KilledWorker once a task has killed too many workers; no import needed to see it.
-    return isinstance(error, BrokenProcessPool) or type(error).__name__ == "KilledWorker"
+# Dask raises KilledWorker once a task has killed too many workers, Ray WorkerCrashedError once
+# its retries are spent: no import needed to see them.
+_LOST = ("KilledWorker", "WorkerCrashedError")
+
+
+def _failure(error: BaseException) -> BaseException:
+    """What a task's future raised, as the driver reports it: the task's own exception (Ray
+    wraps it in a RayTaskError, its `cause`), or WorkerLost."""
+    if isinstance(error, BrokenProcessPool) or type(error).__name__ in _LOST:
+        return WorkerLost()
+    cause = getattr(error, "cause", None) if type(error).__name__.startswith("RayTaskError") else None
+    return cause if isinstance(cause, BaseException) else error
 
 
 # --- in the worker ---------------------------------------------------------------------
@@ -131,17 +142,29 @@ def _windowed(
             task = pending.pop(future)
             error = future.exception()
             if error is not None:
-                raise ShardTaskError(task.filename, WorkerLost() if _lost(error) else error) from error
+                raise ShardTaskError(task.filename, _failure(error)) from error
             yield task, future.result()
         fill()
+
+
+def _run_remote(
+    executor: cf.Executor, fn: Task, tasks: Iterable[ShardSpec], workers: int, progress: Progress | None
+) -> Iterator[Any]:
+    """`Engine.run` on a cluster's executor (Dask, Ray): its workers have no channel back for
+    per-chunk progress, so whole shards are counted as they finish."""
+    for task, result in _windowed(executor, fn, tasks, 2 * workers):
+        if progress is not None:
+            progress(task.size)
+        yield result
 
 
 # The implementations import the interface above, so they come after it.
 from movmnist.builder.engines.dask import DaskEngine as DaskEngine  # noqa: E402
 from movmnist.builder.engines.local import LocalEngine as LocalEngine  # noqa: E402
 from movmnist.builder.engines.local import start_server  # noqa: E402
+from movmnist.builder.engines.ray import RayEngine as RayEngine  # noqa: E402
 
-_IMPLEMENTATIONS: tuple[type[Engine], ...] = (LocalEngine, DaskEngine)  # mypy checks that both satisfy Engine
+_IMPLEMENTATIONS: tuple[type[Engine], ...] = (LocalEngine, DaskEngine, RayEngine)  # mypy checks each satisfies Engine
 
 
 def start_early(cfg: EngineCfg) -> None:
@@ -156,7 +179,7 @@ def make_engine(
 ) -> Engine:
     """The engine a config asks for, with `workers` processes (never more than there are tasks).
 
-    `setup(*setup_args)` runs once in each local worker (Dask workers, on other machines, load
+    `setup(*setup_args)` runs once in each local worker (Dask and Ray workers, on other machines, load
     what they need themselves).
 
         Shards are always written in worker processes, even with one worker: HDF5 can crash its
@@ -165,4 +188,6 @@ def make_engine(
     n = max(1, min(workers, tasks))
     if cfg.kind == "dask":
         return DaskEngine(cfg.address, n)
+    if cfg.kind == "ray":
+        return RayEngine(cfg.address, n)
     return LocalEngine(n, setup, setup_args)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from movmnist.builder.engines import Progress, Task, _windowed
+from movmnist.builder.engines import Progress, Task, _run_remote
 from movmnist.builder.plan import ShardSpec
 from movmnist.errors import ConfigError, EngineUnavailable
 
@@ -61,11 +61,7 @@ class DaskEngine:
 
     def run(self, fn: Task, tasks: Iterable[ShardSpec], progress: Progress | None) -> Iterator[Any]:
         assert self._executor is not None, "use the engine in a with block"
-        for task, result in _windowed(self._executor, fn, tasks, 2 * self.workers):
-            # Dask workers have no channel back for per-chunk progress: count whole shards.
-            if progress is not None:
-                progress(task.size)
-            yield result
+        yield from _run_remote(self._executor, fn, tasks, self.workers, progress)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._executor is not None:
