@@ -19,7 +19,9 @@ per-call path runs, with the same bytes.
 from __future__ import annotations
 
 import ctypes
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -91,6 +93,20 @@ def compress(rows: list[Any], level: int) -> list[bytes]:
 inflate: Any = zlib_ng.decompress if zlib_ng is not None else zlib.decompress
 
 
+# Batches of at least this many chunks are inflated half on the caller's thread, half on one
+# other (the kernel releases the GIL), where the machine has a second core.
+PARALLEL_CHUNKS = 8
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (the pid that made it, the thread)
+
+
+def _other_thread() -> ThreadPoolExecutor:
+    """The process's one inflating thread, made again after a fork (threads do not survive one)."""
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():
+        _helper = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="movmnist-inflate"))
+    return _helper[1]
+
+
 def inflate_into(stored: Any, places: np.ndarray, out: np.ndarray, checked: bool) -> int:
     """Chunks of `stored` (bytes-like) into consecutive equal parts of `out` (C-contiguous):
     chunk i is stored[places[i, 0] : places[i, 0] + places[i, 1]], a zlib stream followed,
@@ -100,8 +116,18 @@ def inflate_into(stored: Any, places: np.ndarray, out: np.ndarray, checked: bool
     places = np.ascontiguousarray(places, dtype=np.int64)
     flat = out.reshape(-1).view(np.uint8)
     if BATCHED:
-        assert compiled.kernel is not None
-        return compiled.kernel.inflate_many(stored, places, flat, checked)  # type: ignore[no-any-return]
+        kernel = compiled.kernel
+        assert kernel is not None
+        n = len(places)
+        if n < PARALLEL_CHUNKS or (os.cpu_count() or 1) < 2:
+            return kernel.inflate_many(stored, places, flat, checked)  # type: ignore[no-any-return]
+        half, each = n // 2, len(flat) // n
+        later = _other_thread().submit(kernel.inflate_many, stored, places[half:], flat[half * each :], checked)
+        first = kernel.inflate_many(stored, places[:half], flat[: half * each], checked)
+        second = later.result()
+        if first >= 0:
+            return first  # type: ignore[no-any-return]
+        return -1 if second < 0 else second + 4 * half
     view, each = memoryview(stored), len(flat) // len(places)
     for i, (offset, size) in enumerate(places.tolist()):
         body: memoryview | bytes | None = view[offset : offset + size]

@@ -65,3 +65,23 @@ def test_each_damage_is_named_with_its_chunk(path: str) -> None:
     assert deflate.inflate_into(stored, places, large, checked=True) == 3
     garbage = b"\x00" * 40
     assert deflate.inflate_into(garbage, np.array([[0, 40]]), out[:1], checked=False) == 2
+
+
+@pytest.mark.parametrize("damaged", [None, 1, 6])  # none, in the caller's half, in the other thread's
+def test_a_batch_inflated_on_two_threads_is_one_inflated_on_one(
+    path: str, damaged: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [np.roll(ROWS[3], k) for k in range(deflate.PARALLEL_CHUNKS)]
+    stored, places = stored_chunks(rows)
+    if damaged is not None:
+        flipped = bytearray(stored)
+        flipped[int(places[damaged, 0]) + 10] ^= 0x10
+        stored = bytes(flipped)
+    got = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(deflate, "PARALLEL_CHUNKS", 8 if threads == 2 else 10**9)
+        out = np.zeros((len(rows), len(ROWS[3])), np.uint8)
+        got[threads] = (deflate.inflate_into(stored, places, out, checked=True), out)
+    assert got[1][0] == got[2][0] == (-1 if damaged is None else 4 * damaged + 1)
+    if damaged is None:
+        np.testing.assert_array_equal(got[2][1], np.stack(rows))
