@@ -96,6 +96,7 @@ inflate: Any = zlib_ng.decompress if zlib_ng is not None else zlib.decompress
 # Batches of at least this many chunks are inflated half on the caller's thread, half on one
 # other (the kernel releases the GIL), where the machine has a second core.
 PARALLEL_CHUNKS = 8
+_CORES = os.cpu_count() or 1
 _helper: tuple[int, ThreadPoolExecutor] | None = None  # (the pid that made it, the thread)
 
 
@@ -119,7 +120,7 @@ def inflate_into(stored: Any, places: np.ndarray, out: np.ndarray, checked: bool
         kernel = compiled.kernel
         assert kernel is not None
         n = len(places)
-        if n < PARALLEL_CHUNKS or (os.cpu_count() or 1) < 2:
+        if n < PARALLEL_CHUNKS or _CORES < 2:
             return kernel.inflate_many(stored, places, flat, checked)  # type: ignore[no-any-return]
         half, each = n // 2, len(flat) // n
         later = _other_thread().submit(kernel.inflate_many, stored, places[half:], flat[half * each :], checked)

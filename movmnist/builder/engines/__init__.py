@@ -7,7 +7,7 @@ results as tasks finish; it never decides what to build. `Engine` is the interfa
 (`Client.get_executor`), `ray.RayEngine` on a Ray cluster (a task per shard, its ObjectRef's
 `concurrent.futures` future). All submit through `_windowed`: at most two tasks per worker at a
 time, so the driver's memory does not grow with the number of shards; the two cluster engines
-share `_run_remote` (whole shards counted as progress). Leaving the `with` block on an
+share `RemoteEngine.run` (whole shards counted as progress). Leaving the `with` block on an
 exception stops running tasks promptly (local workers are terminated; Dask futures cancelled;
 Ray tasks cancelled with force).
 
@@ -147,15 +147,20 @@ def _windowed(
         fill()
 
 
-def _run_remote(
-    executor: cf.Executor, fn: Task, tasks: Iterable[ShardSpec], workers: int, progress: Progress | None
-) -> Iterator[Any]:
-    """`Engine.run` on a cluster's executor (Dask, Ray): its workers have no channel back for
-    per-chunk progress, so whole shards are counted as they finish."""
-    for task, result in _windowed(executor, fn, tasks, 2 * workers):
-        if progress is not None:
-            progress(task.size)
-        yield result
+class RemoteEngine:
+    """What the two cluster engines (Dask, Ray) share: `run` on their `concurrent.futures`
+    executor, set once entered. Their workers have no channel back for per-chunk progress, so
+    whole shards are counted as they finish."""
+
+    workers: int
+    _executor: cf.Executor | None
+
+    def run(self, fn: Task, tasks: Iterable[ShardSpec], progress: Progress | None) -> Iterator[Any]:
+        assert self._executor is not None, "use the engine in a with block"
+        for task, result in _windowed(self._executor, fn, tasks, 2 * self.workers):
+            if progress is not None:
+                progress(task.size)
+            yield result
 
 
 # The implementations import the interface above, so they come after it.

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from movmnist.builder.engines import Progress, Task, _run_remote
-from movmnist.builder.plan import ShardSpec
+from movmnist.builder.engines import RemoteEngine
 from movmnist.errors import ConfigError, EngineUnavailable
 
 DASK_HINT = "pip install 'movmnist[dask]'"
 CONNECT_TIMEOUT = "10s"  # how long to try to reach a Dask scheduler
 
 
-class DaskEngine:
+class DaskEngine(RemoteEngine):
     """A Dask distributed cluster: at `address`, or a LocalCluster of `workers` processes."""
 
     name = "dask"
@@ -58,10 +56,6 @@ class DaskEngine:
         self.workers = max(1, sum(self._client.nthreads().values()))
         self._executor = self._client.get_executor(pure=False)
         return self
-
-    def run(self, fn: Task, tasks: Iterable[ShardSpec], progress: Progress | None) -> Iterator[Any]:
-        assert self._executor is not None, "use the engine in a with block"
-        yield from _run_remote(self._executor, fn, tasks, self.workers, progress)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._executor is not None:

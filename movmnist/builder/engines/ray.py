@@ -8,14 +8,31 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+import socket
+from collections.abc import Callable
 from typing import Any
 
-from movmnist.builder.engines import Progress, Task, _run_remote
+from movmnist.builder.engines import RemoteEngine
 from movmnist.builder.plan import ShardSpec
 from movmnist.errors import ConfigError, EngineUnavailable
 
 RAY_HINT = "pip install 'movmnist[ray]'"
+CONNECT_TIMEOUT = 10.0  # seconds to reach a Ray head at HOST:PORT before ray.init (which retries for minutes)
+
+
+def _unreachable(address: str) -> str | None:
+    """Why a Ray head at `address` ("HOST:PORT" or "ray://HOST:PORT") cannot be reached, or None
+    if it answers or the address is not of that form ("auto", "local": Ray resolves those itself).
+    ray.init retries an address that nothing answers at for minutes, printing a warning every
+    few seconds; a TCP connect first turns that into one clear error."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def _apply(fn: Callable[[ShardSpec], Any], task: ShardSpec) -> Any:
@@ -49,7 +66,7 @@ class _RayExecutor(cf.Executor):
             self._ray.wait(refs, num_returns=len(refs), timeout=None if wait and not cancel_futures else 10)
 
 
-class RayEngine:
+class RayEngine(RemoteEngine):
     """A Ray cluster: at `address` ("auto", or the head's HOST:PORT), or a local instance of
     `workers` CPUs; the connection a program already made with `ray.init` is used as it is."""
 
@@ -74,6 +91,12 @@ class RayEngine:
                 # A local instance this build starts and stops reports no usage statistics
                 # unless the user asked for them (Ray sends them by default).
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            why = _unreachable(self.address) if self.address else None
+            if why is not None:
+                raise EngineUnavailable(
+                    f"cannot reach the Ray cluster at {self.address} ({why}); check engine.address / --address,"
+                    " or leave it out to start a local instance"
+                )
             try:
                 ray.init(
                     address=self.address,
@@ -92,10 +115,6 @@ class RayEngine:
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self._executor = _RayExecutor(ray)
         return self
-
-    def run(self, fn: Task, tasks: Iterable[ShardSpec], progress: Progress | None) -> Iterator[Any]:
-        assert self._executor is not None, "use the engine in a with block"
-        yield from _run_remote(self._executor, fn, tasks, self.workers, progress)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         import ray
