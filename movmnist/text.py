@@ -16,7 +16,16 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-_SHORT = reprlib.Repr()  # values in messages: short, one line, however big or deep the input
+class _Short(reprlib.Repr):
+    """reprlib's cut-short repr, also for integers too long for `str` (a hex literal in YAML)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 256:
+            return f"<an integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_SHORT = _Short()  # values in messages: short, one line, however big or deep the input
 _SHORT.maxstring = _SHORT.maxother = 60
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
 _SHORT.maxlevel = 3
@@ -31,6 +40,24 @@ def cut(text: str, limit: int = 200) -> str:
     """`text` on one line, cut to `limit` characters (with an ellipsis): an echoed input never floods a message."""
     text = " ".join(str(text).splitlines())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+WORD_LIMIT, LINE_LIMIT = 200, 1000
+
+
+def brief(message: str) -> str:
+    """A message for a person, on one line and of bounded length, whatever it echoes: a word
+    (a path, a value) past WORD_LIMIT characters, then the line past LINE_LIMIT, lose their
+    middle, so that both the start (the problem) and the end (the fix) stay."""
+    words = [_middle(w, WORD_LIMIT) for w in " ".join(str(message).splitlines()).split(" ")]
+    return _middle(" ".join(words), LINE_LIMIT)
+
+
+def _middle(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
 def local_name(path: str) -> str:

@@ -13,6 +13,7 @@ share one locked section, from the marker to the manifest.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import errno
 import functools
 import os
 import shutil
@@ -162,6 +163,8 @@ def build(
                 if stage is not None and stage.exists():
                     shutil.rmtree(stage, ignore_errors=True)
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # the user's --out: the CLI says so, as for any path
+            raise
         path = exc.filename if isinstance(exc.filename, str) else out
         raise _storage_error(WriteFailed.from_os_error(path, exc), plan, job=job) from None
 

@@ -11,8 +11,8 @@ from movmnist.builder.plan import Plan, ShardSpec, make_plan
 from movmnist.builder.worker import run_shard
 from movmnist.config import Config
 from movmnist.sources import pool_bounds
-from movmnist.sources.pools import check_fits
-from movmnist.sources.tfds import IDX_SET_IMAGE, IDX_SET_SPLITS, IDX_SETS, cache_path, read_cache
+from movmnist.sources.pools import check_fits, known_sprite
+from movmnist.sources.tfds import IDX_SET_SPLITS, IDX_SETS, cache_path, read_cache
 
 SAMPLE = (8, 40)  # sequences in the two sample shards: their difference is one sequence's bytes
 
@@ -51,7 +51,8 @@ def offline_plan(cfg: Config) -> tuple[Plan, dict[str, Any]] | None:
             return None  # let the build say what is wrong
         start, stop = pool_bounds(split.pool, IDX_SET_SPLITS[split.pool.split])
         sizes[name] = stop - start
-    sprite = (cfg.digits.size, cfg.digits.size) if cfg.digits.size else IDX_SET_IMAGE
+    sprite = known_sprite(cfg)
+    assert sprite is not None  # an IDX set's digits are 28x28
     check_fits(cfg, sprite)
     resolved = cfg.resolve_counts(sizes)
     source = {"kind": "tfds", "name": src.name, "synthetic": False, "cached": False}

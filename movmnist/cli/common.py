@@ -10,6 +10,7 @@ on every start, `movmnist --help` included.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import click
 
 from movmnist import __version__
 from movmnist.errors import MovmnistError
+from movmnist.text import brief
 
 
 class _RuntimeError(click.ClickException):
@@ -34,17 +36,33 @@ class _InputError(click.ClickException):
 
 
 class _Group(click.Group):
-    """The command group: a MovmnistError leaves as one line and its exit status (1, 2 or 130)."""
+    """The command group: a MovmnistError leaves as one line and its exit status (1, 2 or 130).
+
+    The one place that words errors for the terminal: every message (ours and click's) is cut
+    by `text.brief`, so that no echoed input, however long, floods it."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MovmnistError as exc:
             if exc.exit_code not in (1, 2):  # 130 for an interrupted build
-                error = click.ClickException(str(exc))
+                error = click.ClickException(brief(str(exc)))
                 error.exit_code = exc.exit_code  # type: ignore[misc]
                 raise error from None
-            raise (_InputError if exc.exit_code == 2 else _RuntimeError)(str(exc)) from None
+            raise (_InputError if exc.exit_code == 2 else _RuntimeError)(brief(str(exc))) from None
+        except OSError as exc:  # a name the file system refuses, wherever a command met it
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            where = exc.filename if isinstance(exc.filename, str) else "a path given"
+            raise _InputError(
+                brief(
+                    f"{where}: file name too long (the file system takes 255 bytes a name, 4,096 a path);"
+                    " give a shorter path"
+                )
+            ) from None
+        except click.ClickException as exc:  # click's own (a bad option value): it echoes the value
+            exc.message = brief(exc.message)  # type: ignore[misc]
+            raise
 
 
 def config_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -47,14 +47,27 @@ def read_yaml(path: str | Path) -> Any:
         # `movmnist build -` with nothing piped in must not start the default 21,000-sequence build.
         raise ConfigError("stdin is empty; pipe a YAML config into it, or leave out '-' to build the defaults")
     try:
-        return yaml.safe_load(io.StringIO(text))
-    except RecursionError:  # PyYAML composes nested nodes recursively
-        raise ConfigError(f"config {name} nests lists or mappings too deeply to read; is it the right file?") from None
+        return _parse(text, f"config {name}")
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config {name} is not valid YAML{at}: {problem}") from None
+
+
+def _parse(text: str, what: str) -> Any:
+    """YAML text with the safe loader; ConfigError (naming `what`) for what PyYAML cannot hold:
+    nesting past Python's recursion limit, an integer past Python's 4,300 digits."""
+    try:
+        return yaml.safe_load(io.StringIO(text))
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise ConfigError(f"{what} nests lists or mappings too deeply to read; is it the right file?") from None
+    except ValueError as exc:  # int() of a literal past sys.get_int_max_str_digits()
+        if "integer string conversion" not in str(exc):
+            raise
+        raise ConfigError(
+            f"{what} holds an integer of more than {sys.get_int_max_str_digits()} digits; no config field takes one"
+        ) from None
 
 
 def apply_overrides(data: Any, overrides: Sequence[str]) -> dict[str, Any]:
@@ -70,7 +83,7 @@ def apply_overrides(data: Any, overrides: Sequence[str]) -> dict[str, Any]:
         if not sep or not key or any(not part for part in key.split(".")):
             raise ConfigError(f"--set expects dotted.key=value (got {item!r}), e.g. --set sequence.length=30")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = _parse(text, f"--set {key}") if text.strip() else None
         except yaml.YAMLError:
             value = text
         node = result

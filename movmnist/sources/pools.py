@@ -14,6 +14,8 @@ from movmnist.config import Config
 from movmnist.core.pool import Pool
 from movmnist.errors import ConfigError
 from movmnist.sources import load_pool, open_source
+from movmnist.sources.synthetic import IMAGE_SIZE
+from movmnist.sources.tfds import IDX_SET_IMAGE, IDX_SETS
 
 # Pools handed to this process (the builder's local workers get the driver's), so that it
 # need not decode or render them again; keyed like `load_pool`'s arguments.
@@ -42,6 +44,9 @@ def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:
     The sprite shape is (h, w) or (h, w, C). ConfigError when two pools share source images
     or the digits do not fit the canvas; SourceError when the source or a slice is unusable.
     """
+    known = known_sprite(cfg)
+    if known is not None:  # refused before the source is opened (or downloaded): offline too
+        check_fits(cfg, known)
     sizes: dict[str, int] = {}
     sprite: tuple[int, ...] = ()
     active = cfg.splits.active()
@@ -62,6 +67,19 @@ def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:
                     )
     check_fits(cfg, sprite)
     return sizes, sprite
+
+
+def known_sprite(cfg: Config) -> tuple[int, int] | None:
+    """The digits' (h, w) as the config alone tells: digits.size, or the size every copy of its
+    source has (TFDS's IDX sets and the MNIST sample: 28x28, the synthetic digits); else None."""
+    src = cfg.source
+    if cfg.digits.size is not None:
+        return cfg.digits.size, cfg.digits.size
+    if src.kind == "sample" or (src.kind == "tfds" and src.name in IDX_SETS):
+        return IDX_SET_IMAGE
+    if src.kind == "synthetic":
+        return IMAGE_SIZE, IMAGE_SIZE
+    return None
 
 
 def check_fits(cfg: Config, sprite: tuple[int, ...]) -> None:
