@@ -34,8 +34,9 @@ from movmnist.builder.driver import Reporter, build
 from movmnist.config import Config
 from movmnist.config.load import load_config
 from movmnist.config.packs import NAMES, PACKS, Pack, PackFile
+from movmnist.core.pool import Pool
 from movmnist.errors import ConfigError, OutputError
-from movmnist.read.dataset import Dataset
+from movmnist.read.dataset import Dataset, Split
 from movmnist.sources import load_pool
 from movmnist.tools.exports.arrays import write_npy, write_predrnn_npz
 from movmnist.tools.score import MANIFEST
@@ -91,7 +92,7 @@ def file_digest(path: Path, kind: str) -> dict[str, Any]:
         with open(path, "rb") as f:
             shape, dtype = _hash_npy(f, "array", digest)
             arrays["array"] = {"shape": shape, "dtype": dtype}
-    elif kind == "predrnn-npz":
+    elif kind in ("predrnn-npz", "srvp-npz"):
         with zipfile.ZipFile(path) as z:
             for member in sorted(z.namelist()):
                 with z.open(member) as f:
@@ -126,6 +127,32 @@ def write_idx_images(images: np.ndarray, f: IO[bytes]) -> None:
         z.write(np.ascontiguousarray(images).data)
 
 
+def write_srvp_npz(split: Split, pool: Pool, f: IO[bytes], chunk: int = 256) -> None:
+    """`split` as SRVP's test npz (`config.packs`, kind srvp-npz): sequences through `write_npy`
+    (time-major, in bounded memory), then latents, labels and the digit images from `pool`."""
+    n, _, h, w = split.shape[:4]
+    items = split.with_annotations()
+    free = np.array([h, w]) - np.asarray(pool.images.shape[1:3])
+    latents, labels, digits = [], [], []
+    for a in range(0, n, chunk):
+        item = items[a : min(n, a + chunk)]
+        velocity = np.rint(item["velocities"] * free).astype(np.int64)  # normalised by the free range
+        latents.append(np.concatenate([item["positions"].astype(np.int64), velocity], axis=-1))
+        labels.append(item["labels"].astype(np.uint8))
+        digits.append(pool.images[np.searchsorted(pool.source_index, item["source_index"])])
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as z:
+        with z.open("sequences.npy", "w", force_zip64=True) as entry:
+            write_npy(split, entry, "tnhw")
+        arrays = {
+            "latents": np.concatenate(latents).transpose(1, 0, 2, 3),  # [N, T, K, 4] -> [T, N, K, 4]
+            "labels": np.concatenate(labels),
+            "digits": np.concatenate(digits),
+        }
+        for name, array in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.ascontiguousarray(array))
+
+
 def _write(spec: PackFile, pack: Pack, cfg: Config, dataset: Dataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with files.atomic_file(path, sync=False) as f:
@@ -133,6 +160,9 @@ def _write(spec: PackFile, pack: Pack, cfg: Config, dataset: Dataset, path: Path
             write_npy(dataset[spec.split], f, "tnhw")
         elif spec.kind == "predrnn-npz":
             write_predrnn_npz(dataset[spec.split], f, input_frames=pack.input_frames)
+        elif spec.kind == "srvp-npz":
+            pool = load_pool(cfg.source, getattr(cfg.splits, spec.split).pool, cfg.digits.size)
+            write_srvp_npz(dataset[spec.split], pool, f)
         else:
             split = getattr(cfg.splits, spec.split)
             pool = load_pool(cfg.source, split.pool, cfg.digits.size)

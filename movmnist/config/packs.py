@@ -9,6 +9,8 @@ its consumer reads, under their own names, and what is written into each.
 File kinds (`PackFile.kind`):
 - `npy-tnhw`: a split as one [T, N, H, W] uint8 .npy (Srivastava et al.'s `mnist_test_seq.npy`).
 - `predrnn-npz`: a split as PredRNN's npz (`tools.exports.arrays.write_predrnn_npz`).
+- `srvp-npz`: a split as SRVP's test npz: `sequences` [T, N, H, W] uint8, `latents` [T, N, K, 4]
+  int64 (row, col, v_row, v_col in pixels), `labels` [N, K] uint8, `digits` [N, K, h, w] uint8.
 - `idx-images`: the digits of the config's train pool as a gzipped IDX3 image file
   (OpenSTL generates its training sequences from it on the fly).
 
@@ -29,7 +31,7 @@ class PackFile:
     """One file of a pack: its path inside the pack's folder, its kind, and the split (or pool) it holds."""
 
     path: str
-    kind: str  # npy-tnhw | predrnn-npz | idx-images
+    kind: str  # npy-tnhw | predrnn-npz | srvp-npz | idx-images
     split: str  # a split name; for idx-images, the split whose pool's digits it holds
 
 
@@ -59,7 +61,7 @@ class Pack:
         return f"configs/packs/{self.name}.yaml"
 
 
-KINDS = ("npy-tnhw", "predrnn-npz", "idx-images")
+KINDS = ("npy-tnhw", "predrnn-npz", "srvp-npz", "idx-images")
 
 _SYNTHETIC = ("source.kind=synthetic", "source.path=null")
 
@@ -122,6 +124,17 @@ CATALOGUE: tuple[Pack, ...] = (
             "splits.test.sequences=4",
         ),
         small_digest="7ae7bcc086fbda334c2a8e8a9449ec75169d6dc410d4f49ca30ebeda06e39869",
+    ),
+    Pack(
+        "srvp-stochastic",
+        "SRVP's stochastic Moving MNIST test file (edouardelasalles/srvp data/mmnist.py, make_test_set.py):"
+        " 2 MNIST-test digits bouncing with new random velocities, 100 frames; new draws of its rules",
+        "test 5,000 x 100",
+        (PackFile("smmnist_test_2digits_64.npz", "srvp-npz", "test"),),
+        target="smmnist_test_2digits_64.npz",
+        input_frames=5,
+        small=(*_SYNTHETIC, "splits.test.sequences=4", "sequence.length=30"),
+        small_digest="acea7797feb6a71fe3deebb86bb4c6099847440ea9aeab3bb7212dfa060ff377",
     ),
 )
 

@@ -23,6 +23,7 @@ class Preset:
     warped: digits turn and scale, so every frame draws its own resampled sprite
         (`core.layers`): grayscale only, its own walls (a margin inside the canvas).
     margin: pixels between the canvas edge and the lines the digits' centres bounce off.
+    walls_only: the rule is its walls (motion.boundary bounce, no motion.acceleration).
     """
 
     name: str
@@ -30,12 +31,14 @@ class Preset:
     description: str
     warped: bool = False
     margin: int = 0
+    walls_only: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
 
 _SVG = {("motion", "speed"): 0.125, ("render", "combine"): "sum", ("digits", "size"): 32}
+_SRVP = {("motion", "speed"): 0.111, ("render", "combine"): "sum", ("digits", "size"): 28}
 
 CATALOGUE: tuple[Preset, ...] = (
     Preset(
@@ -71,6 +74,22 @@ CATALOGUE: tuple[Preset, ...] = (
         _SVG,
         "Denton & Fergus 2018 (edenton/svg): integer positions and velocities in pixels; at a wall a new"
         " velocity is drawn, its normal component pointing away from the wall",
+    ),
+    # srvp draws 28 px MNIST digits as they are, up to 4 px a frame in a free range of 36: 4 / 36.
+    Preset(
+        "srvp-deterministic",
+        _SRVP,
+        "Franceschi et al. 2020 (edouardelasalles/srvp, data/mmnist.py): integer velocities in pixels, exact"
+        " sub-pixel reflections within the frame's step, positions rounded to pixels",
+        walls_only=True,
+    ),
+    Preset(
+        "srvp-stochastic",
+        _SRVP,
+        "Franceschi et al. 2020 (edouardelasalles/srvp, data/mmnist.py): integer velocities in pixels; at a wall"
+        " both components are drawn anew, the normal one turned away from the wall, and the rest of the step is"
+        " travelled with it; positions rounded to pixels",
+        walls_only=True,
     ),
     Preset(
         "mmnist++",

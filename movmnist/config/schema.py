@@ -96,6 +96,13 @@ class Config(_Model):
                 " them; set annotations.flow: false or pick another preset",
                 {"p": preset.name},
             )
+        if preset.walls_only and (self.motion.boundary != "bounce" or self.motion.acceleration):
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset {p} is its own walls and steps; leave motion.boundary: bounce"
+                " and motion.acceleration: 0",
+                {"p": preset.name},
+            )
         if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
             raise PydanticCustomError(
                 "fit",

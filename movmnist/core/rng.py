@@ -43,6 +43,9 @@ Z_ORDER = 14  # render.combine: over: the drawing order of the digits
 MMNIST_ROTATION = 15  # mmnist++: rotation per frame, per sprite
 MMNIST_SCALE = 16  # mmnist++: scale variation per sprite
 MMNIST_ILLUMINATION = 17  # mmnist++: illumination factor per sequence
+SRVP_START = 18  # srvp-*: integer top-left per sprite (2 uniforms)
+SRVP_VELOCITY = 19  # srvp-*: integer velocity per sprite (2 uniforms)
+SRVP_REDRAW = 20  # srvp-stochastic: per frame, per sprite, 2 uniforms for each of up to 4 bounces
 
 # Separates an epoch number from the split's name in the root key's entropy (module docstring).
 EPOCH_MARK = 256

@@ -252,7 +252,7 @@ def _pack_chunks(pred_path: Any, pack_dir: Path) -> Iterator[tuple[np.ndarray, n
     """(prediction, target) chunks [n, T_out, C, H, W] from a pack and a prediction file in its layout.
 
     Layouts accepted, for a target of T frames, K input, N sequences:
-    - npy-tnhw target [T, N, H, W(, C)] uint8: pred [T - K or T, N, H, W(, C)] (the whole
+    - npy-tnhw target [T, N, H, W(, C)] uint8 (or srvp-npz's `sequences`): pred [T - K or T, N, H, W(, C)] (the whole
       sequences' input frames are ignored);
     - predrnn-npz target (input_raw_data [N * T, C, H, W] float32, `clips`): pred the same
       array, [N * (T - K) or N * T, C, H, W] (an npz's `input_raw_data`);
@@ -267,8 +267,12 @@ def _pack_chunks(pred_path: Any, pack_dir: Path) -> Iterator[tuple[np.ndarray, n
     k = int(manifest["input_frames"])
     path, kind = pack_dir / entry["path"], entry["kind"]
     pred_path = Path(pred_path)
-    if kind == "npy-tnhw":
-        true = np.load(path, mmap_mode="r")
+    if kind in ("npy-tnhw", "srvp-npz"):
+        if kind == "npy-tnhw":
+            true = np.load(path, mmap_mode="r")
+        else:  # a zip member cannot be mapped: SRVP's sequences are read whole (~2 GB at full size)
+            with np.load(path) as z:
+                true = z["sequences"]
         t, n, h, w = true.shape[:4]
         c = true.shape[4] if true.ndim == 5 else 1
 

@@ -3,7 +3,9 @@
 The loaders are transcribed from their repositories, read at the commits named:
 - PredRNN: thuml/predrnn-pytorch core/data_provider/mnist.py, InputHandle (49d3b0f);
 - OpenSTL: chengtan9907/OpenSTL openstl/datasets/dataloader_moving_mnist.py, load_mnist,
-  load_fixed_set and MovingMNIST.__getitem__ (c74deb5).
+  load_fixed_set and MovingMNIST.__getitem__ (c74deb5);
+- SRVP: edouardelasalles/srvp data/mmnist.py MovingMNIST.make_dataset (test) and __getitem__,
+  data/base.py collate_fn, test.py's `x[:nt_test]` (05661fa).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def test_small_digest_is_the_pinned_one(built: dict[str, dict[str, Any]], name: 
     assert not [p for p in data["dir"].parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_digest_stable_across_workers_and_shards(tmp_path: Path) -> None:
-    pack = PACKS["predrnn-mnist"]
+@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic"])
+def test_digest_stable_across_workers_and_shards(tmp_path: Path, name: str) -> None:
+    pack = PACKS[name]
     data = make_pack(pack.name, tmp_path, (*pack.small, "output.shard_size=2"), workers=2)
     assert data["digest"] == pack.small_digest
 
@@ -124,6 +127,45 @@ def test_openstl_files_read_through_its_loader(built: dict[str, dict[str, Any]],
     np.testing.assert_array_equal(digits, load_pool(cfg.source, cfg.splits.train.pool, 28).images)
 
 
+def _srvp_test_batch(data_dir: Path, nt_test: int, batch: int) -> np.ndarray:
+    """SRVP's test data path (stochastic, 2 digits, nx 64), transcribed: [nt_test, batch, 1, 64, 64] float in [0, 1]."""
+    dataset = np.load(os.path.join(data_dir, "smmnist_test_2digits_64.npz"), allow_pickle=True)
+    sequences = dataset["sequences"]
+    data = [sequences[:, i] for i in range(sequences.shape[1])]
+    videos = [np.array(data)[i] for i in range(batch)]  # MovingMNIST.__getitem__ (not train)
+    tensor = np.zeros((len(videos[0]), batch, 1, 64, 64), dtype=np.uint8)  # collate_fn, nc 1
+    for i, video in enumerate(videos):
+        tensor[:, i, 0] += video
+    x = tensor.astype(np.float32) / 255
+    assert nt_test <= len(x)
+    return x[:nt_test]
+
+
+def test_srvp_file_reads_through_its_loader(built: dict[str, dict[str, Any]]) -> None:
+    cfg = pack_config("srvp-stochastic", PACKS["srvp-stochastic"].small)
+    expected = movmnist.procedural(cfg)["test"][:]
+    x = _srvp_test_batch(built["srvp-stochastic"]["dir"], 25, 3)
+    assert x.shape == (25, 3, 1, 64, 64)
+    np.testing.assert_array_equal(x[:, :, 0], np.moveaxis(expected[:3, :25], 0, 1) / np.float32(255))
+    with np.load(built["srvp-stochastic"]["dir"] / "smmnist_test_2digits_64.npz") as z:
+        seqs, latents, digits = z["sequences"], z["latents"], z["digits"]
+        assert z["labels"].shape == (4, 2) and z["labels"].dtype == np.uint8
+    assert latents.shape == (30, 4, 2, 4) and digits.shape == (4, 2, 28, 28) and digits.dtype == np.uint8
+    assert np.abs(latents[..., 2:]).max() <= 4 and (np.abs(latents[..., 2:]) == 4).any()
+    # make_test_set.py's frame: the digits added at the latents' (row, col), clipped to 255
+    for t in (0, 17, 29):
+        for i in range(4):
+            frame = np.zeros((64, 64), np.float32)
+            for k in range(2):
+                r, c = latents[t, i, k, :2]
+                frame[r : r + 28, c : c + 28] += digits[i, k]
+            np.testing.assert_array_equal(np.minimum(frame, 255).astype(np.uint8), seqs[t, i])
+    pred = built["srvp-stochastic"]["dir"].parent / "srvp-pred.npy"
+    np.save(pred, seqs[5:])  # the frames after SRVP's 5 conditioning ones
+    result = movmnist.score(pred, built["srvp-stochastic"]["dir"], metrics="openstl")
+    assert result["frames"] == 25 and result["mse"] == 0.0 and result["ssim"] == 1.0
+
+
 def test_srivastava_layout_and_the_openstl_test_file_agree(built: dict[str, dict[str, Any]]) -> None:
     sriv = np.load(built["srivastava-test"]["dir"] / "mnist_test_seq.npy")
     assert sriv.dtype == np.uint8 and sriv.shape == (20, 6, 64, 64)
@@ -141,6 +183,18 @@ def test_packs_from_real_mnist(mnist_dir: Path, tmp_path: Path) -> None:
     expected = movmnist.procedural(pack_config("openstl-mmnist", real))["test"][:]
     _, out = _openstl_test_item(tmp_path / "openstl-mmnist", "mnist", 1)
     np.testing.assert_array_equal(out[:, 0], expected[1, 10:] / 255.0)
+
+
+def test_srvp_pack_from_real_mnist(mnist_dir: Path, tmp_path: Path) -> None:
+    real = ("source.kind=idx", f"source.path={mnist_dir}", "splits.test.sequences=3", "sequence.length=8")
+    make_pack("srvp-stochastic", tmp_path, real, workers=1)
+    with np.load(tmp_path / "srvp-stochastic" / "smmnist_test_2digits_64.npz") as z:
+        digits, labels = z["digits"], z["labels"]
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz") as f:
+        test_images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    index = movmnist.procedural(pack_config("srvp-stochastic", real))["test"].with_annotations()[:]["source_index"]
+    np.testing.assert_array_equal(digits, test_images[index])  # MNIST-test digits, as they are
+    assert labels.max() <= 9
 
 
 def test_cli_packs_and_pack(tmp_path: Path) -> None:

@@ -191,6 +191,128 @@ def svg(
     return Trajectory(pixels / scale, velocities / scale, hits, pixels)
 
 
+SRVP_EPS = 1e-8  # SRVP's tolerance at the walls (MovingMNIST.eps)
+SRVP_REDRAWS = 4  # redraws pre-drawn per sprite and frame (see srvp_uniforms past them)
+_GOLDEN = 0.6180339887498949
+
+
+def srvp_uniforms(redraw: np.ndarray, bounce: int) -> np.ndarray:
+    """[..., 2] uniforms of the `bounce`-th redraw (0-based) in a frame, from [..., 2 * SRVP_REDRAWS].
+
+    Past the pre-drawn ones, bounce j takes those of j mod SRVP_REDRAWS shifted by
+    (j div SRVP_REDRAWS) x the golden ratio, mod 1: a digit trapped in a corner (SRVP
+    re-bounces it from the corner with the same time left until a draw lets it out) gets new
+    numbers, never a cycle.
+    """
+    j = bounce % SRVP_REDRAWS
+    u = redraw[..., 2 * j : 2 * j + 2]
+    return u if bounce < SRVP_REDRAWS else np.asarray((u + (bounce // SRVP_REDRAWS) * _GOLDEN) % 1.0)
+
+
+def srvp(
+    start: np.ndarray,
+    velocity: np.ndarray,
+    length: int,
+    free: np.ndarray,
+    top: np.ndarray,
+    redraw: np.ndarray | None = None,
+) -> Trajectory:
+    """Franceschi et al. 2020 (SRVP), edouardelasalles/srvp `data/mmnist.py` at 05661fa,
+    `MovingMNIST._compute_trajectory` and `_process_collision`, vectorised over sprites.
+
+    Rules, per sprite, on the top-left (row, col) with walls at 0 and F (inclusive): each
+    frame, first the collisions, then the frame is recorded at the position rounded half to
+    even (Python's `round`), then the exact position steps by the integer velocity. A
+    position past a wall (by more than 1e-8) is traced back along its step to the first wall
+    it crossed; the deterministic variant keeps the velocity, the stochastic one (`redraw`
+    given) draws both components anew in {-m..m}; then the component normal to that wall is
+    made to point away from it, and the rest of the step is travelled from the wall; repeated
+    until the position is inside. In SRVP m = 4 px, starts are uniform integers in [0, F]
+    and velocities in {-4..4}.
+
+    start, velocity: [M, 2] int; free: [M, 2] int pixels; top: [M] int, m per sprite;
+    redraw: [T, M, 2 * SRVP_REDRAWS] uniforms in [0, 1) or None (deterministic), pairs
+    (row, col) for the 1st, 2nd, ... bounce of a frame.
+    """
+    pos = np.array(start, dtype=np.float64, copy=True)
+    vel = np.array(velocity, dtype=np.int64, copy=True)
+    high = np.asarray(free, dtype=np.float64)
+    m = np.asarray(top, dtype=np.int64)
+    positions = np.empty((length, *pos.shape), dtype=np.float64)
+    velocities = np.empty((length, *pos.shape), dtype=np.int64)
+    hits = np.zeros(positions.shape, dtype=np.int8)
+    for t in range(length):
+        low_hit, high_hit = pos < -SRVP_EPS, pos > high + SRVP_EPS
+        bounce = 0
+        while (out := np.flatnonzero((low_hit | high_hit).any(axis=1))).size:
+            if bounce > 1000:  # the deterministic variant ends in two; the stochastic one by chance
+                raise RuntimeError("srvp: a sprite kept bouncing within one frame")
+            u = None if redraw is None else srvp_uniforms(redraw[t, out], bounce)
+            low_hit[out], high_hit[out], pos[out], vel[out] = _srvp_bounce(
+                pos[out], vel[out], high[out], low_hit[out], high_hit[out], None if u is None else (u, m[out])
+            )
+            hits[t, out] = np.where(high_hit[out], 1, np.where(low_hit[out], -1, hits[t, out]))
+            low_hit[out], high_hit[out] = pos[out] < -SRVP_EPS, pos[out] > high[out] + SRVP_EPS
+            bounce += 1
+        positions[t] = pos
+        velocities[t] = vel
+        pos = pos + vel
+    pixels = np.rint(positions).astype(np.int64)  # half to even, as Python's round
+    return Trajectory(positions / high, velocities / high, hits, pixels)
+
+
+def _srvp_bounce(
+    pos: np.ndarray,
+    vel: np.ndarray,
+    high: np.ndarray,
+    low_hit: np.ndarray,
+    high_hit: np.ndarray,
+    redraw: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass of SRVP's collision loop for sprites that are out: (low_hit, high_hit, pos, vel).
+
+    The flags come back as SRVP leaves them (a wall whose line the step crosses outside the
+    frame is not the one hit), which decides the signs and the `hits` recorded.
+    """
+    low_hit, high_hit = low_hit.copy(), high_hit.copy()
+    sx, sy = pos[:, 0], pos[:, 1]
+    dx, dy = vel[:, 0].astype(np.float64), vel[:, 1].astype(np.float64)
+    xm, ym = high[:, 0], high[:, 1]
+    cx, cy = sx.copy(), sy.copy()
+    # SRVP's x is the row, y the column; a step along one axis meets that axis' wall.
+    still_x, still_y = dx == 0, (dy == 0) & (dx != 0)
+    cy = np.where(still_x, np.where(low_hit[:, 1], 0.0, ym), cy)
+    cx = np.where(still_y, np.where(low_hit[:, 0], 0.0, xm), cx)
+    slanted = ~(still_x | still_y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(slanted, dy / np.where(dx == 0, 1, dx), 1.0)
+        b = sy - a * sx
+        for axis, wall in ((0, "low"), (0, "high"), (1, "low"), (1, "high")):  # SRVP: left, right, upper, bottom
+            flags = low_hit if wall == "low" else high_hit
+            lim = np.zeros_like(xm) if wall == "low" else (xm if axis == 0 else ym)
+            if axis == 0:
+                other, span = a * lim + b, ym
+            else:
+                other, span = (lim - b) / np.where(a == 0, 1, a), xm
+            inside = (other >= -SRVP_EPS) & (other <= span + SRVP_EPS)
+            test = slanted & flags[:, axis]
+            flags[:, axis] = np.where(test, inside, flags[:, axis])
+            take = test & inside
+            if axis == 0:
+                cx, cy = np.where(take, lim, cx), np.where(take, other, cy)
+            else:
+                cx, cy = np.where(take, other, cx), np.where(take, lim, cy)
+        p = np.where(dx != 0, (sx - cx) / np.where(dx == 0, 1, dx), (sy - cy) / np.where(dy == 0, 1, dy))
+    new = vel.copy()
+    if redraw is not None:
+        u, m = redraw
+        new = (u * (2 * m[:, None] + 1)).astype(np.int64) - m[:, None]
+    new = np.where(low_hit, np.abs(new), new)
+    new = np.where(high_hit, -np.abs(new), new)
+    moved = np.stack([cx, cy], axis=1) + new * p[:, None]
+    return low_hit, high_hit, moved, new
+
+
 def open_path(
     start: np.ndarray, velocity: np.ndarray, length: int, first_step: bool, accel: np.ndarray | None = None
 ) -> Trajectory:

@@ -150,6 +150,23 @@ def _svg(stochastic: bool) -> Callable[[Draw, int, int, Spec], Trajectory]:
     return preset
 
 
+def _srvp(stochastic: bool) -> Callable[[Draw, int, int, Spec], Trajectory]:
+    def preset(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+        free = np.maximum(np.asarray(spec.free, dtype=np.int64), 1)
+        patch_free = min(spec.canvas[0] - spec.sprite[0], spec.canvas[1] - spec.sprite[1])
+        top = np.maximum(1, np.round(_speed(draw, n, k, spec.speed) * max(patch_free, 1))).astype(np.int64)
+        # randint(0, F + 1): the far wall is a start too; velocities randint(-m, m + 1)
+        start = (draw(rng.SRVP_START, 2 * k).reshape(-1, 2) * (free + 1)).astype(np.int64)
+        velocity = (draw(rng.SRVP_VELOCITY, 2 * k).reshape(-1, 2) * (2 * top[:, None] + 1)).astype(np.int64)
+        velocity -= top[:, None]
+        redraw = None
+        if stochastic:
+            redraw = _per_frame(draw, rng.SRVP_REDRAW, n, k, spec.length, 2 * dyn.SRVP_REDRAWS)
+        return dyn.srvp(start, velocity, spec.length, free, top, redraw)
+
+    return preset
+
+
 def _mmnistpp(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
     if spec.extent is None:
         raise ValueError("mmnist++ needs each digit's crop (Spec.extent)")
@@ -180,6 +197,8 @@ PRESETS: dict[str, Callable[[Draw, int, int, Spec], Trajectory]] = {
     "tfds": _tfds,
     "svg-deterministic": _svg(stochastic=False),
     "svg-stochastic": _svg(stochastic=True),
+    "srvp-deterministic": _srvp(stochastic=False),
+    "srvp-stochastic": _srvp(stochastic=True),
     "mmnist++": _mmnistpp,
 }
 
