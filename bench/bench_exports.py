@@ -8,7 +8,10 @@ sides alternated and each one's best of REPEATS kept:
   256 (what every export does first), and the npy export (arrays: frames only);
 - `export --format` webdataset, hf and croissant (which reads no frames: it hashes the shards);
 - the hf choice: the frames alone as one Parquet column, as the Array3D the export writes
-  (nested lists) and as .npy bytes in a binary column (the alternative, not shipped).
+  (nested lists) and as .npy bytes in a binary column (the alternative, not shipped);
+- the webdataset choice: the frames member of a sample as .npy bytes (what the export writes)
+  and as a stack of PNGs, one a frame (imageio, zlib level 1, the lossless image alternative,
+  not shipped), for the same 512 sequences: encoding seq/s and bytes.
 
 Prints a table of seq/s, bytes/seq and the ratio to the read baseline, with the load
 average before and after (the machine is shared), and merges the figures into results.json.
@@ -88,6 +91,23 @@ def main() -> None:
             parquet[kind] = buf.tell()
             return len(frames) / (time.perf_counter() - started)
 
+        members: dict[str, int] = {}
+
+        def frames_member(kind: str) -> float:
+            import imageio.v3 as iio
+
+            started = time.perf_counter()
+            size = 0
+            for sequence in frames:
+                if kind == "npy":
+                    buf = io.BytesIO()
+                    np.save(buf, sequence)
+                    size += buf.tell()
+                else:
+                    size += sum(len(iio.imwrite("<bytes>", f, extension=".png", compress_level=1)) for f in sequence)
+            members[kind] = size
+            return len(frames) / (time.perf_counter() - started)
+
         rates = best_of(
             {
                 "read (baseline)": read,
@@ -97,6 +117,8 @@ def main() -> None:
                 "croissant": lambda: exporting("croissant", "c.json"),
                 "frames as Array3D": lambda: frames_column("Array3D"),
                 "frames as .npy bytes": lambda: frames_column("npy bytes"),
+                "wds member .npy": lambda: frames_member("npy"),
+                "wds member PNG stack": lambda: frames_member("png"),
             },
             REPEATS,
         )
@@ -108,12 +130,14 @@ def main() -> None:
         **{f: sizes[f] / SEQUENCES for f in sizes},
         "frames as Array3D": parquet["Array3D"] / 512,
         "frames as .npy bytes": parquet["npy bytes"] / 512,
+        "wds member .npy": members["npy"] / 512,
+        "wds member PNG stack": members["png"] / 512,
     }
     print(f"{SEQUENCES} test sequences of 20x64x64 (configs/demo.yaml, its annotations); best of {REPEATS}")
     print(f"{'export':<24} {'seq/s':>9} {'/ read':>7} {'bytes/seq':>10}")
     for name, value in rates.items():
         print(f"{name:<24} {value:>9,.0f} {value / base:>6.2f}x {bytes_per[name]:>10,.0f}")
-    print("(read: the HDF5 shards' bytes; croissant: the JSON's; frames as ...: 512 sequences, frames only)")
+    print("(read: the HDF5 shards' bytes; croissant: the JSON's; frames as / wds member: 512 sequences, frames only)")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs)")
     record(
         "exports",
