@@ -8,7 +8,7 @@
    copies) generating sequences into RAM (a uint8 array) from the same digits. Target >= 8x.
 2. The same build with every optional annotation off; target >= 12x.
 3. Context: the same build with masks on (annotations.masks: true), and what each
-   annotation costs: a build of frames and that one annotation against frames alone,
+   annotation costs (tracks: 64 points a sequence): a build of frames and that one annotation against frames alone,
    seq/s and bytes/seq (README "Annotations: what each costs").
 
 The default source is tensorflow-datasets' MNIST, which needs the network; the bench reads
@@ -39,7 +39,9 @@ REPEATS = 2 if QUICK else 3
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 if "--config" in sys.argv:
     CONFIG = Path(sys.argv[sys.argv.index("--config") + 1]).resolve()
-OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "events", "flow")
+OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "events", "flow", "tracks")
+# The value that turns each on and off: a flag, or for tracks a point count (P = 64).
+ON, OFF = {"tracks": "64"}, {"tracks": "0"}
 
 
 def source_args() -> list[str]:
@@ -87,7 +89,7 @@ def main() -> None:
             seq_per_s, sizes[name] = build(root / name, *overrides)
             return seq_per_s
 
-        off = [f"annotations.{a}=false" for a in OPTIONAL]
+        off = [f"annotations.{a}={OFF.get(a, 'false')}" for a in OPTIONAL]
         best = best_of(
             {
                 "default": lambda: side("default"),
@@ -97,10 +99,11 @@ def main() -> None:
             },
             REPEATS,
         )
-        each = {  # keyed "+name": frames and that one annotation
-            name: best_of({name: lambda name=name: side(f"+{name}", *off, f"annotations.{name}=true")}, 1)[name]
-            for name in OPTIONAL
-        }
+
+        def alone(name: str) -> float:  # frames and that one annotation
+            return side(f"+{name}", *off, f"annotations.{name}={ON.get(name, 'true')}")
+
+        each = {name: best_of({name: lambda name=name: alone(name)}, 1)[name] for name in OPTIONAL}  # keyed "+name"
     loop = best["loop"]
     digits = "real MNIST" if mnist_dir() else "synthetic digits (no $MOVMNIST_MNIST_DIR)"
     load = os.getloadavg()[0]

@@ -75,7 +75,7 @@ def standard(
             "test": {"sequences": sequences, "pool": "test"},
         },
         "output": output,
-        **({} if annotations else {"annotations": dict.fromkeys(Annotations.model_fields, False)}),
+        **({} if annotations else {"annotations": Annotations.none().model_dump()}),
     }
 
 

@@ -82,7 +82,10 @@ class Plan:
         from movmnist.core.generate import extras
         from movmnist.store.schema import Layout
 
-        layout = Layout(sequence=self.sequence_shape, digits=self.config.digits.count[1], extras=extras(self.config))
+        cfg = self.config
+        layout = Layout(
+            sequence=self.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg), points=cfg.annotations.tracks
+        )
         sizes = {
             name: int(np.prod(shape)) * np.dtype(dtype).itemsize for name, (shape, dtype) in layout.shapes().items()
         }

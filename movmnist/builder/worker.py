@@ -98,7 +98,9 @@ def run_shard(
         "seed": cfg.seed,
         "config": cfg.dataset_data(),
     }
-    layout = Layout(sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg))
+    layout = Layout(
+        sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg), points=cfg.annotations.tracks
+    )
     tmp = shards.write_temporary(
         path,
         shard.size,

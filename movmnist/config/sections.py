@@ -102,6 +102,14 @@ class Annotations(_Model):
     # Off by default: frame-sized and float16 (two values a pixel), so several times a shard's
     # frames; stores `flow` and `flow_valid` (core.flow).
     flow: bool = False
+    # Off by default (0): the number P of query points per sequence whose tracks are stored
+    # (`tracks` and `occluded`, core.tracks), spread over its digits.
+    tracks: int = Field(0, ge=0, le=4096)
+
+    @classmethod
+    def none(cls) -> Annotations:
+        """Every annotation off (False, and 0 points)."""
+        return cls.model_validate({name: type(field.default)() for name, field in cls.model_fields.items()})
 
 
 class Source(_Model):

@@ -14,7 +14,7 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, flow, layers, motion, render, rng
+from movmnist.core import annotate, flow, layers, motion, render, rng, tracks
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
@@ -82,6 +82,8 @@ class Chunk:
     masks: np.ndarray | None = None
     flow: np.ndarray | None = None
     flow_valid: np.ndarray | None = None
+    tracks: np.ndarray | None = None
+    occluded: np.ndarray | None = None
     visibility: np.ndarray | None = None
     z_order: np.ndarray | None = None
     events: np.ndarray | None = None
@@ -113,6 +115,8 @@ def extras(cfg: Config) -> tuple[str, ...]:
     names = [name for name, on in cfg.annotations.model_dump().items() if on]
     if cfg.annotations.flow:
         names.append("flow_valid")
+    if cfg.annotations.tracks:
+        names.append("occluded")
     if cfg.render.combine == "over":
         names.append("z_order")
     return tuple(names)
@@ -175,6 +179,7 @@ def generate(
         return keyed.uniform(idx, stream, count)
 
     want = set(extras(cfg))
+    points = cfg.annotations.tracks
     if PRESETS[cfg.motion.preset].warped:
         return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out)
     h, w = pool.images.shape[1:3]
@@ -251,6 +256,10 @@ def generate(
         notes["flow"], notes["flow_valid"] = flow.compute(
             pool.images, choice, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, _ink(pool)
         )
+    if "tracks" in want:
+        notes["tracks"], notes["occluded"] = tracks.of_sprites(
+            draw, pool.images, choice, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
+        )
     return Chunk(frames, *_identity(pool, scene), **notes)
 
 
@@ -312,6 +321,8 @@ def _mmnistpp(
     ink_count = np.zeros((n, length, k), dtype=np.int64)
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
     flat_crop = np.broadcast_to(crop[:, None], (n, length, k, 4))
+    points = cfg.annotations.tracks
+    track = tracks.OfLayers(draw, images, crop, present, path.shift, look.angle, look.scale, points) if points else None
     images = images.reshape(n * k, h, w)
     block = max(1, (1 << 21) // (length * k * height * width))  # sequences per ~2M canvas pixels
 
@@ -337,6 +348,8 @@ def _mmnistpp(
         if want:
             box, count = annotate.ink_boxes(drawn, colour=False)
             ink[lo:hi], ink_count[lo:hi] = box, count
+        if track is not None:
+            track.see(lo, drawn)
     pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
     # The layers are whole canvases: their ink boxes are in canvas coordinates already, and
     # the mask is the canvas's own (no padding).
@@ -354,4 +367,6 @@ def _mmnistpp(
         warped=True,
     )
     notes = annotate.compute(want, scene, render.Composed(masks, 0, 0) if want & _MASKED else None) if want else {}
+    if track is not None:
+        notes["tracks"], notes["occluded"] = track.result(cfg.render.combine, z_order)
     return Chunk(frames, *_identity(pool, scene), **notes)

@@ -46,6 +46,7 @@ MMNIST_ILLUMINATION = 17  # mmnist++: illumination factor per sequence
 SRVP_START = 18  # srvp-*: integer top-left per sprite (2 uniforms)
 SRVP_VELOCITY = 19  # srvp-*: integer velocity per sprite (2 uniforms)
 SRVP_REDRAW = 20  # srvp-stochastic: per frame, per sprite, 2 uniforms for each of up to 4 bounces
+TRACKS = 21  # annotations.tracks: a key per sprite pixel of each digit slot, the query points' order
 
 # Separates an epoch number from the split's name in the root key's entropy (module docstring).
 EPOCH_MARK = 256

@@ -45,7 +45,7 @@ AHEAD = 32
 SCENE = 1024
 SCENES = 32
 
-_NO_ANNOTATIONS = Annotations.model_validate(dict.fromkeys(Annotations.model_fields, False))
+_NO_ANNOTATIONS = Annotations.none()
 # What a cached scene holds: the frames (drawn from its planned motion) and the basic datasets.
 _SCENED = frozenset(("frames", *BASIC))
 
@@ -78,7 +78,7 @@ class ProceduralSplit(SplitView):
         self.config = config
         self.sprite_shape = tuple(sprite_shape)
         self.epoch_number = epoch
-        self._layout = Layout(sequence=shape, digits=c.digits.count[1], extras=extras(c))
+        self._layout = Layout(sequence=shape, digits=c.digits.count[1], extras=extras(c), points=c.annotations.tracks)
         # Items without annotations skip computing them: the frames are the same bytes.
         self._bare = c.model_copy(update={"annotations": _NO_ANNOTATIONS})
         self._rows = self._layout.shapes()

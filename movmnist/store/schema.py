@@ -9,8 +9,8 @@ config switches it) and an array of `core.generate.Chunk` (tests/store/test_sche
 checks the three agree).
 
 Shapes are written in symbols: T frames (T-1: the pairs of consecutive frames), H x W canvas,
-C the colour axis (present only for colour datasets), K the maximum digit count; numbers are
-fixed sizes.
+C the colour axis (present only for colour datasets), K the maximum digit count, P the query
+points of a sequence's tracks (annotations.tracks); numbers are fixed sizes.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ class DatasetSpec:
     chunk: Literal["sequence", "block"] = "block"
     optional: bool = True
 
-    def resolve(self, sequence: tuple[int, ...], digits: int) -> tuple[int, ...]:
+    def resolve(self, sequence: tuple[int, ...], digits: int, points: int = 0) -> tuple[int, ...]:
         """The concrete shape without the leading axis, for sequences of `sequence` ((T, H, W) or
-        (T, H, W, C)) and `digits` slots."""
-        sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits}
+        (T, H, W, C)), `digits` slots and `points` query points."""
+        sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits, "P": points}
         out: list[int] = []
         for axis in self.shape:
             if axis == "C":
@@ -114,6 +114,13 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "where frame t + 1 shows the pixel's ink at pixel + flow (false on background, occluded or off the canvas)",
         chunk="sequence",
     ),
+    DatasetSpec(
+        "tracks",
+        "float32",
+        ("P", "T", 2),
+        "(row, col) in pixels of each query point in each frame, on its digit's ink at frame 0",
+    ),
+    DatasetSpec("occluded", "bool", ("P", "T"), "where a query point is hidden by another digit or off the canvas"),
     DatasetSpec("visibility", "float32", ("T", "K"), "visible fraction of each digit's ink"),
     DatasetSpec("z_order", "int8", ("K",), "layer of each digit, 0 drawn first"),
     DatasetSpec(
@@ -139,6 +146,7 @@ class Layout:
     sequence: tuple[int, ...]  # (T, H, W) or (T, H, W, C)
     digits: int  # K, the maximum digit count
     extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
+    points: int = 0  # P, the query points of `tracks` (annotations.tracks)
 
     def specs(self) -> tuple[DatasetSpec, ...]:
         """The datasets this shard holds, in schema order."""
@@ -146,8 +154,16 @@ class Layout:
 
     def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
-        return {d.name: (d.resolve(self.sequence, self.digits), d.dtype) for d in self.specs() if d.per == "sequence"}
+        return {
+            d.name: (d.resolve(self.sequence, self.digits, self.points), d.dtype)
+            for d in self.specs()
+            if d.per == "sequence"
+        }
 
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Tables: name -> (row shape, dtype)."""
-        return {d.name: (d.resolve(self.sequence, self.digits), d.dtype) for d in self.specs() if d.per == "row"}
+        return {
+            d.name: (d.resolve(self.sequence, self.digits, self.points), d.dtype)
+            for d in self.specs()
+            if d.per == "row"
+        }

@@ -68,6 +68,7 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         "annotations": list(BASIC)
         + [name for name, on in cfg.get("annotations", {}).items() if on is True]
         + (["flow_valid"] if cfg.get("annotations", {}).get("flow") is True else [])  # stored with flow
+        + (["tracks", "occluded"] if cfg.get("annotations", {}).get("tracks", 0) > 0 else [])  # a point count
         + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),

@@ -71,7 +71,9 @@ def cells(
     colour. annotate: each digit's box outline (1 px, inside the box, a colour per digit
     slot; the stored ink box when the shards hold one, else the sprite square) drawn on
     the frame, and a strip under it with the frame number and the labels in their boxes'
-    colours. The frame is otherwise untouched.
+    colours; where the shards hold `tracks`, each visible point as one pixel in its digit's
+    colour at the centre of its upscaled pixel (occluded points are not drawn). The frame is
+    otherwise untouched.
     """
     frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
     rgb = colour or annotate or frames.ndim == 5
@@ -89,7 +91,20 @@ def cells(
         tile[bottom - 1, left:right] = c
         tile[top:bottom, left] = c
         tile[top:bottom, right - 1] = c
+    if "tracks" in split.annotation_names:
+        _points(tiles, split.read("tracks", list(indices)), split.read("occluded", list(indices)), labels, scale)
     return np.concatenate([tiles, _captions(labels, tiles.shape)], axis=2)
+
+
+def _points(tiles: np.ndarray, tracks: np.ndarray, occluded: np.ndarray, labels: np.ndarray, scale: int) -> None:
+    """Mark each visible point of `tracks` [n, P, T, 2] on `tiles` [n, T, H*scale, W*scale, 3], in
+    place: point j follows digit slot j mod the sequence's digit count (core.tracks)."""
+    count = np.maximum((labels >= 0).sum(axis=1), 1)  # [n]
+    slot = np.arange(tracks.shape[1])[None, :] % count[:, None]  # [n, P]
+    i, p, t = np.nonzero(~occluded)
+    cell = np.rint(tracks[i, p, t]).astype(np.int64) * scale + scale // 2
+    palette = np.asarray(DIGIT_COLOURS, dtype=np.uint8)
+    tiles[i, t, cell[:, 0], cell[:, 1]] = palette[slot[i, p] % len(palette)]
 
 
 def _present(boxes: np.ndarray) -> list[tuple[tuple[int, int, int], np.ndarray]]:

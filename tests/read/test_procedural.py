@@ -54,6 +54,14 @@ CONFIGS: dict[str, tuple[str, ...]] = {
         "motion.boundary=open",
         "source.colour=true",
     ),
+    "tracks, over, open walls, rgb, 1 to 3 digits": (
+        "annotations.tracks=5",
+        "render.combine=over",
+        "motion.boundary=open",
+        "source.colour=true",
+        "digits.count=[1, 3]",
+    ),
+    "tracks, mmnist++, sum": ("annotations.tracks=4", "motion.preset=mmnist++", "render.combine=sum"),
     **{f"preset {name}": (f"motion.preset={name}",) for name in PRESETS},
 }
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import movmnist
 from movmnist.cli import cli
-from movmnist.tools.preview import BANNER, CAPTION, cells, parse_index
+from movmnist.tools.preview import BANNER, CAPTION, DIGIT_COLOURS, cells, parse_index
 from tests.datasets import rgb_copy, tiny
 
 H = W = 40  # the small config's canvas
@@ -107,6 +107,24 @@ def test_annotate_changes_pixels_only_at_box_edges(grey: Path, tmp_path: Path, s
     assert changed.any()
     assert not (changed & ~edges).any()
     assert marked[:, :, 2 * H :].any()  # the caption strip holds the frame number and labels
+
+
+def test_annotate_draws_each_visible_track_point_in_its_digits_colour(tmp_path: Path) -> None:
+    off = ("annotations.boxes=false", "annotations.amodal_boxes=false")
+    split = movmnist.open(tiny(tmp_path / "d", "annotations.tracks=8", *off))["test"]
+    plain = cells(split, [0, 1], scale=3, colour=True)
+    marked = cells(split, [0, 1], scale=3, annotate=True)[:, :, : 3 * H]
+    tracks, occluded = split.read("tracks", [0, 1]), split.read("occluded", [0, 1])
+    count = (split.read("labels", [0, 1]) >= 0).sum(axis=1)
+    i, p, t = np.nonzero(~occluded)
+    assert len(i) and occluded.shape == (2, 8, T)
+    r, c = (np.rint(tracks[i, p, t]).astype(int) * 3 + 1).T  # the centre of the upscaled pixel
+    np.testing.assert_array_equal(marked[i, t, r, c], np.asarray(DIGIT_COLOURS)[p % count[i]])
+    dots = np.zeros(marked.shape[:4], bool)
+    dots[i, t, r, c] = True
+    rows, cols = np.moveaxis(split.read("positions", [0, 1]).astype(int), -1, 0)
+    edges = _edges(np.stack([cols, rows, np.minimum(cols + 14, W), np.minimum(rows + 14, H)], axis=-1), dots.shape, 3)
+    assert not ((marked != plain).any(axis=-1) & ~edges & ~dots).any()  # nothing else changed
 
 
 def test_rgb_dataset_previews_in_colour(rgb: Path) -> None:
