@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from movmnist.config import Annotations
 from movmnist.core import compiled
 from movmnist.core.generate import draws_lazily, generate
 from movmnist.core.pool import Pool
@@ -229,7 +230,7 @@ def test_frames_must_be_writable_and_the_pool_may_be_readonly() -> None:
 
 
 def test_lazy_frames_are_drawn_as_sliced_and_equal_the_eager_ones() -> None:
-    off = (f"annotations.{name}=false" for name in small_config().annotations.model_dump())
+    off = (f"annotations.{name}={str(v).lower()}" for name, v in Annotations.none().model_dump().items())
     cfg = small_config(*off, "canvas.height=32", "canvas.width=32")
     pool = _pool(12, False, 3, 5)
     idx = np.arange(100, 137)
