@@ -122,6 +122,10 @@ class Split(SplitView):
     def _runs(self, idx: np.ndarray) -> list[tuple[int, int, int, int]]:
         """(shard, first row, end row, position in the output) of each run of consecutive
         sequences within one shard: each run is one read."""
+        if len(idx) == 1:  # one sequence (random access): one run, found without the loop
+            i = int(idx[0])
+            shard = bisect.bisect_right(self._firsts, i) - 1
+            return [(shard, i - self._firsts[shard], i - self._firsts[shard] + 1, 0)]
         runs = []
         start = 0
         while start < len(idx):
