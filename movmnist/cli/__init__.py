@@ -4,8 +4,10 @@ Lives here: `common` (the `cli` group, which turns a MovmnistError into a one-li
 and its exit status, and the pieces commands share: `config_options`, config loading,
 writing to a file or stdout, the progress bar), and one module per family of commands:
 `building` (build, plan, config show), `looking` (preview, info, stats, verify, export),
-`loading` (bench-loader) and `sourcing` (sources, fetch). Importing this package imports them, which registers
-their commands on `cli`. `main` is the `movmnist` script.
+`loading` (bench-loader) and `sourcing` (sources, fetch). `commands()` imports them, which
+registers their commands on `cli` (also `movmnist.cli.cli`, imported when first asked for).
+`main` is the `movmnist` script: it takes the signals before it imports anything else, so
+that a Ctrl-C at start-up is one line too.
 
 May import every layer below it: `errors`, `files`, `text`, `config`, `core`, `sources`,
 `store`, `read`, `tools`, `builder`. Heavy modules (numpy, h5py, the builder, ...) are
@@ -15,20 +17,36 @@ start fast.
 
 from __future__ import annotations
 
-import sys
+import signal
+from typing import TYPE_CHECKING
 
-import click
+if TYPE_CHECKING:
+    import click
 
-from movmnist.cli import building, loading, looking, packing, sourcing  # noqa: F401  (importing a command module registers its commands)
-from movmnist.cli.common import cli
+__all__ = ["cli", "commands", "main"]
 
-__all__ = ["cli", "main"]
+
+def commands() -> click.Group:
+    """The `cli` group, every command registered on it."""
+    from movmnist.cli import building, loading, looking, packing, sourcing  # noqa: F401  (importing registers)
+    from movmnist.cli.common import cli
+
+    return cli
+
+
+def __getattr__(name: str) -> click.Group:
+    if name == "cli":  # `from movmnist.cli import cli`
+        return commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """The `movmnist` script: the `cli` group, with Ctrl-C as one line and exit status 130."""
+    """The `movmnist` script: the `cli` group. Ctrl-C and SIGTERM (what kill, Slurm and docker
+    send) take the same way out: one line, temporaries removed, exit status 130 or 143."""
+    from movmnist.cli.signals import as_interrupt, leave
+
+    as_interrupt(signal.SIGTERM)
     try:
-        cli(prog_name="movmnist")
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        commands()(prog_name="movmnist")
+    except KeyboardInterrupt:  # outside a command: while starting or exiting
+        leave()

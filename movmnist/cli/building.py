@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from movmnist.cli.common import ProgressBar, cli, config_options, load
+from movmnist.cli.signals import leave
 
 
 @cli.command()
@@ -138,8 +138,7 @@ def build(
             hint = "" if config == "-" else f"; to finish it, run: {shlex.join([*again, '--resume'])}"
         else:
             hint = "" if config == "-" else f"; to rebuild it, run: {shlex.join([*again, '--overwrite'])}"
-        click.echo(f"{exc}{hint}", err=True)
-        sys.exit(exc.exit_code)
+        leave(f"{exc}{hint}")
     finally:
         bar.close()
     from movmnist.text import human_bytes

@@ -19,7 +19,8 @@ from typing import Any
 import click
 
 from movmnist import __version__
-from movmnist.errors import MovmnistError
+from movmnist.cli.signals import leave
+from movmnist.errors import Interrupted, MovmnistError
 from movmnist.text import brief
 
 
@@ -36,7 +37,8 @@ class _InputError(click.ClickException):
 
 
 class _Group(click.Group):
-    """The command group: a MovmnistError leaves as one line and its exit status (1, 2 or 130).
+    """The command group: a MovmnistError leaves as one line and its exit status (1 or 2); an
+    interruption (Ctrl-C, SIGTERM) as one line and the signal's (130, 143), never click's "Aborted!".
 
     The one place that words errors for the terminal: every message (ours and click's) is cut
     by `text.brief`, so that no echoed input, however long, floods it."""
@@ -44,11 +46,11 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:
+            leave(brief(str(exc)))
+        except KeyboardInterrupt:  # before a command holds anything to clean up, or in one that has none
+            leave()
         except MovmnistError as exc:
-            if exc.exit_code not in (1, 2):  # 130 for an interrupted build
-                error = click.ClickException(brief(str(exc)))
-                error.exit_code = exc.exit_code  # type: ignore[misc]
-                raise error from None
             raise (_InputError if exc.exit_code == 2 else _RuntimeError)(brief(str(exc))) from None
         except OSError as exc:  # a name the file system refuses, wherever a command met it
             if exc.errno != errno.ENAMETOOLONG:

@@ -95,10 +95,13 @@ def _report_to(progress: Progress | None) -> None:
 # --- in the driver ---------------------------------------------------------------------
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that raise KeyboardInterrupt in the CLI
+
+
 @contextlib.contextmanager
 def _no_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends: a submit may start a worker, which must be in the
-    executor's process table (and so stoppable) before KeyboardInterrupt can be raised.
+    """Hold Ctrl-C and SIGTERM until the block ends: a submit may start a worker, which must be
+    in the executor's process table (and so stoppable) before KeyboardInterrupt can be raised.
 
     Python runs signal handlers in the main thread whichever thread the kernel picked, so a
     signal mask cannot do this; a handler that only takes note, then re-raises, can."""
@@ -106,13 +109,14 @@ def _no_interrupt() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in _HELD}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if held:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(held[0])
 
 
 def _windowed(
