@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -146,6 +147,7 @@ def _write_hdf5(
     level: int,
     alternating: bool,
 ) -> None:
+    _quiet_failed_objects()
     f = h5py.File(tmp, "x")  # a fresh name (files.temporary_path), never a file or symlink that exists
     compress = fast_deflate(compression, level)
     pipeline = sinks.Pipeline(compress) if compress is not None else None
@@ -165,6 +167,30 @@ def _write_hdf5(
         raise OSError(str(exc)) from None
     if done != n:
         raise RuntimeError(f"shard {path.name}: expected {n} sequences, got {done}")
+
+
+def _quiet_failed_objects() -> None:
+    """From now on, this process does not print HDF5's errors of freeing the objects of a file
+    whose write failed: h5py prints a traceback per object whenever it is collected (through
+    sys.excepthook, then sys.unraisablehook; some while the write's error unwinds), ahead of
+    the one-line error that says why (disk full...). Other errors pass through."""
+    if getattr(sys.unraisablehook, "quiets_hdf5", False):
+        return
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def failed_free(error: BaseException | None) -> bool:
+        return isinstance(error, RuntimeError) and "decrement id ref count" in str(error)
+
+    def quiet_except(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        if not failed_free(error):
+            excepthook(kind, error, tb)
+
+    def quiet_unraisable(unraisable: Any) -> None:
+        if not failed_free(unraisable.exc_value):
+            unraisablehook(unraisable)
+
+    quiet_unraisable.quiets_hdf5 = True  # type: ignore[attr-defined]
+    sys.excepthook, sys.unraisablehook = quiet_except, quiet_unraisable
 
 
 def _fill(

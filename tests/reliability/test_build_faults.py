@@ -146,3 +146,27 @@ def test_disk_full_then_resume(tiny: dict[str, object], tmp_path: Path, case: Ca
     assert ok, line
     data = json.loads((out / manifest.MANIFEST).read_text())
     assert data["config"]["seed"] == 0
+
+
+def test_disk_full_late_in_a_shard_is_one_line(tmp_path: Path, case: Callable[[str, bool], None]) -> None:
+    import resource
+
+    # One lzf shard of ~250 kB (HDF5 compresses: its objects cannot be freed once a write failed);
+    # the limit lands in its last fifth.
+    data = faults.tiny_config(faults.tiny_npz(tmp_path / "digits.npz"))
+    data.update(canvas={"height": 32, "width": 32}, sequence={"length": 10}, build={"chunk_size": 8})
+    data["output"] = {"shard_size": 200, "compression": "lzf"}
+    data["splits"]["train"]["sequences"], data["splits"]["test"]["sequences"] = 200, 0
+    config = faults.write_config(tmp_path / "c.yaml", data)
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    out = tmp_path / "d"
+    result = faults.run(config, out, "-j", "1", preexec_fn=small_disk)  # type: ignore[arg-type]
+    line = result.stderr.strip()
+    ok = result.returncode == 1 and "\n" not in line and "file size limit exceeded" in line and _settled(out)
+    build(Config.from_data(data), out, resume=True, workers=1)
+    ok = ok and (out / manifest.MANIFEST).exists()
+    case("faults", ok, traceback="Traceback" in result.stderr)
+    assert ok, result.stderr[:2000]
