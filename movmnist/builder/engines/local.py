@@ -27,10 +27,9 @@ def _init_local_worker(queue: Any, driver: int, setup: Callable[..., None] | Non
     _report_to(queue.put)
     if setup is not None:
         setup(*setup_args)
-    # Ctrl-C and SIGTERM (sent to a whole job by Slurm) are the driver's to handle: it stops
-    # the workers itself (SIGKILL), and cleans up after them.
+    # Ctrl-C is the driver's to handle: it stops the workers itself, and cleans up after them.
+    # (SIGTERM stays deadly: the executor stops the others with it once one has died.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
 
 
@@ -145,6 +144,9 @@ class LocalEngine:
         pool.shutdown(wait=False, cancel_futures=True)
         for p in procs:
             if p.is_alive():
-                p.kill()  # workers ignore SIGTERM
+                p.terminate()
         for p in procs:
             p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
