@@ -129,7 +129,10 @@ def _fetch_idx(
             f"cannot write to {downloads} ({exc.strerror or exc}); set source.data_dir to a writable folder"
         ) from None
     try:
-        paths = manager.download(urls)
+        # One file at a time: given all four, TFDS downloads them in threads and raises on the
+        # first failure while the others still run, so their '.tmp.' folders would appear after
+        # `_remove_partial` and stay (seen in CI). Four files of 10 MB in all: no loss worth it.
+        paths = {file: manager.download(url) for file, url in urls.items()}
     except tfds_download.NonMatchingChecksumError as exc:
         _remove_partial(downloads / name)
         url = next((u for u in urls.values() if u in str(exc)), "a file")
