@@ -5,7 +5,10 @@ temporary folder beside `out/NAME`, writes each file of the catalogue row
 (`config.packs`) under its consumer's name, computes the content digest of their arrays,
 writes `pack.json` (the pack's manifest: its config, files, digests) last, and only then
 moves the folder into place; the HDF5 build is removed. An interrupted or failed pack
-leaves no `out/NAME`.
+leaves no `out/NAME`. An out-of-distribution suite builds each of its variants the same
+way, into a dataset of its own, and checks its protocols on the built data
+(`builder.leakage`) before it writes a file: pack.json holds the report, and a leak
+refuses the pack.
 
 The digest is over the arrays, not the file bytes (a zip's or gzip's framing may vary with
 the library version): for each file in catalogue order, its path, then for each array in
@@ -30,6 +33,7 @@ from typing import IO, Any
 import numpy as np
 
 from movmnist import __version__, files
+from movmnist.builder import leakage
 from movmnist.builder.driver import Reporter, build
 from movmnist.config import Config
 from movmnist.config.load import load_config
@@ -63,9 +67,15 @@ def config_path(pack: Pack) -> Path:
     return path
 
 
-def pack_config(name: str, overrides: Sequence[str] = ()) -> Config:
-    """The validated config of pack `name`, with `dotted.key=value` overrides."""
-    return load_config(config_path(find(name)), overrides)
+def pack_config(name: str, overrides: Sequence[str] = (), variant: str = "") -> Config:
+    """The validated config of pack `name` (or of its variant `variant`), with `dotted.key=value` overrides.
+
+    A variant's own overrides come after the user's: they decide what the variant varies."""
+    pack = find(name)
+    own = {v.name: v.overrides for v in pack.variants}
+    if variant and variant not in own:
+        raise ConfigError(f"pack {name} has no variant {variant!r}; use one of: {', '.join(own) or 'none'}")
+    return load_config(config_path(pack), (*overrides, *own.get(variant, ())))
 
 
 # --- digests ---------------------------------------------------------------------------
@@ -171,6 +181,20 @@ def _write(spec: PackFile, pack: Pack, cfg: Config, dataset: Dataset, path: Path
             write_idx_images(pool.images, f)
 
 
+class _Overall:
+    """One progress total over the builds of a pack's datasets (each build reports its own start)."""
+
+    def __init__(self, progress: Reporter, total: int) -> None:
+        self.progress = progress
+        progress.start(total)
+
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(n)
+
+
 @contextlib.contextmanager
 def _staging(parent: Path, name: str) -> Iterator[Path]:
     parent.mkdir(parents=True, exist_ok=True)
@@ -192,23 +216,38 @@ def make_pack(
 ) -> dict[str, Any]:
     """Build pack `name` into `out/NAME`; return its manifest (also written there as pack.json)."""
     pack = find(name)
-    cfg = pack_config(name, overrides)
+    cfgs = {v: pack_config(name, overrides, v) for v in ("", *(v.name for v in pack.variants))}
     parent = Path(out)
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"{parent} is a file, not a directory; choose another -o")
     target = parent / name
     if target.exists() and not overwrite:
         raise OutputError(f"{target} already exists; pass --overwrite to replace it, or choose another -o")
+    if progress is not None and pack.variants:
+        total = sum(max(s.sequences, 0) for c in cfgs.values() for _, s in c.splits.active())
+        progress = _Overall(progress, total)
     with _staging(parent, name) as tmp:
-        built = build(cfg, tmp / "dataset", workers=workers, progress=progress)
+        built, datasets = {}, {}
+        for variant, cfg in cfgs.items():
+            where = tmp / (f"dataset-{variant}" if variant else "dataset")
+            built[variant] = build(cfg, where, workers=workers, progress=progress)
+            datasets[variant] = Dataset(where)
+        specs = {spec.path: spec for spec in pack.files}
+        observed = {
+            path: leakage.observe(datasets[specs[path].variant][specs[path].split], built[specs[path].variant].source)
+            for path in dict.fromkeys(p for protocol in pack.protocols for p in (*protocol.train, *protocol.test))
+        }
+        reports = [leakage.protocol_report(protocol, observed) for protocol in pack.protocols]
+        leakage.check(pack, reports)
         folder = tmp / name
-        dataset = Dataset(tmp / "dataset")
         entries = []
         for spec in pack.files:
-            _write(spec, pack, cfg, dataset, folder / spec.path)
+            _write(spec, pack, cfgs[spec.variant], datasets[spec.variant], folder / spec.path)
             digest = file_digest(folder / spec.path, spec.kind)
-            entries.append({"path": spec.path, "kind": spec.kind, "split": spec.split, **digest})
-        dataset.close()
+            entry = {"path": spec.path, "kind": spec.kind, "split": spec.split, **digest}
+            entries.append(entry | {"variant": spec.variant} if spec.variant else entry)
+        for dataset in datasets.values():
+            dataset.close()
         data = {
             "pack": pack.name,
             "reproduces": pack.reproduces,
@@ -218,9 +257,16 @@ def make_pack(
             "input_frames": pack.input_frames,
             "overrides": list(overrides),
             "files": entries,
-            "source": built.source,
-            "config": built.config,
+            "source": built[""].source,
+            "config": built[""].config,
         }
+        if pack.variants:
+            data["variants"] = {
+                v.name: {"overrides": list(v.overrides), "source": built[v.name].source, "config": built[v.name].config}
+                for v in pack.variants
+            }
+        if reports:
+            data["protocols"] = reports
         files.write_atomic(folder / MANIFEST, (json.dumps(data, indent=2) + "\n").encode(), sync=False)
         if target.exists():
             shutil.rmtree(target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,6 +34,9 @@ def packs(as_json: bool) -> None:
     for p in CATALOGUE:
         click.echo(f"{p.name}: {p.reproduces}")
         click.echo(f"  sizes: {p.sizes}; files: {', '.join(f.path for f in p.files)}; config: {p.config}")
+        for protocol in p.protocols:
+            trains, tests = ", ".join(protocol.train), ", ".join(protocol.test)
+            click.echo(f"  protocol {protocol.name} (varies {protocol.varies}): {trains} -> {tests}")
         click.echo(f"  digest (small: --set {' --set '.join(p.small)}): {p.small_digest}")
 
 
@@ -55,6 +59,10 @@ def pack(
 ) -> None:
     """Build evaluation pack NAME into OUT/NAME: its consumer's files, and pack.json with their digest.
 
+    An out-of-distribution suite (ood-*) also prints its leakage report, computed from the
+    built data, and is refused when a training and a test file share source images or the
+    property its protocol varies.
+
     \b
     Example:
         movmnist pack openstl-mmnist -o packs/
@@ -74,7 +82,25 @@ def pack(
     for entry in data["files"]:
         shapes = "; ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in entry["arrays"].items())
         click.echo(f"  {entry['path']}: {shapes}")
+    for report in data.get("protocols", []):
+        _echo_report(report)
     click.echo(f"digest {data['digest']}")
+
+
+def _echo_report(report: dict[str, Any]) -> None:
+    """A protocol's leakage report: what each file holds, then each train -> test pair."""
+    varies = report["varies"]
+    click.echo(f"protocol {report['name']} (varies {varies}): {'LEAKS' if report['leak'] else 'no leakage'}")
+    for path, seen in report["observed"].items():
+        speed = "" if seen["speed"] is None else f", speed {seen['speed'][0]:.4f}-{seen['speed'][1]:.4f}"
+        click.echo(
+            f"  {path}: {seen['sequences']} sequences x {seen['frames']} frames, digits {seen['digits']}{speed},"
+            f" source {seen['source']}, {seen['images']} images"
+        )
+    for pair in report["pairs"]:
+        common = pair[f"shared_{varies}"]
+        images = pair["shared_images"] if pair["same_source"] else "none (other source)"
+        click.echo(f"  {pair['train']} -> {pair['test']}: shared {varies} {common or 'none'}, shared images {images}")
 
 
 @cli.command()

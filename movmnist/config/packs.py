@@ -14,6 +14,16 @@ File kinds (`PackFile.kind`):
 - `idx-images`: the digits of the config's train pool as a gzipped IDX3 image file
   (OpenSTL generates its training sequences from it on the fly).
 
+Out-of-distribution suites (`ood-*`, after Moving Symbols, rszeto/moving-symbols) hold
+several distributions, and a config holds one: the YAML is the training distribution (with
+an in-distribution test split), and each `Variant` is that config with its own `--set`
+overrides, built by the normal builder into a dataset of its own; a `PackFile` names the
+variant it is written from. The variant's overrides come after the user's, so that
+`--set source.kind=idx` moves every variant to the IDX files but cannot change what a
+variant varies. A `Protocol` names the training files, the test files and the property
+they differ in (`VARIES`); `builder.leakage` checks that property, and the pools, on the
+built data.
+
 A digest is pinned for `SMALL` (the tests' sizes, on the built-in synthetic digits, which
 every machine has), so that anyone can check their install reproduces it in seconds; the
 full-size digest is computed when the pack is built (it needs the real MNIST) and printed.
@@ -33,6 +43,25 @@ class PackFile:
     path: str
     kind: str  # npy-tnhw | predrnn-npz | srvp-npz | idx-images
     split: str  # a split name; for idx-images, the split whose pool's digits it holds
+    variant: str = ""  # the Variant it is written from; "" the pack's config itself
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The pack's config with `overrides` (dotted `--set` items) on top of the user's: one more dataset."""
+
+    name: str
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Train on the files `train`, test on the files `test`; they must differ in `varies` (one of VARIES)."""
+
+    name: str
+    varies: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +73,7 @@ class Pack:
     target: the file `movmnist score` compares predictions with, and its input frames K
         (the first K frames are the model's input, the rest the frames to predict).
     small: the `--set` overrides of the tests' small build; small_digest: its pinned digest.
+    variants, protocols: an out-of-distribution suite's other datasets and its train/test pairs.
     """
 
     name: str
@@ -54,6 +84,8 @@ class Pack:
     input_frames: int
     small: tuple[str, ...]
     small_digest: str
+    variants: tuple[Variant, ...] = ()
+    protocols: tuple[Protocol, ...] = ()
 
     @property
     def config(self) -> str:
@@ -62,8 +94,13 @@ class Pack:
 
 
 KINDS = ("npy-tnhw", "predrnn-npz", "srvp-npz", "idx-images")
+# What a protocol's train and test files differ in, as observed in the built data:
+# the digit counts (labels != -1), the frame count, the speed (|velocity|, config units:
+# free ranges per frame), the source (its kind and name).
+VARIES = ("digits", "length", "speed", "source")
 
 _SYNTHETIC = ("source.kind=synthetic", "source.path=null")
+_TEST_ONLY = "splits.train.sequences=0"
 
 CATALOGUE: tuple[Pack, ...] = (
     Pack(
@@ -135,6 +172,86 @@ CATALOGUE: tuple[Pack, ...] = (
         input_frames=5,
         small=(*_SYNTHETIC, "splits.test.sequences=4", "sequence.length=30"),
         small_digest="acea7797feb6a71fe3deebb86bb4c6099847440ea9aeab3bb7212dfa060ff377",
+    ),
+    Pack(
+        "ood-digits",
+        "an out-of-distribution suite after Moving Symbols: train on 2 digits, test on 1, 3 and 4"
+        " (srivastava rules, MNIST digits; the test files from MNIST-test)",
+        "train 10,000 x 20; test 3,000 x 20 each for 2 (in distribution), 1, 3 and 4 digits",
+        (
+            PackFile("train.npy", "npy-tnhw", "train"),
+            PackFile("test.npy", "npy-tnhw", "test"),
+            PackFile("test-1digit.npy", "npy-tnhw", "test", "1digit"),
+            PackFile("test-3digits.npy", "npy-tnhw", "test", "3digits"),
+            PackFile("test-4digits.npy", "npy-tnhw", "test", "4digits"),
+        ),
+        target="test-3digits.npy",
+        input_frames=10,
+        small=(*_SYNTHETIC, "splits.train.sequences=4", "splits.test.sequences=3"),
+        small_digest="e4199c81016f89be706a172ba3cf72cdbe3568456d3b7f4332cda035e982e87c",
+        variants=(
+            Variant("1digit", ("seed=7011", "digits.count=1", _TEST_ONLY)),
+            Variant("3digits", ("seed=7013", "digits.count=3", _TEST_ONLY)),
+            Variant("4digits", ("seed=7014", "digits.count=4", _TEST_ONLY)),
+        ),
+        protocols=(
+            Protocol(
+                "2-to-1-3-4-digits",
+                "digits",
+                ("train.npy",),
+                ("test-1digit.npy", "test-3digits.npy", "test-4digits.npy"),
+            ),
+        ),
+    ),
+    Pack(
+        "ood-length",
+        "an out-of-distribution suite after Moving Symbols: train on 20 frames, test on 40 and 100"
+        " (srivastava rules, 2 MNIST digits; the test files from MNIST-test)",
+        "train 10,000 x 20; test 3,000 x 20 (in distribution), 3,000 x 40 and 3,000 x 100",
+        (
+            PackFile("train.npy", "npy-tnhw", "train"),
+            PackFile("test.npy", "npy-tnhw", "test"),
+            PackFile("test-40frames.npy", "npy-tnhw", "test", "40frames"),
+            PackFile("test-100frames.npy", "npy-tnhw", "test", "100frames"),
+        ),
+        target="test-100frames.npy",
+        input_frames=10,
+        small=(*_SYNTHETIC, "splits.train.sequences=4", "splits.test.sequences=2"),
+        small_digest="774b534d56d659b33a78903011c69b8f1f0002afd29fe3bee1c259a503db7c95",
+        variants=(
+            Variant("40frames", ("seed=7140", "sequence.length=40", _TEST_ONLY)),
+            Variant("100frames", ("seed=7200", "sequence.length=100", _TEST_ONLY)),
+        ),
+        protocols=(
+            Protocol("20-to-40-100-frames", "length", ("train.npy",), ("test-40frames.npy", "test-100frames.npy")),
+        ),
+    ),
+    Pack(
+        "ood-speed",
+        "an out-of-distribution suite after Moving Symbols: train slow, test fast; train fast, test slow; train"
+        " both extremes, test the middle (speeds slow [0.03, 0.07), middle [0.08, 0.12), fast [0.13, 0.17);"
+        " srivastava rules, 2 MNIST digits)",
+        "train 10,000 x 20 slow and fast; test 3,000 x 20 slow, middle and fast",
+        (
+            PackFile("train-slow.npy", "npy-tnhw", "train"),
+            PackFile("test-slow.npy", "npy-tnhw", "test"),
+            PackFile("train-fast.npy", "npy-tnhw", "train", "fast"),
+            PackFile("test-fast.npy", "npy-tnhw", "test", "fast"),
+            PackFile("test-middle.npy", "npy-tnhw", "test", "middle"),
+        ),
+        target="test-fast.npy",
+        input_frames=10,
+        small=(*_SYNTHETIC, "splits.train.sequences=4", "splits.test.sequences=3"),
+        small_digest="c84205757b3b33f9174bc581199952d70300ed24887129c4c0a79488d0d95f4c",
+        variants=(
+            Variant("fast", ("seed=7202", "motion.speed=[0.13, 0.17]")),
+            Variant("middle", ("seed=7203", "motion.speed=[0.08, 0.12]", _TEST_ONLY)),
+        ),
+        protocols=(
+            Protocol("slow-to-fast", "speed", ("train-slow.npy",), ("test-fast.npy",)),
+            Protocol("fast-to-slow", "speed", ("train-fast.npy",), ("test-slow.npy",)),
+            Protocol("extremes-to-middle", "speed", ("train-slow.npy", "train-fast.npy"), ("test-middle.npy",)),
+        ),
     ),
 )
 

@@ -27,11 +27,9 @@ from movmnist.config.packs import CATALOGUE, PACKS
 from movmnist.tools.score import read_pack
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Every pack at its small size (synthetic digits), one worker."""
-    out = tmp_path_factory.mktemp("packs")
-    return {p.name: make_pack(p.name, out, p.small, workers=1) | {"dir": out / p.name} for p in CATALOGUE}
+@pytest.fixture
+def built(small_packs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return small_packs
 
 
 @pytest.mark.parametrize("name", [p.name for p in CATALOGUE])
@@ -43,7 +41,7 @@ def test_small_digest_is_the_pinned_one(built: dict[str, dict[str, Any]], name: 
     assert not [p for p in data["dir"].parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic"])
+@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic", "ood-digits", "ood-speed"])
 def test_digest_stable_across_workers_and_shards(tmp_path: Path, name: str) -> None:
     pack = PACKS[name]
     data = make_pack(pack.name, tmp_path, (*pack.small, "output.shard_size=2"), workers=2)
