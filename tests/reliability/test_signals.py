@@ -94,3 +94,33 @@ def test_a_signal_at_start_up_is_one_line(tiny: dict[str, object], tmp_path: Pat
         ok = code == 128 + signum and err.count("\n") == 1 and "interrupted" in err and _settled(out)
         case("signals", ok, traceback="Traceback" in err)
         assert ok, (code, err)
+
+
+def test_ctrl_c_in_a_terminal_stops_a_dask_build_in_one_line(tmp_path: Path, case: Case) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, Dask's worker processes too: each
+    printed its KeyboardInterrupt traceback under the driver's line (67 lines in all)."""
+    pytest.importorskip("distributed")
+    data = faults.tiny_config(faults.tiny_npz(tmp_path / "digits.npz"))
+    data["splits"]["train"]["sequences"] = 400_000  # type: ignore[index]
+    data["output"]["shard_size"] = 1_000  # type: ignore[index]
+    config, out = faults.write_config(tmp_path / "big.yaml", data), tmp_path / "out"
+    proc = faults.start(config, out, "-j", "2", "--engine", "dask", start_new_session=True)
+    try:
+        running = faults.wait_for(lambda: _shards_done(out) >= 2, 60)  # the workers are up and writing
+        if running and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            faults.kill_tree(proc)
+    if (out / manifest.MANIFEST).exists():
+        pytest.skip("the build finished before its workers were up")
+    ok = running and proc.returncode == 130 and err.count("\n") == 1 and "shards are finished and kept in" in err
+    ok = ok and _settled(out)
+    case("signals", ok, traceback="Traceback" in err)
+    assert ok, (running, proc.returncode, err[-2000:])
+
+
+def _shards_done(out: Path) -> int:
+    names = [p.name for p in out.iterdir()] if out.exists() else []
+    return sum(n.endswith(".h5") and not manifest.TEMP_NAME.match(n) for n in names)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import signal
 from typing import Any
 
-from movmnist.builder.engines import RemoteEngine
+from movmnist.builder.engines import RemoteEngine, _no_interrupt
 from movmnist.errors import ConfigError, EngineUnavailable
 
 DASK_HINT = "pip install 'movmnist[dask]'"
@@ -37,14 +38,20 @@ class DaskEngine(RemoteEngine):
 
         try:
             if self.address is None:
-                self._cluster = LocalCluster(
-                    n_workers=self.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                )
-                self._client = Client(self._cluster)
+                try:
+                    with _no_interrupt():  # a cluster cut half-way through its start fails at exit
+                        self._cluster = LocalCluster(
+                            n_workers=self.workers,
+                            threads_per_worker=1,
+                            processes=True,
+                            dashboard_address=None,
+                            silence_logs=logging.ERROR,
+                            preload=[__name__],  # dask_setup below: the workers leave Ctrl-C to the driver
+                        )
+                        self._client = Client(self._cluster)
+                except KeyboardInterrupt:
+                    self._close()
+                    raise
             else:
                 self._client = Client(self.address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
@@ -70,3 +77,14 @@ class DaskEngine(RemoteEngine):
         if self._cluster is not None:
             self._cluster.close()
         self._client = self._cluster = self._executor = None
+
+
+def dask_setup(worker: Any) -> None:
+    """Run by each worker process of our LocalCluster as it starts (Dask's preload protocol).
+
+    A Ctrl-C in a terminal reaches the whole process group: left to themselves, the worker
+    processes each printed a KeyboardInterrupt traceback (67 lines in all) under the driver's
+    one line. The driver handles Ctrl-C (it cancels the queued shards and closes the cluster),
+    as with the local engine, whose workers ignore SIGINT too. Not covered: a worker still
+    importing in the cluster's first second or two (its start, before this runs)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
