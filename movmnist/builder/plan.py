@@ -79,13 +79,10 @@ class Plan:
 
     def _bytes(self) -> tuple[int, int]:
         """Raw bytes per sequence: (frames and masks, which compress alike; everything else)."""
-        from movmnist.core.generate import extras
         from movmnist.store.schema import Layout
 
         cfg = self.config
-        layout = Layout(
-            sequence=self.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg), points=cfg.annotations.tracks
-        )
+        layout = Layout.of(cfg, self.sequence_shape)
         sizes = {
             name: int(np.prod(shape)) * np.dtype(dtype).itemsize for name, (shape, dtype) in layout.shapes().items()
         }

@@ -18,7 +18,7 @@ from movmnist import __version__
 from movmnist.builder import engines
 from movmnist.builder.plan import ShardSpec, make_plan
 from movmnist.config import Config
-from movmnist.core.generate import draws_lazily, extras, generate
+from movmnist.core.generate import draws_lazily, generate
 from movmnist.sources.pools import pool_for
 from movmnist.store import manifest, records, shards
 from movmnist.store.schema import Layout
@@ -98,9 +98,7 @@ def run_shard(
         "seed": cfg.seed,
         "config": cfg.dataset_data(),
     }
-    layout = Layout(
-        sequence=plan.sequence_shape, digits=cfg.digits.count[1], extras=extras(cfg), points=cfg.annotations.tracks
-    )
+    layout = Layout.of(cfg, plan.sequence_shape)
     tmp = shards.write_temporary(
         path,
         shard.size,

@@ -24,6 +24,7 @@ class Preset:
         (`core.layers`): grayscale only, its own walls (a margin inside the canvas).
     margin: pixels between the canvas edge and the lines the digits' centres bounce off.
     walls_only: the rule is its walls (motion.boundary bounce, no motion.acceleration).
+    collides: digits bounce off one another too (`events` then names the other digit).
     """
 
     name: str
@@ -32,6 +33,7 @@ class Preset:
     warped: bool = False
     margin: int = 0
     walls_only: bool = False
+    collides: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -99,6 +101,17 @@ CATALOGUE: tuple[Preset, ...] = (
         " 10 px inside the canvas",
         warped=True,
         margin=10,
+    ),
+    Preset(
+        "elastic",
+        {("motion", "speed"): 0.1},
+        "elastic collisions after Moving Symbols (rszeto/moving-symbols): each digit's box (render.bounce_on:"
+        " its patch or its ink) starts apart from the others, moves in a straight line at a uniform direction,"
+        " and at the exact time two boxes touch, or a box a wall, within a frame, the velocity components"
+        " along the contact are exchanged as in a two-body elastic collision (motion.mass: equal, or"
+        " proportional to ink) or reflected; frame 0 is the start",
+        walls_only=True,
+        collides=True,
     ),
 )
 

@@ -37,6 +37,9 @@ from movmnist.config.sections import (
 from movmnist.errors import ConfigError
 from movmnist.text import local_name
 
+# `events` holds a bit per wall (4) and, when digits collide, one per other digit slot: 64 bits at most.
+COLLIDING_DIGITS = 60
+
 
 class Config(_Model):
     """The whole, resolved build config."""
@@ -102,6 +105,13 @@ class Config(_Model):
                 "motion.preset {p} is its own walls and steps; leave motion.boundary: bounce"
                 " and motion.acceleration: 0",
                 {"p": preset.name},
+            )
+        if preset.collides and self.digits.count[1] > COLLIDING_DIGITS:
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset {p} records which digits collide in a 64-bit `events` value, so digits.count"
+                " must be <= {most} (got {k})",
+                {"p": preset.name, "most": COLLIDING_DIGITS, "k": self.digits.count[1]},
             )
         if preset.margin and min(self.canvas.height, self.canvas.width) <= 2 * preset.margin:
             raise PydanticCustomError(

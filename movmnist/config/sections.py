@@ -68,6 +68,9 @@ class Motion(_Model):
     speed: FloatRange = (0.1, 0.1)
     acceleration: float = Field(0.0, ge=0, le=1, description="sd of the per-frame velocity noise")
     boundary: Literal["bounce", "wrap", "open"] = "bounce"
+    mass: Literal["equal", "ink"] = Field(
+        "equal", description="elastic only: each digit's mass in collisions, 1 or its count of ink pixels"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Motion:
@@ -75,6 +78,12 @@ class Motion(_Model):
         if not (0 <= lo <= hi <= 1 and hi > 0):
             raise PydanticCustomError(
                 "bounds", "speed must be within [0, 1] with max > 0 (got {v})", {"v": list(self.speed)}
+            )
+        if self.mass != "equal" and not presets.PRESETS[self.preset].collides:
+            raise PydanticCustomError(
+                "fit",
+                "mass is for a preset whose digits collide (elastic); set motion.preset: elastic or drop motion.mass",
+                {},
             )
         return self
 

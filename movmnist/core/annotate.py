@@ -18,7 +18,14 @@ from movmnist.core import rng
 from movmnist.core.render import Composed
 from movmnist.core.scene import Scene
 
-WALLS = ("top", "bottom", "left", "right")  # the `wall` column of `events`
+WALLS = ("top", "bottom", "left", "right")  # kinds 0-3 of `events`; kind 4 + j: collided with digit slot j
+
+
+def events_dtype(digits: int, collisions: bool) -> np.dtype:
+    """The dtype of `events`: uint8 for the four wall bits; where digits collide (a preset with
+    `collides`), the narrowest unsigned integer that also holds a bit per digit slot (4 + K)."""
+    bits = len(WALLS) + (digits if collisions else 0)
+    return np.dtype(next(f"uint{size}" for size in (8, 16, 32, 64) if size >= bits))
 
 
 def ink_boxes(sprites: np.ndarray, colour: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -121,26 +128,34 @@ def visible_boxes(
     return boxes, counts
 
 
-def events(hits: np.ndarray, present: np.ndarray, n: int, k: int) -> np.ndarray:
-    """The bounces [n, T, k] uint8: bit w is set where the digit in slot k bounced off wall w
-    (an index into WALLS: 1 top, 2 bottom, 4 left, 8 right) right before frame t.
+def events(hits: np.ndarray, present: np.ndarray, n: int, k: int, contacts: np.ndarray | None = None) -> np.ndarray:
+    """The events [n, T, k] (`events_dtype`): bit w is set where the digit in slot k bounced off
+    wall w (an index into WALLS: 1 top, 2 bottom, 4 left, 8 right) right before frame t, and
+    with `contacts` bit 4 + j where it collided with the digit in slot j (both digits get one).
 
     Per sequence, like every other dataset of a shard, so that the sequence axis is first
     everywhere (Hugging Face's HDF5 loader needs that); `events_table` turns it into the
-    (sequence, frame, digit, wall) rows that `Split.events` returns. hits: [T, n * k, 2] int8.
+    (sequence, frame, digit, kind) rows that `Split.events` returns. hits: [T, n * k, 2] int8;
+    contacts: [T, n * k] uint64, bit j for slot j (Trajectory.contacts), or None.
     """
     per = _per_digit(hits, n, hits.shape[0], k) * present[:, None, :, None]  # [n, T, k, 2]: -1, 0, +1
     low, high = (per < 0).astype(np.uint8), (per > 0).astype(np.uint8)
     bits = low[..., 0] | (high[..., 0] << 1) | (low[..., 1] << 2) | (high[..., 1] << 3)
-    return np.ascontiguousarray(bits, dtype=np.uint8)
+    dtype = events_dtype(k, contacts is not None)
+    if contacts is None:
+        return np.ascontiguousarray(bits, dtype=dtype)
+    met = _per_digit(contacts, n, contacts.shape[0], k) << np.uint64(len(WALLS))
+    return np.ascontiguousarray((bits | met).astype(dtype))
 
 
 def events_table(bits: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The bounce table [E, 4] int32 (sequence, frame, digit, wall), sorted in that order, of
-    `bits` [n, T, k] uint8 (`events`) for the sequences `idx` [n] (split-global, ascending)."""
-    walls = (bits[..., None] >> np.arange(len(WALLS), dtype=np.uint8)) & 1  # [n, T, k, 4]
-    i, t, slot, wall = np.nonzero(walls)
-    return np.stack([np.asarray(idx)[i], t, slot, wall], axis=1).astype(np.int32)
+    """The event table [E, 4] int32 (sequence, frame, digit, kind), sorted in that order, of
+    `bits` [n, T, k] (`events`, any unsigned width) for the sequences `idx` [n] (split-global,
+    ascending). kind: 0-3 the wall (WALLS), 4 + j a collision with digit slot j."""
+    kinds = np.arange(bits.dtype.itemsize * 8, dtype=bits.dtype)
+    flags = (bits[..., None] >> kinds) & 1  # [n, T, k, bits]
+    i, t, slot, kind = np.nonzero(flags)
+    return np.stack([np.asarray(idx)[i], t, slot, kind], axis=1).astype(np.int32)
 
 
 def _visible(scene: Scene, composed: Composed) -> tuple[np.ndarray, np.ndarray]:
@@ -212,5 +227,5 @@ def compute(want: set[str], scene: Scene, composed: Composed | None) -> dict[str
         out["z_order"] = scene.z_order
     if "events" in want:
         assert path.hits is not None
-        out["events"] = events(path.hits, present, n, k)
+        out["events"] = events(path.hits, present, n, k, path.contacts)
     return out

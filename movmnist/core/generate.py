@@ -186,7 +186,7 @@ def generate(
     height, width = cfg.canvas.height, cfg.canvas.width
     ink, ink_count = (
         annotate.ink_boxes(pool.images[choice], colour=pool.images.ndim == 4)  # [n, K, 4], [n, K]
-        if want or cfg.render.bounce_on == "ink"
+        if want or cfg.render.bounce_on == "ink" or cfg.motion.mass == "ink"
         else (None, None)
     )
     if cfg.render.bounce_on == "ink" and ink is not None:
@@ -205,6 +205,8 @@ def generate(
         sprite=(h, w),
         boundary=cfg.motion.boundary,
         acceleration=cfg.motion.acceleration,
+        present=present.reshape(-1),
+        mass=_mass(cfg, ink_count, n * k_hi),
     )
     path = motion.move(cfg.motion.preset, draw, n, k_hi, spec)
     assert path.pixels is not None
@@ -261,6 +263,14 @@ def generate(
             draw, pool.images, choice, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
         )
     return Chunk(frames, *_identity(pool, scene), **notes)
+
+
+def _mass(cfg: Config, ink_count: np.ndarray | None, m: int) -> np.ndarray:
+    """[M] each digit's mass in collisions (motion.mass): 1, or its ink pixels (at least 1)."""
+    if cfg.motion.mass == "ink":
+        assert ink_count is not None
+        return np.asarray(np.maximum(ink_count.reshape(-1), 1), dtype=np.float64)
+    return np.ones(m)
 
 
 def _identity(pool: Pool, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

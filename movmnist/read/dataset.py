@@ -180,10 +180,12 @@ class Split(SplitView):
         return reader
 
     def events(self, key: Key | None = None) -> np.ndarray:
-        """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
-        (default: all), sorted; walls index ("top", "bottom", "left", "right").
+        """The event table [E, 4] int32 (sequence, frame, digit, kind) of the sequences `key`
+        (default: all), sorted; kind 0-3 a wall ("top", "bottom", "left", "right"), 4 + j a
+        collision with digit slot j (motion.preset: elastic; both digits have a row).
 
-        The shards hold the per-sequence bit mask `events` [N, T, K] uint8 (`read("events", key)`);
+        The shards hold the per-sequence bit mask `events` [N, T, K] (`read("events", key)`; uint8,
+        wider where digits collide past 4 slots);
         this is the same information as rows. Builds before that layout held the rows themselves.
         """
         if not self.has_events:

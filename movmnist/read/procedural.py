@@ -24,7 +24,7 @@ import numpy as np
 
 from movmnist.config import Annotations, Config
 from movmnist.core.annotate import events_table
-from movmnist.core.generate import Chunk, Frames, draws_lazily, extras, generate
+from movmnist.core.generate import Chunk, Frames, draws_lazily, generate
 from movmnist.core.pool import Pool
 from movmnist.errors import DatasetError
 from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
@@ -78,7 +78,7 @@ class ProceduralSplit(SplitView):
         self.config = config
         self.sprite_shape = tuple(sprite_shape)
         self.epoch_number = epoch
-        self._layout = Layout(sequence=shape, digits=c.digits.count[1], extras=extras(c), points=c.annotations.tracks)
+        self._layout = Layout.of(c, shape)
         # Items without annotations skip computing them: the frames are the same bytes.
         self._bare = c.model_copy(update={"annotations": _NO_ANNOTATIONS})
         self._rows = self._layout.shapes()
@@ -208,8 +208,9 @@ class ProceduralSplit(SplitView):
         return "events" in self._layout.shapes()
 
     def events(self, key: Key | None = None) -> np.ndarray:
-        """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
-        (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
+        """The event table [E, 4] int32 (sequence, frame, digit, kind) of the sequences `key`
+        (default: all), sorted; kind 0-3 a wall ("top", "bottom", "left", "right"), 4 + j a
+        collision with digit slot j (motion.preset: elastic; both digits have a row)."""
         if not self.has_events:
             raise DatasetError(f"split {self.name!r} has no events; set annotations.events: true")
         idx = np.arange(self._length) if key is None else np.unique(self._indices(key)[0])

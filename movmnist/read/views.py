@@ -88,12 +88,13 @@ class SplitView(ABC):
     @property
     @abstractmethod
     def has_events(self) -> bool:
-        """Whether the split has a bounce table (`events`)."""
+        """Whether the split has an event table (`events`)."""
 
     @abstractmethod
     def events(self, key: Key | None = None) -> np.ndarray:
-        """The bounce table [E, 4] int32 (sequence, frame, digit, wall) of the sequences `key`
-        (default: all), sorted; walls index ("top", "bottom", "left", "right")."""
+        """The event table [E, 4] int32 (sequence, frame, digit, kind) of the sequences `key`
+        (default: all), sorted; kind 0-3 a wall ("top", "bottom", "left", "right"), 4 + j a
+        collision with digit slot j (motion.preset: elastic; both digits have a row)."""
 
     @abstractmethod
     def epoch(self, e: int) -> Self:

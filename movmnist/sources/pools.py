@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from movmnist.config import Config
+from movmnist.config.presets import PRESETS
+from movmnist.core.motion.collide import grid_cells
 from movmnist.core.pool import Pool
 from movmnist.errors import ConfigError
 from movmnist.sources import load_pool, open_source
@@ -90,3 +92,12 @@ def check_fits(cfg: Config, sprite: tuple[int, ...]) -> None:
             f"digits are {h}x{w} but the canvas is {cfg.canvas.height}x{cfg.canvas.width}; "
             "enlarge canvas.height/width or set digits.size"
         )
+    if PRESETS[cfg.motion.preset].collides:
+        k, (rows, cols) = cfg.digits.count[1], grid_cells(cfg.canvas.height, cfg.canvas.width, (h, w))
+        if rows * cols < k:
+            raise ConfigError(
+                f"motion.preset {cfg.motion.preset} starts its digits apart, in a grid of cells larger than a"
+                f" digit at worst, and {h}x{w} digits on a {cfg.canvas.height}x{cfg.canvas.width} canvas leave"
+                f" {rows * cols} such cells for {k} digits; lower digits.count, set a smaller digits.size or"
+                " enlarge the canvas"
+            )

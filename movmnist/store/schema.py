@@ -20,6 +20,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from movmnist.config import Config
+from movmnist.config.presets import PRESETS
+from movmnist.core import generate
+from movmnist.core.annotate import events_dtype
+
 Axis = str | int
 
 
@@ -127,7 +132,8 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "events",
         "uint8",
         ("T", "K"),
-        "bounces of each digit right before each frame: bit w set for wall w (1 top, 2 bottom, 4 left, 8 right)",
+        "bounces of each digit right before each frame: bit w set for wall w (1 top, 2 bottom, 4 left, 8 right);"
+        " where digits collide (elastic), bit 4 + j for a collision with slot j, in a wider dtype past 4 slots",
     ),
 )
 
@@ -147,6 +153,19 @@ class Layout:
     digits: int  # K, the maximum digit count
     extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
     points: int = 0  # P, the query points of `tracks` (annotations.tracks)
+    collisions: bool = False  # digits collide (a preset that `collides`): `events` has a bit per slot too
+
+    @classmethod
+    def of(cls, cfg: Config, sequence: tuple[int, ...], extras: tuple[str, ...] | None = None) -> Layout:
+        """The layout of a build of `cfg` for sequences of `sequence` ((T, H, W) or (T, H, W, C));
+        extras: the optional datasets it stores (default: those the config asks for)."""
+        return cls(
+            sequence=tuple(sequence),
+            digits=cfg.digits.count[1],
+            extras=generate.extras(cfg) if extras is None else extras,
+            points=cfg.annotations.tracks,
+            collisions=PRESETS[cfg.motion.preset].collides,
+        )
 
     def specs(self) -> tuple[DatasetSpec, ...]:
         """The datasets this shard holds, in schema order."""
@@ -155,10 +174,15 @@ class Layout:
     def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
         return {
-            d.name: (d.resolve(self.sequence, self.digits, self.points), d.dtype)
+            d.name: (d.resolve(self.sequence, self.digits, self.points), self._dtype(d))
             for d in self.specs()
             if d.per == "sequence"
         }
+
+    def _dtype(self, d: DatasetSpec) -> str:
+        if d.name == "events":
+            return str(events_dtype(self.digits, self.collisions))
+        return d.dtype
 
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Tables: name -> (row shape, dtype)."""

@@ -142,9 +142,7 @@ def _layout(manifest: Manifest) -> Layout:
     cfg = manifest.build_config()
     # Datasets built before the `annotations` section hold only the three basic ones.
     optional = extras(cfg) if "annotations" in manifest.config else ()
-    return Layout(
-        sequence=manifest.sequence_shape, digits=cfg.digits.count[1], extras=optional, points=cfg.annotations.tracks
-    )
+    return Layout.of(cfg, manifest.sequence_shape, optional)
 
 
 def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:

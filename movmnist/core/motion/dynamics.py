@@ -25,6 +25,8 @@ class Trajectory:
     pixels:   [T, M, 2] int64 or None: the top-left pixel, when the preset's own rule
               gives it (else `to_pixels(position, free)`).
     shift, look: only for mmnist++, whose digits turn, grow and shrink (see mmnistpp).
+    contacts: [T, M] uint64 or None: only for elastic, bit j set where the sprite collided with
+              slot j of its sequence on its way into this frame (see collide).
     """
 
     position: np.ndarray
@@ -33,6 +35,7 @@ class Trajectory:
     pixels: np.ndarray | None = None
     shift: np.ndarray | None = None  # mmnist++: [T, M, 2] float64 sub-pixel top-left of the crop
     look: Appearance | None = None  # mmnist++: rotation, scale and brightness per frame
+    contacts: np.ndarray | None = None
 
 
 def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.ndarray | None = None) -> Trajectory:

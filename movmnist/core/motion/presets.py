@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from movmnist.core import rng
+from movmnist.core.motion import collide
 from movmnist.core.motion import dynamics as dyn
 from movmnist.core.motion import mmnistpp as pp
 from movmnist.core.motion.dynamics import Trajectory
@@ -42,6 +43,8 @@ class Spec:
     boundary: str = "bounce"
     acceleration: float = 0.0
     extent: np.ndarray | None = None  # mmnist++: [M, 2] (rows, cols) of each digit's ink crop
+    present: np.ndarray | None = None  # elastic: [M] bool, the slots a sequence uses (only they collide)
+    mass: np.ndarray | None = None  # elastic: [M] float64 > 0, each digit's mass (motion.mass)
 
 
 def _speed(draw: Draw, n: int, k: int, speed: tuple[float, float]) -> np.ndarray:
@@ -191,6 +194,36 @@ def _mmnistpp(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
     return Trajectory(position, vel / span, hits, np.floor(shift).astype(np.int64), shift, look)
 
 
+def _elastic(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    """srivastava's direction and speed (px: speed x the patch's smaller free range, as svg
+    and mmnist++), boxes of the free range's complement, starts apart (collide.place, then
+    collide.grid_start), then collide.elastic; positions normalised to each free range."""
+    if spec.present is None or spec.mass is None:
+        raise ValueError("elastic needs the slots in use and the masses (Spec.present, Spec.mass)")
+    height, width = spec.canvas
+    free = np.asarray(spec.free, dtype=np.float64).reshape(n, k, 2)
+    extent = np.asarray(spec.canvas, dtype=np.float64) - free
+    present = np.asarray(spec.present, dtype=bool).reshape(n, k)
+    unit = float(max(min(height - spec.sprite[0], width - spec.sprite[1]), 1))
+    angle = draw(rng.ANGLE, k) * (2 * np.pi)
+    velocity = dyn.direction(angle, _speed(draw, n, k, spec.speed).reshape(n, k) * unit)
+    tries = collide.PLACE_TRIES
+    first = draw(rng.START, 2 * k).reshape(n, k, 1, 2)
+    again = draw(rng.ELASTIC_PLACE, 2 * k * (tries - 1)).reshape(n, k, tries - 1, 2)
+    start, placed = collide.place(np.concatenate([first, again], axis=2) * free[:, :, None], extent, present)
+    if not placed.all():
+        rows, cols = collide.grid_cells(height, width, spec.sprite)
+        u = draw(rng.ELASTIC_GRID, rows * cols + 2 * k)
+        jitter = u[:, rows * cols :].reshape(n, k, 2)
+        grid = collide.grid_start(u[:, : rows * cols], jitter, extent, spec.canvas, (rows, cols))
+        start = np.where(placed[:, None, None], start, grid)
+    mass = np.asarray(spec.mass, dtype=np.float64).reshape(n, k)
+    path = collide.elastic(start, velocity, extent, spec.canvas, mass, present, spec.length)
+    scale = np.maximum(free.reshape(-1, 2), 1.0)
+    pixels = np.floor(path.position).astype(np.int64)
+    return Trajectory(path.position / scale, path.velocity / scale, path.hits, pixels, contacts=path.contacts)
+
+
 PRESETS: dict[str, Callable[[Draw, int, int, Spec], Trajectory]] = {
     "srivastava": _srivastava,
     "tutorial": _tutorial,
@@ -200,6 +233,7 @@ PRESETS: dict[str, Callable[[Draw, int, int, Spec], Trajectory]] = {
     "srvp-deterministic": _srvp(stochastic=False),
     "srvp-stochastic": _srvp(stochastic=True),
     "mmnist++": _mmnistpp,
+    "elastic": _elastic,
 }
 
 
