@@ -253,6 +253,24 @@ CATALOGUE: tuple[Pack, ...] = (
             Protocol("extremes-to-middle", "speed", ("train-slow.npy", "train-fast.npy"), ("test-middle.npy",)),
         ),
     ),
+    Pack(
+        "ood-sprites",
+        "an out-of-distribution suite after Moving Symbols: train on MNIST digits, test on the built-in"
+        " synthetic glyphs (srivastava rules, 2 sprites; the MNIST test file from MNIST-test)",
+        "train 10,000 x 20; test 3,000 x 20 MNIST (in distribution) and glyphs",
+        (
+            PackFile("train.npy", "npy-tnhw", "train"),
+            PackFile("test.npy", "npy-tnhw", "test"),
+            PackFile("test-glyphs.npy", "npy-tnhw", "test", "glyphs"),
+        ),
+        target="test-glyphs.npy",
+        input_frames=10,
+        # the MNIST sample shipped in the package: real MNIST offline, another source than the glyphs
+        small=("source.kind=sample", "source.path=null", "splits.train.sequences=4", "splits.test.sequences=3"),
+        small_digest="fc10e14789b91fe2ed47f2bdfeed9b6b59510d119fb9d299943c6f948686464a",
+        variants=(Variant("glyphs", ("seed=7302", "source.kind=synthetic", "source.path=null", _TEST_ONLY)),),
+        protocols=(Protocol("mnist-to-glyphs", "source", ("train.npy",), ("test-glyphs.npy",)),),
+    ),
 )
 
 PACKS: Mapping[str, Pack] = MappingProxyType({p.name: p for p in CATALOGUE})

@@ -55,6 +55,9 @@ LAYOUT = {
     ("ood-speed", "train-fast.npy"): (20, 4, [2]),
     ("ood-speed", "test-fast.npy"): (20, 3, [2]),
     ("ood-speed", "test-middle.npy"): (20, 3, [2]),
+    ("ood-sprites", "train.npy"): (20, 4, [2]),
+    ("ood-sprites", "test.npy"): (20, 3, [2]),
+    ("ood-sprites", "test-glyphs.npy"): (20, 3, [2]),
 }
 SPEEDS = {"slow": (0.03, 0.07), "middle": (0.08, 0.12), "fast": (0.13, 0.17)}
 
@@ -71,16 +74,18 @@ def test_each_file_is_its_variants_split_in_the_srivastava_layout(built: dict[st
     assert sorted(set((labels != -1).sum(axis=1).tolist())) == counts
 
 
-@pytest.mark.parametrize("name", ["ood-digits", "ood-length", "ood-speed"])
+@pytest.mark.parametrize("name", ["ood-digits", "ood-length", "ood-speed", "ood-sprites"])
 def test_the_report_is_read_from_the_built_data(built: dict[str, Path], name: str) -> None:
     reports = read_pack(built[name])["protocols"]
     assert [r["name"] for r in reports] == [p.name for p in PACKS[name].protocols]
+    sprites = name == "ood-sprites"  # the MNIST sample against the synthetic glyphs: other sources
     for report in reports:
-        assert not report["leak"] and all(not p["leak"] and p["same_source"] for p in report["pairs"])
+        assert not report["leak"] and all(not p["leak"] and p["same_source"] != sprites for p in report["pairs"])
         for path, seen in report["observed"].items():
             frames, n, counts = LAYOUT[name, path]
             assert (seen["frames"], seen["sequences"], seen["digits"]) == (frames, n, counts)
-            assert seen["source"] == "synthetic" and seen["images"] > 0
+            source = "sample/mnist-sample" if sprites and path == "train.npy" else "synthetic"
+            assert seen["source"] == source and seen["images"] > 0
             if name != "ood-speed":
                 assert seen["speed"] is None  # velocities not stored
                 continue
@@ -106,6 +111,12 @@ def test_the_report_is_read_from_the_built_data(built: dict[str, Path], name: st
             "motion.speed=[0.03, 0.15]",
             "protocol fast-to-slow trains on train-fast.npy and tests on test-slow.npy, which share speed"
             " [0.132991, 0.146841]",
+        ),
+        (
+            "ood-sprites",
+            "source.kind=synthetic",
+            "protocol mnist-to-glyphs trains on train.npy and tests on test-glyphs.npy, which share source"
+            " ['synthetic']",
         ),
     ],
 )

@@ -41,7 +41,7 @@ def test_small_digest_is_the_pinned_one(built: dict[str, dict[str, Any]], name: 
     assert not [p for p in data["dir"].parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic", "ood-digits", "ood-speed"])
+@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic", "ood-digits", "ood-speed", "ood-sprites"])
 def test_digest_stable_across_workers_and_shards(tmp_path: Path, name: str) -> None:
     pack = PACKS[name]
     data = make_pack(pack.name, tmp_path, (*pack.small, "output.shard_size=2"), workers=2)
