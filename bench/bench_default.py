@@ -9,7 +9,8 @@
 2. The same build with every optional annotation off; target >= 12x.
 3. Context: the same build with masks on (annotations.masks: true), and what each
    annotation costs (tracks: 64 points a sequence): a build of frames and that one annotation against frames alone,
-   seq/s and bytes/seq (README "Annotations: what each costs").
+   seq/s and bytes/seq (README "Annotations: what each costs"); so does each corruption kind with OpenSTL's
+   parameters (input frames 10 of 20), its record included.
 
 The default source is tensorflow-datasets' MNIST, which needs the network; the bench reads
 the same digits from $MOVMNIST_MNIST_DIR (source.kind: idx) and, where that is absent, the
@@ -42,6 +43,8 @@ if "--config" in sys.argv:
 OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "events", "flow", "tracks")
 # The value that turns each on and off: a flag, or for tracks a point count (P = 64).
 ON, OFF = {"tracks": "64"}, {"tracks": "0"}
+# Each corruption kind with its defaults (OpenSTL's), on frames alone like the annotations.
+CORRUPTIONS = ("perceptual", "missing", "dynamic")
 
 
 def source_args() -> list[str]:
@@ -104,6 +107,8 @@ def main() -> None:
             return side(f"+{name}", *off, f"annotations.{name}={ON.get(name, 'true')}")
 
         each = {name: best_of({name: lambda name=name: alone(name)}, 1)[name] for name in OPTIONAL}  # keyed "+name"
+        for kind in CORRUPTIONS:
+            each[kind] = side(f"+{kind}", *off, f"corruptions.{kind}={{}}")
     loop = best["loop"]
     digits = "real MNIST" if mnist_dir() else "synthetic digits (no $MOVMNIST_MNIST_DIR)"
     load = os.getloadavg()[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,7 +37,8 @@ def _fields_at(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []
-        model = field.annotation
+        # An optional section (`Missing | None`): the model among the union's members.
+        model = next((a for a in get_args(field.annotation) if hasattr(a, "model_fields")), field.annotation)
     return list(getattr(model, "model_fields", {}))
 
 

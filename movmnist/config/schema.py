@@ -21,10 +21,12 @@ from movmnist.config import presets
 from movmnist.config.fields import ALL, _compact, _Model
 from movmnist.config.messages import format_errors
 from movmnist.config.sections import (
+    DYNAMIC_PRESETS,
     SPLITS,
     Annotations,
     BuildCfg,
     Canvas,
+    Corruptions,
     Digits,
     Engine,
     Motion,
@@ -51,6 +53,7 @@ class Config(_Model):
     motion: Motion = Motion()
     render: Render = Render()
     annotations: Annotations = Annotations()
+    corruptions: Corruptions = Corruptions()
     source: Source = Source()
     splits: Splits = Splits()
     output: Output = Output()
@@ -140,6 +143,34 @@ class Config(_Model):
                         "splits.{name}.sequences may be 'all' only with digits.assign: each; give a number",
                         {"name": name},
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _corruptions_fit(self) -> Config:
+        c = self.corruptions
+        if not c.active:
+            return self
+        if c.input_frames >= self.sequence.length:
+            raise PydanticCustomError(
+                "fit",
+                "corruptions.input_frames must be < sequence.length ({t}), leaving target frames clean (got {k})",
+                {"t": self.sequence.length, "k": c.input_frames},
+            )
+        side = min(self.canvas.height, self.canvas.width)
+        if c.perceptual is not None and c.perceptual.size >= side:
+            raise PydanticCustomError(
+                "fit",
+                "corruptions.perceptual.size must be < the canvas's shorter side ({s}), as its top-left is drawn"
+                " in [0, side - size) (got {v})",
+                {"s": side, "v": c.perceptual.size},
+            )
+        if c.dynamic is not None and (self.motion.preset not in DYNAMIC_PRESETS or self.motion.boundary != "bounce"):
+            raise PydanticCustomError(
+                "fit",
+                "corruptions.dynamic perturbs the velocity of Srivastava et al.'s bounce (OpenSTL's motion): it needs"
+                " motion.preset {ok} and motion.boundary: bounce (got {p}, {b})",
+                {"ok": " or ".join(DYNAMIC_PRESETS), "p": self.motion.preset, "b": self.motion.boundary},
+            )
         return self
 
     def resolve_counts(self, pool_sizes: Mapping[str, int]) -> Config:

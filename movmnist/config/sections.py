@@ -1,5 +1,5 @@
 """The config's sections: one frozen pydantic model per top-level key (canvas, sequence,
-digits, motion, render, annotations, source, splits, output, build, engine), each with the
+digits, motion, render, annotations, corruptions, source, splits, output, build, engine), each with the
 checks that need only its own fields.
 
 `Config` (`schema`) holds one of each and checks them against one another; the field types
@@ -119,6 +119,50 @@ class Annotations(_Model):
     def none(cls) -> Annotations:
         """Every annotation off (False, and 0 points)."""
         return cls.model_validate({name: type(field.default)() for name, field in cls.model_fields.items()})
+
+
+# OpenSTL's noisy Moving MNIST (chengtan9907/OpenSTL, openstl/datasets/dataloader_noisy_moving_mnist.py
+# at c74deb5): each kind's parameters and defaults are its own; `core.corrupt` applies them.
+class Perceptual(_Model):
+    """OpenSTL's `perceptual` noise: a size x size square of each input frame set to 0."""
+
+    size: int = Field(24, ge=1, le=4096, description="side of the blacked-out square, in pixels (OpenSTL: 24)")
+
+
+class Missing(_Model):
+    """OpenSTL's `missing` noise: each input frame set to 0 with a probability."""
+
+    probability: float = Field(0.2, ge=0, le=1, description="chance that an input frame is zeroed (OpenSTL: 0.2)")
+
+
+class Dynamic(_Model):
+    """OpenSTL's `dynamic` noise: Gaussian noise on each digit's velocity in each input step."""
+
+    sigma: float = Field(
+        0.2, ge=0, le=10, description="sd per velocity component, in units of the digit's speed (OpenSTL: 0.2)"
+    )
+
+
+# The presets whose rule is Srivastava et al.'s clamp-and-negate loop, OpenSTL's own motion:
+# the ones `dynamic` can perturb (core.motion.presets.CLAMPED has their velocities).
+DYNAMIC_PRESETS = ("srivastava", "tutorial")
+
+
+class Corruptions(_Model):
+    """Noise on the input frames only, each kind off (null) by default; the targets and the
+    annotations stay those of the clean scene."""
+
+    input_frames: int = Field(
+        10, ge=1, le=100_000, description="frames 0 .. input_frames - 1 are the inputs (OpenSTL: 10 of 20)"
+    )
+    perceptual: Perceptual | None = None
+    missing: Missing | None = None
+    dynamic: Dynamic | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any kind is on."""
+        return any(k is not None for k in (self.perceptual, self.missing, self.dynamic))
 
 
 class Source(_Model):

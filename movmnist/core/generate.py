@@ -14,7 +14,7 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, flow, layers, motion, render, rng, tracks
+from movmnist.core import annotate, corrupt, flow, layers, motion, render, rng, tracks
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
@@ -68,7 +68,8 @@ class Chunk:
     positions:    [n, T, K, 2] int16, top-left (row, col) pixel of each digit, -1 if absent
     source_index: [n, K] int32, index of the digit image in the source's own split, -1 if absent
     The optional annotations (None unless the config asks for them) are documented in
-    `annotate` and the README's schema (`events`: [n, T, K] uint8, a bit per wall hit).
+    `annotate` and the README's schema (`events`: [n, T, K] uint8, a bit per wall hit);
+    the corruption records (`corrupt_*`, with corruptions.*) in `corrupt`.
     """
 
     frames: np.ndarray | Frames
@@ -87,6 +88,9 @@ class Chunk:
     visibility: np.ndarray | None = None
     z_order: np.ndarray | None = None
     events: np.ndarray | None = None
+    corrupt_blackout: np.ndarray | None = None
+    corrupt_missing: np.ndarray | None = None
+    corrupt_positions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -119,6 +123,8 @@ def extras(cfg: Config) -> tuple[str, ...]:
         names.append("occluded")
     if cfg.render.combine == "over":
         names.append("z_order")
+    kinds = {"perceptual": "corrupt_blackout", "missing": "corrupt_missing", "dynamic": "corrupt_positions"}
+    names += [name for kind, name in kinds.items() if getattr(cfg.corruptions, kind) is not None]
     return tuple(names)
 
 
@@ -178,10 +184,11 @@ def generate(
     def draw(stream: int, count: int) -> np.ndarray:
         return keyed.uniform(idx, stream, count)
 
-    want = set(extras(cfg))
+    want = set(extras(cfg)) - _CORRUPT
     points = cfg.annotations.tracks
+    spoilt = corrupt.record(cfg.corruptions, draw, (cfg.canvas.height, cfg.canvas.width))
     if PRESETS[cfg.motion.preset].warped:
-        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out)
+        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out, spoilt)
     h, w = pool.images.shape[1:3]
     height, width = cfg.canvas.height, cfg.canvas.width
     ink, ink_count = (
@@ -213,6 +220,14 @@ def generate(
     pixels = path.pixels.reshape(length, n, k_hi, 2).transpose(1, 0, 2, 3)  # [n, T, K, 2]
     if offset is not None:
         pixels = pixels + offset[:, None]
+    jittered = None  # corruptions.dynamic: [n, I, K, 2] where the input frames draw the digits
+    if cfg.corruptions.dynamic is not None:
+        inputs = cfg.corruptions.input_frames
+        noisy = motion.input_jitter(cfg.motion.preset, draw, n, k_hi, spec, inputs, cfg.corruptions.dynamic.sigma)
+        assert noisy.pixels is not None
+        jittered = noisy.pixels.reshape(inputs, n, k_hi, 2).transpose(1, 0, 2, 3)
+        if offset is not None:
+            jittered = jittered + offset[:, None]
 
     shape = (n, *frame_shape(cfg, pool))
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
@@ -233,8 +248,10 @@ def generate(
         ink_windows=_ink(pool),
     )
     if lazy and out is not None and draws_lazily(cfg):
-        drawer = render.MaxDrawer(pool.images, choice, present, pixels, clip, _ink(pool))
-        frames: np.ndarray | Frames = Frames(shape, drawer.draw, out)
+        # No mask here: the input frames can be drawn where `dynamic` puts the digits in one pass.
+        drawn = pixels if jittered is None else np.concatenate([jittered, pixels[:, jittered.shape[1] :]], axis=1)
+        drawer = render.MaxDrawer(pool.images, choice, present, drawn, clip, _ink(pool))
+        frames: np.ndarray | Frames = Frames(shape, drawer.draw if spoilt is None else _spoiling(drawer, spoilt), out)
         composed = None
     else:
         frames = np.empty(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
@@ -252,8 +269,17 @@ def generate(
             ink=_ink(pool),
             mask_out=mask_out,
         )
+        if jittered is not None:  # the mask above is the clean scene's: the inputs are drawn again
+            redrawn = np.empty((n, jittered.shape[1], *shape[2:]), np.uint8)
+            render.compose(
+                redrawn, pool.images, choice, present, jittered, cfg.render.combine, z_order, wrap, clip, ink=_ink(pool)
+            )
+            frames[:, : jittered.shape[1]] = redrawn
+        if spoilt is not None:
+            spoilt.apply(frames)
 
     notes = annotate.compute(want, scene, composed) if want else {}
+    notes |= _records(spoilt, jittered, present)
     if "flow" in want:
         notes["flow"], notes["flow_valid"] = flow.compute(
             pool.images, choice, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, _ink(pool)
@@ -271,6 +297,34 @@ def _mass(cfg: Config, ink_count: np.ndarray | None, m: int) -> np.ndarray:
         assert ink_count is not None
         return np.asarray(np.maximum(ink_count.reshape(-1), 1), dtype=np.float64)
     return np.ones(m)
+
+
+# The corruption records: computed with the corruption, not by `annotate`.
+_CORRUPT = frozenset({"corrupt_blackout", "corrupt_missing", "corrupt_positions"})
+
+
+def _spoiling(drawer: render.MaxDrawer, spoilt: corrupt.Record) -> Callable[[int, int, np.ndarray], None]:
+    """`drawer.draw`, then the chunk's corruptions on what it drew."""
+
+    def draw(lo: int, hi: int, out: np.ndarray) -> None:
+        drawer.draw(lo, hi, out)
+        spoilt.apply(out, lo)
+
+    return draw
+
+
+def _records(spoilt: corrupt.Record | None, jittered: np.ndarray | None, present: np.ndarray) -> dict[str, np.ndarray]:
+    """The `corrupt_*` arrays of the corruptions that are on."""
+    notes = {}
+    if spoilt is not None and spoilt.blackout is not None:
+        notes["corrupt_blackout"] = spoilt.blackout
+    if spoilt is not None and spoilt.missing is not None:
+        notes["corrupt_missing"] = spoilt.missing
+    if jittered is not None:
+        positions = np.clip(jittered, -(2**15), 2**15 - 1).astype(np.int16)
+        positions.transpose(0, 2, 1, 3)[~present] = -1  # [n, K, I, 2] view: absent digits, every frame
+        notes["corrupt_positions"] = positions
+    return notes
 
 
 def _identity(pool: Pool, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -294,6 +348,7 @@ def _mmnistpp(
     draw: motion.Draw,
     want: set[str],
     out: np.ndarray | None,
+    spoilt: corrupt.Record | None,
 ) -> Chunk:
     """MovingMNIST++: digits that turn, grow and shrink, so each frame has its own sprites.
 
@@ -379,4 +434,7 @@ def _mmnistpp(
     notes = annotate.compute(want, scene, render.Composed(masks, 0, 0) if want & _MASKED else None) if want else {}
     if track is not None:
         notes["tracks"], notes["occluded"] = track.result(cfg.render.combine, z_order)
+    if spoilt is not None:
+        spoilt.apply(frames)
+    notes |= _records(spoilt, None, present)
     return Chunk(frames, *_identity(pool, scene), **notes)

@@ -47,6 +47,9 @@ SRVP_START = 18  # srvp-*: integer top-left per sprite (2 uniforms)
 SRVP_VELOCITY = 19  # srvp-*: integer velocity per sprite (2 uniforms)
 SRVP_REDRAW = 20  # srvp-stochastic: per frame, per sprite, 2 uniforms for each of up to 4 bounces
 TRACKS = 21  # annotations.tracks: a key per sprite pixel of each digit slot, the query points' order
+BLACKOUT = 22  # corruptions.perceptual: per input frame, the blacked-out square's top-left (row, col): 2 uniforms
+MISSING = 23  # corruptions.missing: per input frame, 1 uniform (the frame is zeroed where it is < p)
+DYNAMIC = 24  # corruptions.dynamic: per input frame, per sprite, two Gaussians (Box-Muller: 4 uniforms)
 ELASTIC_PLACE = 28  # elastic: per digit slot, redrawn start top-lefts (2 uniforms each), to start apart
 ELASTIC_GRID = 29  # elastic: a key per grid cell and 2 uniforms per slot, the start of a sequence no redraw placed
 

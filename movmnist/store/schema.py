@@ -10,7 +10,8 @@ checks the three agree).
 
 Shapes are written in symbols: T frames (T-1: the pairs of consecutive frames), H x W canvas,
 C the colour axis (present only for colour datasets), K the maximum digit count, P the query
-points of a sequence's tracks (annotations.tracks); numbers are fixed sizes.
+points of a sequence's tracks (annotations.tracks), I the input frames a corruption touches
+(corruptions.input_frames); numbers are fixed sizes.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ class DatasetSpec:
         `events` as a table [E, 4] int32, which the loader still reads (`LEGACY_EVENTS`).
     chunk: "sequence" (one sequence per HDF5 chunk: frame-sized data that random access
         decompresses alone) or "block" (up to BLOCK_ROWS sequences or rows per chunk).
-    optional: stored only when the config asks for it (`annotations`, or render.combine:
-        over for z_order); the four basic datasets are always stored.
+    optional: stored only when the config asks for it (`annotations`, render.combine: over
+        for z_order, a `corruptions` kind for its record); the four basic datasets are always stored.
     """
 
     name: str
@@ -52,10 +53,11 @@ class DatasetSpec:
     chunk: Literal["sequence", "block"] = "block"
     optional: bool = True
 
-    def resolve(self, sequence: tuple[int, ...], digits: int, points: int = 0) -> tuple[int, ...]:
+    def resolve(self, sequence: tuple[int, ...], digits: int, points: int = 0, inputs: int = 0) -> tuple[int, ...]:
         """The concrete shape without the leading axis, for sequences of `sequence` ((T, H, W) or
-        (T, H, W, C)), `digits` slots and `points` query points."""
-        sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits, "P": points}
+        (T, H, W, C)), `digits` slots, `points` query points and `inputs` input frames."""
+        sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits}
+        sizes |= {"P": points, "I": inputs}
         out: list[int] = []
         for axis in self.shape:
             if axis == "C":
@@ -135,6 +137,19 @@ DATASETS: tuple[DatasetSpec, ...] = (
         "bounces of each digit right before each frame: bit w set for wall w (1 top, 2 bottom, 4 left, 8 right);"
         " where digits collide (elastic), bit 4 + j for a collision with slot j, in a wider dtype past 4 slots",
     ),
+    DatasetSpec(
+        "corrupt_blackout",
+        "int16",
+        ("I", 4),
+        "corruptions.perceptual: the square of each input frame set to 0 (x0, y0, x1, y1)",
+    ),
+    DatasetSpec("corrupt_missing", "bool", ("I",), "corruptions.missing: which input frames were set to 0"),
+    DatasetSpec(
+        "corrupt_positions",
+        "int16",
+        ("I", "K", 2),
+        "corruptions.dynamic: top-left (row, col) pixel each digit is drawn at in each input frame, -1 if absent",
+    ),
 )
 
 SCHEMA: Mapping[str, DatasetSpec] = MappingProxyType({d.name: d for d in DATASETS})
@@ -153,6 +168,7 @@ class Layout:
     digits: int  # K, the maximum digit count
     extras: tuple[str, ...] = ()  # names from OPTIONAL and TABLES that this shard stores
     points: int = 0  # P, the query points of `tracks` (annotations.tracks)
+    inputs: int = 0  # I, the input frames of the corruption records (corruptions.input_frames)
     collisions: bool = False  # digits collide (a preset that `collides`): `events` has a bit per slot too
 
     @classmethod
@@ -164,6 +180,7 @@ class Layout:
             digits=cfg.digits.count[1],
             extras=generate.extras(cfg) if extras is None else extras,
             points=cfg.annotations.tracks,
+            inputs=cfg.corruptions.input_frames,
             collisions=PRESETS[cfg.motion.preset].collides,
         )
 
@@ -174,7 +191,7 @@ class Layout:
     def shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Per-sequence datasets: name -> (shape without the sequence axis, dtype)."""
         return {
-            d.name: (d.resolve(self.sequence, self.digits, self.points), self._dtype(d))
+            d.name: (d.resolve(self.sequence, self.digits, self.points, self.inputs), self._dtype(d))
             for d in self.specs()
             if d.per == "sequence"
         }
@@ -187,7 +204,7 @@ class Layout:
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Tables: name -> (row shape, dtype)."""
         return {
-            d.name: (d.resolve(self.sequence, self.digits, self.points), d.dtype)
+            d.name: (d.resolve(self.sequence, self.digits, self.points, self.inputs), d.dtype)
             for d in self.specs()
             if d.per == "row"
         }

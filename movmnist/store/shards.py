@@ -214,7 +214,11 @@ def _fill(
     for spec in layout.specs():
         if spec.per != "sequence":
             continue
-        name, shape, dtype = spec.name, spec.resolve(layout.sequence, layout.digits, layout.points), spec.dtype
+        name, shape, dtype = (
+            spec.name,
+            spec.resolve(layout.sequence, layout.digits, layout.points, layout.inputs),
+            spec.dtype,
+        )
         if spec.chunk == "sequence":
             # Chunks are whole sequences and written whole, so HDF5's chunk cache saves no
             # read; a cache smaller than a chunk (1 byte) makes HDF5 compress each chunk as it

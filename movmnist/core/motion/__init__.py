@@ -20,7 +20,7 @@ from movmnist.core.motion.dynamics import (
     to_pixels,
     tutorial,
 )
-from movmnist.core.motion.presets import PRESETS, Draw, Spec, move
+from movmnist.core.motion.presets import PRESETS, Draw, Spec, input_jitter, move
 
 __all__ = [
     "PRESETS",
@@ -28,6 +28,7 @@ __all__ = [
     "Spec",
     "Trajectory",
     "direction",
+    "input_jitter",
     "move",
     "open_path",
     "srivastava",

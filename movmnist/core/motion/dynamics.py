@@ -38,7 +38,13 @@ class Trajectory:
     contacts: np.ndarray | None = None
 
 
-def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.ndarray | None = None) -> Trajectory:
+def srivastava(
+    start: np.ndarray,
+    velocity: np.ndarray,
+    length: int,
+    accel: np.ndarray | None = None,
+    jitter: np.ndarray | None = None,
+) -> Trajectory:
     """The bounce of Srivastava et al. 2015, the generator behind `mnist_test_seq.npy`.
 
     Rules, per sprite, per frame: first step (position += velocity); then for each axis,
@@ -49,9 +55,12 @@ def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.n
 
     start: [M, 2] float64 in [0, 1), velocity: [M, 2] float64 per frame. accel: [T, M, 2]
     or None, added to the velocity at the start of each frame (motion.acceleration).
+    jitter: [T, M, 2] or None, OpenSTL's `dynamic` noise (corruptions.dynamic): added to
+    that frame's step only, times the sign the bounces so far gave each axis (OpenSTL steps
+    by bounce x (v + noise)), never kept in the velocity; numpy only.
     The compiled kernel runs the same loop, when built (~0.2 ms a chunk saved).
     """
-    if compiled.kernel is not None:
+    if compiled.kernel is not None and jitter is None:
         shape = (length, *np.shape(start))
         positions, velocities = np.empty(shape), np.empty(shape)
         hits = np.empty(shape, dtype=np.int8)
@@ -71,15 +80,17 @@ def srivastava(start: np.ndarray, velocity: np.ndarray, length: int, accel: np.n
     positions = np.empty((length, *pos.shape), dtype=np.float64)
     velocities = np.empty_like(positions)
     hits = np.zeros((length, *pos.shape), dtype=np.int8)
+    sign = np.ones_like(pos)
     for t in range(length):
         if accel is not None:
             vel += accel[t]
-        pos += vel
+        pos += vel if jitter is None else vel + sign * jitter[t]
         low, high = pos <= 0.0, pos >= 1.0
         hit = low | high
         pos[low] = 0.0
         pos[high] = 1.0
         vel[hit] = -vel[hit]
+        sign[hit] = -sign[hit]
         positions[t] = pos
         velocities[t] = vel
         hits[t] = high.astype(np.int8) - low.astype(np.int8)

@@ -97,15 +97,48 @@ def _walls(
     return Trajectory(path.position, path.velocity, path.hits, pixels)
 
 
-def _srivastava(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+def _srivastava_velocity(draw: Draw, n: int, k: int, spec: Spec) -> np.ndarray:
     angle = draw(rng.ANGLE, k).reshape(-1) * (2 * np.pi)
-    return _clamped(draw, n, k, spec, dyn.direction(angle, _speed(draw, n, k, spec.speed)))
+    return dyn.direction(angle, _speed(draw, n, k, spec.speed))
+
+
+def _tutorial_velocity(draw: Draw, n: int, k: int, spec: Spec) -> np.ndarray:
+    # x, y, v_x, v_y uniform in [0, 1): the velocity is neither normalised nor signed.
+    return np.asarray(draw(rng.TUTORIAL_VELOCITY, 2 * k).reshape(-1, 2) * _speed(draw, n, k, spec.speed)[:, None])
+
+
+# The presets run by `_clamped` (S15's loop), by their start velocity [n * k, 2].
+CLAMPED: dict[str, Callable[[Draw, int, int, Spec], np.ndarray]] = {
+    "srivastava": _srivastava_velocity,
+    "tutorial": _tutorial_velocity,
+}
+
+
+def _srivastava(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
+    return _clamped(draw, n, k, spec, _srivastava_velocity(draw, n, k, spec))
 
 
 def _tutorial(draw: Draw, n: int, k: int, spec: Spec) -> Trajectory:
-    # x, y, v_x, v_y uniform in [0, 1): the velocity is neither normalised nor signed.
-    velocity = draw(rng.TUTORIAL_VELOCITY, 2 * k).reshape(-1, 2) * _speed(draw, n, k, spec.speed)[:, None]
-    return _clamped(draw, n, k, spec, velocity)
+    return _clamped(draw, n, k, spec, _tutorial_velocity(draw, n, k, spec))
+
+
+def input_jitter(preset: str, draw: Draw, n: int, k: int, spec: Spec, frames: int, sigma: float) -> Trajectory:
+    """The first `frames` frames of a `CLAMPED` preset's bounce (motion.boundary: bounce) with
+    OpenSTL's `dynamic` noise, `pixels` set (corruptions.dynamic; `core.corrupt`).
+
+    The same start, velocity and acceleration as `move` draws (the same streams), plus, in
+    each of those steps, a Gaussian of sd `sigma` x the sprite's speed per velocity component
+    (stream DYNAMIC): OpenSTL's v = (sin theta + N(0, sigma), cos theta + N(0, sigma)) x the
+    step length for the input steps; the steps after them are `move`'s, noise-free. With
+    sigma 0 the frames are `move`'s own.
+    """
+    velocity = CLAMPED[preset](draw, n, k, spec)
+    speed = _speed(draw, n, k, spec.speed)
+    accel = _accel(draw, n, k, spec)
+    noise = _normal(_per_frame(draw, rng.DYNAMIC, n, k, frames, 4)) * (sigma * speed)[None, :, None]
+    start = _start(draw, n, k, spec)
+    path = dyn.srivastava(start, velocity, frames, None if accel is None else accel[:frames], noise)
+    return Trajectory(path.position, path.velocity, path.hits, dyn.to_pixels(path.position, spec.free).astype(np.int64))
 
 
 def _clamped(draw: Draw, n: int, k: int, spec: Spec, velocity: np.ndarray) -> Trajectory:
