@@ -2,8 +2,9 @@
 
 For each protocol of a pack (`config.packs.Protocol`) and each pair of one of its training
 files and one of its test files:
-- pools: the source images both use (their `source_index`, compared when both files come
-  from the same source, i.e. the same recorded description), which must be none;
+- pools: the source images both use, which must be none: their `source_index` (an index
+  into the source's own split) compared when both files draw from the same split of the
+  same source (the same recorded description);
 - the property the protocol varies (`config.packs.VARIES`), as observed: the digit counts
   (labels != -1) must have no count in common; the frame counts must differ; the speeds
   (|velocity| of each present digit at every frame, in free ranges per frame, the units of
@@ -39,8 +40,9 @@ class Observed:
 
     digits: the digit counts of its sequences; speed: (min, max) |velocity| of the present
     digits, None without the velocities annotation; source: kind[/name]; source_id: sha256
-    of the source's recorded description (the same images iff equal); images: the sorted
-    distinct source_index values its digits use.
+    of the source's recorded description (the same images iff equal); pool: the source's
+    split its pool is cut from; images: the sorted distinct source_index values its digits
+    use (indices into that split).
     """
 
     sequences: int
@@ -49,6 +51,7 @@ class Observed:
     speed: tuple[float, float] | None
     source: str
     source_id: str
+    pool: str
     images: np.ndarray
 
     def summary(self) -> dict[str, Any]:
@@ -59,12 +62,14 @@ class Observed:
             "digits": list(self.digits),
             "speed": None if self.speed is None else [round(v, 6) for v in self.speed],
             "source": self.source,
+            "pool": self.pool,
             "images": int(self.images.size),
         }
 
 
-def observe(split: Split, source: Mapping[str, Any]) -> Observed:
-    """Read `split`'s labels, source_index and (when stored) velocities in chunks of CHUNK sequences."""
+def observe(split: Split, source: Mapping[str, Any], pool: str) -> Observed:
+    """What `split` holds, its pool cut from the source's split `pool`: its labels, source_index
+    and (when stored) velocities, read in chunks of CHUNK sequences."""
     n = len(split)
     has_speed = "velocities" in split.annotation_names
     counts: set[int] = set()
@@ -88,6 +93,7 @@ def observe(split: Split, source: Mapping[str, Any]) -> Observed:
         speed=(lo, hi) if has_speed and n else None,
         source=f"{source['kind']}/{name}" if name else str(source["kind"]),
         source_id=hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest(),
+        pool=pool,
         images=np.unique(np.concatenate(images)) if images else np.zeros(0, np.int64),
     )
 
@@ -113,7 +119,8 @@ def protocol_report(protocol: Protocol, observed: Mapping[str, Observed]) -> dic
         for b in protocol.test:
             oa, ob = observed[a], observed[b]
             same_source = oa.source_id == ob.source_id
-            images = int(np.intersect1d(oa.images, ob.images, assume_unique=True).size) if same_source else 0
+            comparable = same_source and oa.pool == ob.pool  # indices into the same split of the same images
+            images = int(np.intersect1d(oa.images, ob.images, assume_unique=True).size) if comparable else 0
             common = shared(protocol.varies, oa, ob)
             pairs.append(
                 {

@@ -233,10 +233,11 @@ def make_pack(
             built[variant] = build(cfg, where, workers=workers, progress=progress)
             datasets[variant] = Dataset(where)
         specs = {spec.path: spec for spec in pack.files}
-        observed = {
-            path: leakage.observe(datasets[specs[path].variant][specs[path].split], built[specs[path].variant].source)
-            for path in dict.fromkeys(p for protocol in pack.protocols for p in (*protocol.train, *protocol.test))
-        }
+        observed = {}
+        for path in dict.fromkeys(p for protocol in pack.protocols for p in (*protocol.train, *protocol.test)):
+            spec = specs[path]
+            pool = getattr(cfgs[spec.variant].splits, spec.split).pool.split
+            observed[path] = leakage.observe(datasets[spec.variant][spec.split], built[spec.variant].source, pool)
         reports = [leakage.protocol_report(protocol, observed) for protocol in pack.protocols]
         leakage.check(pack, reports)
         folder = tmp / name
