@@ -1,15 +1,18 @@
-"""Tiny built datasets for the tests of preview, export, stats and verify."""
+"""Tiny built datasets for the tests of preview, export, stats and verify; builds on 1 and 2 workers."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
+import movmnist
 from movmnist.builder import build
+from movmnist.config import Config
 from movmnist.store import schema, shards
 from tests.conftest import small_config
 
@@ -54,3 +57,13 @@ def rgb_copy(src: Path, dst: Path) -> Path:
     manifest["sequence_shape"] = [*manifest["sequence_shape"], 3]
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return dst
+
+
+def built_on_1_and_2_workers(cfg: Config, tmp_path: Path) -> tuple[Any, Any]:
+    """Build `cfg` on 1 and on 2 workers, check that every shard has the same sha256 and size,
+    and return the 1-worker build (opened) and `movmnist.procedural` of the same config."""
+    for workers in (1, 2):
+        build(cfg, tmp_path / str(workers), workers=workers)
+    shards_of = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
+    assert shards_of[0] == shards_of[1]  # each shard's sha256 and size
+    return movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)

@@ -13,7 +13,6 @@ every array's bytes; bad values are one line and exit 2.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import movmnist
-from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.config.presets import NAMES
 from movmnist.core.annotate import ink_boxes
@@ -30,6 +27,7 @@ from movmnist.core.generate import generate
 from movmnist.core.motion import collide
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
+from tests.datasets import built_on_1_and_2_workers
 
 
 def _run(start, velocity, extent, mass, canvas=(20, 200), length=3, present=None):  # type: ignore[no-untyped-def]
@@ -183,11 +181,7 @@ def _hits(events: np.ndarray) -> np.ndarray:
 
 def test_a_build_stores_collisions_that_conserve_and_the_procedural_bytes_on_1_or_2_workers(tmp_path: Path) -> None:
     cfg = small_config(*ELASTIC)
-    for workers in (1, 2):
-        build(cfg, tmp_path / str(workers), workers=workers)
-    shards = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
-    assert shards[0] == shards[1]  # each shard's sha256 and size
-    built, fresh = movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
         stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
         assert set(stored) == set(generated)

@@ -9,15 +9,12 @@ stores what the procedural dataset gives, with 1 worker or 2.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import movmnist
-from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.config import Config
 from movmnist.config.sections import DYNAMIC_PRESETS
@@ -27,6 +24,7 @@ from movmnist.core.motion import presets
 from movmnist.errors import ConfigError
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
+from tests.datasets import built_on_1_and_2_workers
 
 BASE = ("sequence.length=8", "corruptions.input_frames=5")
 INPUTS = 5
@@ -179,11 +177,7 @@ def test_corruptions_are_off_by_default_and_bad_values_are_one_line() -> None:
 
 def test_a_build_stores_the_procedural_corruptions_with_the_same_bytes_on_1_or_2_workers(tmp_path: Path) -> None:
     cfg = small_config(*BASE, *ALL_KINDS, "splits.val.sequences=0")
-    for workers in (1, 2):
-        build(cfg, tmp_path / str(workers), workers=workers)
-    shards = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
-    assert shards[0] == shards[1]  # each shard's sha256 and size
-    built, fresh = movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
         stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
         assert {"corrupt_blackout", "corrupt_missing", "corrupt_positions"} <= set(stored)

@@ -8,20 +8,18 @@ dataset gives, the same bytes with 1 worker or 2; warped presets are refused.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import movmnist
-from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.core.generate import Chunk, generate
 from movmnist.errors import ConfigError
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
+from tests.datasets import built_on_1_and_2_workers
 
 CASES = {
     "max, bounce": ("render.combine=max", "motion.boundary=bounce"),
@@ -110,11 +108,7 @@ def test_flow_is_off_by_default_and_refused_for_warped_presets() -> None:
 
 def test_a_build_stores_the_procedural_flow_with_the_same_bytes_on_1_or_2_workers(tmp_path: Path) -> None:
     cfg = small_config("annotations.flow=true", "render.combine=over", "splits.val.sequences=0")
-    for workers in (1, 2):
-        build(cfg, tmp_path / str(workers), workers=workers)
-    shards = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
-    assert shards[0] == shards[1]  # each shard's sha256 and size
-    built, fresh = movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
         stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
         for name in ("flow", "flow_valid"):
