@@ -211,14 +211,11 @@ def _fill(
         f.attrs[key] = value if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
     checked = {**codec, "fletcher32": True}  # after the codec: a checksum of each stored chunk
     outs: dict[str, sinks.Rows | sinks.Chunks] = {}
+    shapes = layout.shapes()
     for spec in layout.specs():
         if spec.per != "sequence":
             continue
-        name, shape, dtype = (
-            spec.name,
-            spec.resolve(layout.sequence, layout.digits, layout.points, layout.inputs),
-            spec.dtype,
-        )
+        name, (shape, dtype) = spec.name, shapes[spec.name]
         if spec.chunk == "sequence":
             # Chunks are whole sequences and written whole, so HDF5's chunk cache saves no
             # read; a cache smaller than a chunk (1 byte) makes HDF5 compress each chunk as it

@@ -302,3 +302,14 @@ def test_bad_values_are_one_line_and_exit_2(command: str, sets: list[str], messa
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].endswith(message), result.output
+
+
+def test_a_build_of_more_than_4_colliding_digits_stores_the_wider_events(tmp_path: Path) -> None:
+    cfg = small_config(*ELASTIC, "canvas.height=64", "canvas.width=64", "digits.count=6", "splits.val.sequences=0")
+    build(cfg, tmp_path, workers=1)
+    stored, generated = (
+        movmnist.open(tmp_path)["test"].with_annotations()[:],
+        movmnist.procedural(cfg)["test"].with_annotations()[:],
+    )
+    assert stored["events"].dtype == np.uint16 and (generated["events"] > 255).any()  # slots 4 and 5 collide
+    assert stored["events"].tobytes() == generated["events"].tobytes()
