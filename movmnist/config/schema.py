@@ -102,6 +102,13 @@ class Config(_Model):
                 " them; set annotations.flow: false or pick another preset",
                 {"p": preset.name},
             )
+        if preset.warped and self.annotations.captions:
+            raise PydanticCustomError(
+                "fit",
+                "annotations.captions describe digits that translate, and motion.preset {p} turns and scales"
+                " them; set annotations.captions: false or pick another preset",
+                {"p": preset.name},
+            )
         if preset.walls_only and (self.motion.boundary != "bounce" or self.motion.acceleration):
             raise PydanticCustomError(
                 "fit",

@@ -114,6 +114,9 @@ class Annotations(_Model):
     # Off by default (0): the number P of query points per sequence whose tracks are stored
     # (`tracks` and `occluded`, core.tracks), spread over its digits.
     tracks: int = Field(0, ge=0, le=4096)
+    # Off by default: one sentence per sequence from a fixed grammar over its labels, motion
+    # and events (`captions`, core.captions).
+    captions: bool = False
 
     @classmethod
     def none(cls) -> Annotations:

@@ -14,7 +14,7 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, corrupt, flow, layers, motion, render, rng, tracks
+from movmnist.core import annotate, captions, corrupt, flow, layers, motion, render, rng, tracks
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
@@ -91,6 +91,7 @@ class Chunk:
     corrupt_blackout: np.ndarray | None = None
     corrupt_missing: np.ndarray | None = None
     corrupt_positions: np.ndarray | None = None
+    captions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -288,7 +289,22 @@ def generate(
         notes["tracks"], notes["occluded"] = tracks.of_sprites(
             draw, pool.images, choice, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
         )
-    return Chunk(frames, *_identity(pool, scene), **notes)
+    identity = _identity(pool, scene)
+    if "captions" in want:
+        notes["captions"] = _captions(cfg, identity[0], scene, free)
+    return Chunk(frames, *identity, **notes)
+
+
+def _captions(cfg: Config, labels: np.ndarray, scene: Scene, free: np.ndarray) -> np.ndarray:
+    """captions [n] (core.captions) from the labels, the velocities as stored (float32) times
+    each digit's free range (pixels a frame) and the events, whether or not those are stored."""
+    path, (n, length, k) = scene.path, scene.pixels.shape[:3]
+    assert path.hits is not None
+    velocity = path.velocity.reshape(length, n, k, 2).swapaxes(0, 1).astype(np.float32)
+    pixels = velocity.astype(np.float64) * free[:, None]
+    bits = annotate.events(path.hits, scene.present, n, k, path.contacts)
+    size = captions.width(k, length, PRESETS[cfg.motion.preset].collides)
+    return captions.compute(labels, pixels, bits, size)
 
 
 def _mass(cfg: Config, ink_count: np.ndarray | None, m: int) -> np.ndarray:

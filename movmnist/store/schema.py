@@ -23,7 +23,7 @@ from typing import Literal
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import generate
+from movmnist.core import captions, generate
 from movmnist.core.annotate import events_dtype
 
 Axis = str | int
@@ -150,6 +150,13 @@ DATASETS: tuple[DatasetSpec, ...] = (
         ("I", "K", 2),
         "corruptions.dynamic: top-left (row, col) pixel each digit is drawn at in each input frame, -1 if absent",
     ),
+    DatasetSpec(
+        "captions",
+        "S",
+        (),
+        "one sentence describing the sequence (core.captions), ASCII, null-padded to a width set by K, T and"
+        " the preset",
+    ),
 )
 
 SCHEMA: Mapping[str, DatasetSpec] = MappingProxyType({d.name: d for d in DATASETS})
@@ -199,6 +206,8 @@ class Layout:
     def _dtype(self, d: DatasetSpec) -> str:
         if d.name == "events":
             return str(events_dtype(self.digits, self.collisions))
+        if d.name == "captions":
+            return f"S{captions.width(self.digits, self.sequence[0], self.collisions)}"
         return d.dtype
 
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -1,0 +1,57 @@
+"""The captions' cost: in-process generation of the default config with and without
+`annotations.captions: true` (srivastava, and elastic with its collisions).
+
+One core, no files: `generate` on chunks of 256 sequences (build.chunk_size's default), the
+default annotations, 64x64, 2 digits, 20 frames, real MNIST from $MOVMNIST_MNIST_DIR (else the
+synthetic digits). Sides alternate, each keeps its best (the machine is shared): read the
+ratios. `python bench/bench_captions.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from common import best_of, machine, mnist_dir, rate, record
+
+from movmnist.config import Config
+from movmnist.core.generate import generate
+from movmnist.sources.pools import pool_for
+
+CHUNK, CHUNKS = 256, 8
+
+
+def config(preset: str, captions: bool) -> Config:
+    data = Config().to_data()
+    where = mnist_dir()
+    data["source"] = {"kind": "idx", "path": str(where)} if where else {"kind": "synthetic"}
+    data["motion"]["preset"] = preset
+    data["annotations"]["captions"] = captions
+    return Config.from_data(data)
+
+
+SIDES = {
+    f"{preset}{', captions' if on else ''}": config(preset, on)
+    for preset in ("srivastava", "elastic")
+    for on in (False, True)
+}
+
+
+def side(cfg: Config) -> float:
+    pool = pool_for(cfg, "test")
+    generate(cfg, pool, "test", np.arange(CHUNK))  # warm: the pool, the ink windows
+    return rate(
+        CHUNK * CHUNKS,
+        lambda: [generate(cfg, pool, "test", np.arange(i, i + CHUNK)) for i in range(0, CHUNK * CHUNKS, CHUNK)],
+    )
+
+
+def main() -> None:
+    best = best_of({name: (lambda c=cfg: side(c)) for name, cfg in SIDES.items()})
+    print(f"{'MNIST' if mnist_dir() else 'synthetic digits'}, load {machine()['load_average']}")
+    for name, seqs in best.items():
+        base = best[name.removesuffix(", captions")]
+        print(f"{name:30s} {seqs:8,.0f} seq/s  {seqs / base:.2f}x  {1e6 / seqs - 1e6 / base:+6.1f} us/seq")
+    record("captions", {"sequences_per_second": best})
+
+
+if __name__ == "__main__":
+    main()
