@@ -71,9 +71,11 @@ def cells(
     colour. annotate: each digit's box outline (1 px, inside the box, a colour per digit
     slot; the stored ink box when the shards hold one, else the sprite square) drawn on
     the frame, and a strip under it with the frame number and the labels in their boxes'
-    colours; where the shards hold `tracks`, each visible point as one pixel in its digit's
-    colour at the centre of its upscaled pixel (occluded points are not drawn). The frame is
-    otherwise untouched.
+    colours, and under that, where the shards hold `captions`, the sequence's caption wrapped to
+    the tile's width (the same in every frame; as many lines as the longest caption needs);
+    where the shards hold `tracks`, each visible point as one pixel in its digit's colour at
+    the centre of its upscaled pixel (occluded points are not drawn). The frame is otherwise
+    untouched.
     """
     frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
     rgb = colour or annotate or frames.ndim == 5
@@ -93,7 +95,12 @@ def cells(
         tile[top:bottom, right - 1] = c
     if "tracks" in split.annotation_names:
         _points(tiles, split.read("tracks", list(indices)), split.read("occluded", list(indices)), labels, scale)
-    return np.concatenate([tiles, _captions(labels, tiles.shape)], axis=2)
+    strips = [tiles, _captions(labels, tiles.shape)]
+    if "captions" in split.annotation_names:
+        texts = [bytes(c).decode("ascii") for c in split.read("captions", list(indices))]
+        text = _sentences(texts, tiles.shape[3])[:, None]  # [n, 1, rows, width, 3]: every frame the same
+        strips.append(np.broadcast_to(text, (text.shape[0], tiles.shape[1], *text.shape[2:])))
+    return np.concatenate(strips, axis=2)
 
 
 def _points(tiles: np.ndarray, tracks: np.ndarray, occluded: np.ndarray, labels: np.ndarray, scale: int) -> None:
@@ -131,6 +138,34 @@ def _captions(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
                     draw.text((x, 0), str(label), fill=DIGIT_COLOURS[k % len(DIGIT_COLOURS)], font=font)
                     x += draw.textlength(f"{label} ", font=font)
             out[i, f] = np.asarray(strip)
+    return out
+
+
+def _sentences(texts: list[str], width: int) -> np.ndarray:
+    """[n, lines * CAPTION, width, 3]: each sequence's caption (core.captions) in white, wrapped at
+    spaces to the tile's width; as many lines as the longest needs (a word wider than the tile overflows)."""
+    from PIL import Image, ImageDraw
+
+    font = _label_font()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = []
+    for text in texts:
+        lines = [""]
+        for word in text.split():
+            joined = f"{lines[-1]} {word}".strip()
+            if lines[-1] and measure.textlength(joined, font=font) > width - 2:
+                lines.append(word)
+            else:
+                lines[-1] = joined
+        wrapped.append(lines)
+    rows = max(len(lines) for lines in wrapped) * CAPTION
+    out = np.zeros((len(texts), rows, width, 3), np.uint8)
+    for i, lines in enumerate(wrapped):
+        strip = Image.new("RGB", (width, rows))
+        draw = ImageDraw.Draw(strip)
+        for line_no, line in enumerate(lines):
+            draw.text((1, line_no * CAPTION), line, fill=(255, 255, 255), font=font)
+        out[i] = np.asarray(strip)
     return out
 
 

@@ -149,3 +149,14 @@ def test_index_parsing_and_errors(grey: Path) -> None:
     assert both.exit_code == 2 and "exactly one of --gif OUT or --png OUT" in both.output
     crowded = runner.invoke(cli, ["preview", str(grey), "--gif", "-", "--index", "0-4", "--rows", "1", "--cols", "2"])
     assert crowded.exit_code == 2 and "raise --rows/--cols" in crowded.output
+
+
+def test_annotate_writes_each_caption_under_its_tile_only_where_stored(grey: Path, tmp_path: Path) -> None:
+    split = movmnist.open(tiny(tmp_path / "d", "annotations.captions=true"))["test"]
+    marked = cells(split, [0, 1], scale=3, annotate=True)
+    extra = marked.shape[2] - 3 * H - CAPTION
+    assert extra > 0 and extra % CAPTION == 0  # whole lines of text
+    below = marked[:, :, 3 * H + CAPTION :]
+    assert below.any(axis=(2, 3, 4)).all() and (below == below[:, :1]).all()  # every frame, the same text
+    assert (below[0] != below[1]).any()  # each sequence its own caption
+    assert cells(movmnist.open(grey)["test"], [0], scale=3, annotate=True).shape[2] == 3 * H + CAPTION
