@@ -106,7 +106,11 @@ class Chunks:
     def write(self, start: int, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.ds.dtype)
         if self.pending is None:
-            self.pipeline.put(self.ds, list(range(start, start + len(rows))), list(rows))
+            # Slices, not `list(rows)`: a row of a 1-D dataset (captions, S{L}) would be a numpy
+            # scalar, whose buffer drops the trailing nulls and whose chunk then inflates short.
+            self.pipeline.put(
+                self.ds, list(range(start, start + len(rows))), [rows[i : i + 1] for i in range(len(rows))]
+            )
             return
         if start != self.first + self.filled:
             expected = self.first + self.filled

@@ -165,7 +165,11 @@ def test_captions_are_off_by_default_and_refused_for_mmnistpp() -> None:
 
 def test_a_build_stores_the_procedural_captions_with_the_same_bytes_on_1_or_2_workers(tmp_path: Path) -> None:
     cfg = small_config(
-        "annotations.captions=true", "motion.preset=elastic", "digits.count=[1, 3]", "splits.val.sequences=0"
+        "annotations.captions=true",
+        "motion.preset=elastic",
+        "digits.count=[1, 3]",
+        "splits.val.sequences=0",
+        "output.shard_size=5",  # test: 5, 5, 5, 1 (a shard of one caption)
     )
     for workers in (1, 2):
         build(cfg, tmp_path / str(workers), workers=workers)
