@@ -127,3 +127,17 @@ def test_a_missing_package_is_one_line(
     assert result.exit_code == 2
     assert result.output == "Error: --format hf needs the pyarrow package: pip install 'movmnist[hf]'\n"
     assert not os.listdir(tmp_path)
+
+
+def test_captions_are_a_string_column_and_croissant_text(tmp_path: Path) -> None:
+    ds = tiny(tmp_path / "d", "annotations.captions=true")
+    out = tmp_path / "mm-hf"
+    result = CliRunner().invoke(cli, ["export", str(ds), "--format", "hf", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    loaded = datasets.load_dataset(str(out), split="test")
+    assert loaded.features["captions"] == datasets.Value("string")
+    stored = movmnist.open(ds)["test"].with_annotations()[:]["captions"]
+    assert loaded["captions"] == [bytes(c).decode("ascii") for c in stored]
+    result = CliRunner().invoke(cli, ["export", str(ds), "--format", "croissant", "-o", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    assert '"dataType": "sc:Text"' in (tmp_path / "c.json").read_text()

@@ -186,7 +186,7 @@ def describe(dataset: Dataset, folder: Path, progress: Progress | None = None) -
     ]
     fields[0]["references"] = {"field": {"@id": "splits/name"}}
     for name, (row, dtype) in rows.items():
-        kind = DATA_TYPES.get(dtype)
+        kind = "sc:Text" if dtype.lstrip("|").startswith("S") else DATA_TYPES.get(dtype)  # captions: ASCII bytes
         if kind is None:
             raise DatasetError(f"dataset {name!r} is {dtype}, which Croissant has no data type for")
         what = "the frames, uint8" if name == "frames" else f"the {name} annotation"

@@ -55,6 +55,8 @@ def file_names(split: str, n: int, shard_size: int) -> list[str]:
 def feature(name: str, row: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
     """The `datasets` feature of a column whose every row is an array of shape `row`."""
     value = str(dtype)
+    if dtype.kind == "S":  # captions: fixed-width ASCII bytes, a string column
+        return datasets.Value("string")
     if not row:
         return datasets.Value(value)
     if len(row) == 1:
@@ -73,6 +75,8 @@ def features(batch: dict[str, np.ndarray]) -> datasets.Features:
 
 def column(values: np.ndarray, kind: pa.DataType) -> pa.Array:
     """`values` [n, *row] as the Arrow column of type `kind` (`features(...).type`), from numpy without a copy."""
+    if values.dtype.kind == "S":  # captions (`feature`): text, not bytes
+        return pa.array(values.astype(str))
     flat: pa.Array = pa.array(values.reshape(-1))
     if values.ndim == 1:
         return flat
