@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+import numpy as np
+
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
 from movmnist.core import captions, generate
@@ -207,7 +209,7 @@ class Layout:
         if d.name == "events":
             return str(events_dtype(self.digits, self.collisions))
         if d.name == "captions":
-            return f"S{captions.width(self.digits, self.sequence[0], self.collisions)}"
+            return np.dtype(f"S{captions.width(self.digits, self.sequence[0], self.collisions)}").str
         return d.dtype
 
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:

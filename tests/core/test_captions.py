@@ -24,6 +24,7 @@ from movmnist.core import captions
 from movmnist.core.annotate import WALLS
 from movmnist.core.generate import Chunk, generate
 from movmnist.errors import ConfigError
+from movmnist.tools.verify import verify
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
 
@@ -186,3 +187,5 @@ def test_a_build_stores_the_procedural_captions_with_the_same_bytes_on_1_or_2_wo
         with h5py.File(shard) as f:
             plain += f["captions"][:].tolist()
     assert plain == fresh["test"].with_annotations()[:]["captions"].tolist()
+    report = verify(tmp_path / "1", regenerate=6)
+    assert report.ok and report.regenerated == 6, report  # the shards' dtypes, and captions made again
