@@ -24,8 +24,8 @@ from movmnist.core import captions
 from movmnist.core.annotate import WALLS
 from movmnist.core.generate import Chunk, generate
 from movmnist.errors import ConfigError
-from movmnist.tools.verify import verify
 from movmnist.sources.pools import pool_for
+from movmnist.tools.verify import verify
 from tests.conftest import small_config
 
 CASES = {
