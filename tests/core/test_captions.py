@@ -8,7 +8,6 @@ with captions on or off; a build stores what the procedural dataset gives, with 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -17,8 +16,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import movmnist
-from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.core import captions
 from movmnist.core.annotate import WALLS
@@ -27,6 +24,7 @@ from movmnist.errors import ConfigError
 from movmnist.sources.pools import pool_for
 from movmnist.tools.verify import verify
 from tests.conftest import small_config
+from tests.datasets import built_on_1_and_2_workers
 
 CASES = {
     "srivastava": (),
@@ -172,11 +170,7 @@ def test_a_build_stores_the_procedural_captions_with_the_same_bytes_on_1_or_2_wo
         "splits.val.sequences=0",
         "output.shard_size=5",  # test: 5, 5, 5, 1 (a shard of one caption)
     )
-    for workers in (1, 2):
-        build(cfg, tmp_path / str(workers), workers=workers)
-    shards = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
-    assert shards[0] == shards[1]  # each shard's sha256 and size
-    built, fresh = movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
         stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
         assert stored["captions"].dtype == generated["captions"].dtype == np.dtype(f"S{captions.width(3, 6, True)}")

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import movmnist
+from movmnist.builder import build
 from movmnist.cli import cli
 from movmnist.config.presets import NAMES
 from movmnist.core.annotate import ink_boxes
