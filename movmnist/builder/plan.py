@@ -10,6 +10,7 @@ import numpy as np
 
 from movmnist.config import ALL, Config, PoolSpec
 from movmnist.config.codecs import CODECS
+from movmnist.core.generate import sequence_shape
 from movmnist.errors import ConfigError
 from movmnist.text import human_bytes
 
@@ -74,8 +75,7 @@ class Plan:
     @property
     def sequence_shape(self) -> tuple[int, ...]:
         """(T, H, W) or (T, H, W, C)."""
-        c = self.config
-        return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
+        return sequence_shape(self.config, self.sprite_shape)
 
     def _bytes(self) -> tuple[int, int]:
         """Raw bytes per sequence: (frames and masks, which compress alike; everything else)."""

@@ -136,6 +136,20 @@ class Config(_Model):
                     "w": self.canvas.width,
                 },
             )
+        if self.render.colour is not None and preset.warped:
+            raise PydanticCustomError(
+                "fit",
+                "render.colour tints fixed sprites, and motion.preset {p} warps grey digits every frame;"
+                " drop render.colour or pick another preset",
+                {"p": preset.name},
+            )
+        if self.render.colour is not None and self.source.colour:
+            raise PydanticCustomError(
+                "fit",
+                "render.colour tints grey digits, and source.colour already gives them colours;"
+                " set source.colour: false or drop render.colour",
+                {},
+            )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
             raise PydanticCustomError(
                 "fit",

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from movmnist.config import codecs, presets, source_kinds
 from movmnist.config.fields import FloatRange, IntRange, PoolSpec, _as_count, _as_pool, _Model
+from movmnist.text import short
 
 # A TFDS name: dataset[/config][:version], as tfds.builder takes it.
 _TFDS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.+-]+)?(:\d+\.\d+\.\d+)?$")
@@ -88,11 +89,64 @@ class Motion(_Model):
         return self
 
 
+# render.colour's default palette, palette[label] for labels 0..9: matplotlib's tab10 (Vega's
+# category10), ten colours told apart at a glance.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (31, 119, 180),  # 0 blue
+    (255, 127, 14),  # 1 orange
+    (44, 160, 44),  # 2 green
+    (214, 39, 40),  # 3 red
+    (148, 103, 189),  # 4 purple
+    (140, 86, 75),  # 5 brown
+    (227, 119, 194),  # 6 pink
+    (127, 127, 127),  # 7 grey
+    (188, 189, 34),  # 8 olive
+    (23, 190, 207),  # 9 cyan
+)
+COLOURS = len(PALETTE)
+
+
+def _as_palette(value: Any) -> Any:
+    """Ten [r, g, b] triples of integers 0..255, as a tuple of tuples; anything else refused in one line."""
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == COLOURS
+        and all(
+            isinstance(c, list | tuple)
+            and len(c) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in c)
+            for c in value
+        )
+    )
+    if not ok:
+        raise PydanticCustomError(
+            "range",
+            "must be {n} [r, g, b] triples of integers 0..255, one per label 0..9 (got {v})",
+            {"n": COLOURS, "v": short(value)},
+        )
+    if any(max(c) == 0 for c in value):
+        raise PydanticCustomError(
+            "range", "must not hold black [0, 0, 0]: a digit drawn in it would have no ink; pick another colour", {}
+        )
+    return tuple(tuple(c) for c in value)
+
+
+class Colour(_Model):
+    """render.colour: each digit tinted with a palette colour, its label's with probability
+    label_correlation, else one of the other nine uniformly (Coloured-MNIST's spurious
+    correlation); the frames gain a colour axis of 3 and `colours` records each digit's."""
+
+    palette: Annotated[tuple[tuple[int, int, int], ...], BeforeValidator(_as_palette)] = PALETTE
+    label_correlation: float = Field(1.0, ge=0, le=1, description="probability of the label's own palette colour")
+
+
 class Render(_Model):
-    """How overlapping sprites are combined, and what touches the walls."""
+    """How overlapping sprites are combined, what touches the walls, and the digits' colour."""
 
     combine: Literal["max", "sum", "over"] = "max"
     bounce_on: Literal["patch", "ink"] = "patch"
+    # Off by default (null): grey digits (or the source's own colours).
+    colour: Colour | None = None
 
 
 class Annotations(_Model):

@@ -14,10 +14,11 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, captions, corrupt, flow, layers, motion, render, rng, tracks
+from movmnist.core import annotate, captions, colour, corrupt, flow, layers, motion, render, rng, tracks
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
+from movmnist.errors import SourceError
 
 
 @dataclass(eq=False)
@@ -63,7 +64,7 @@ class Frames:
 class Chunk:
     """Generated sequences and their annotations; K is the maximum digit count.
 
-    frames:       [n, T, H, W] uint8 ([n, T, H, W, C] for colour sources); a `Frames` with lazy=True
+    frames:       [n, T, H, W] uint8 ([n, T, H, W, C] for colour sources or render.colour); a `Frames` with lazy=True
     labels:       [n, K] int16, the digit class, -1 where the sequence has fewer digits
     positions:    [n, T, K, 2] int16, top-left (row, col) pixel of each digit, -1 if absent
     source_index: [n, K] int32, index of the digit image in the source's own split, -1 if absent
@@ -92,14 +93,17 @@ class Chunk:
     corrupt_missing: np.ndarray | None = None
     corrupt_positions: np.ndarray | None = None
     captions: np.ndarray | None = None
+    colours: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
 
 
-def frame_shape(cfg: Config, pool: Pool) -> tuple[int, ...]:
-    """Shape of one sequence: (T, H, W) or (T, H, W, C)."""
-    return (cfg.sequence.length, cfg.canvas.height, cfg.canvas.width, *pool.images.shape[3:])
+def sequence_shape(cfg: Config, sprite_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape of one sequence for sprites of `sprite_shape` ((h, w) or (h, w, C)): (T, H, W) or
+    (T, H, W, C), C = 3 for render.colour (grey sprites tinted)."""
+    channels = (3,) if cfg.render.colour is not None else tuple(sprite_shape[2:])
+    return (cfg.sequence.length, cfg.canvas.height, cfg.canvas.width, *channels)
 
 
 @functools.lru_cache(maxsize=16)
@@ -126,6 +130,8 @@ def extras(cfg: Config) -> tuple[str, ...]:
         names.append("z_order")
     kinds = {"perceptual": "corrupt_blackout", "missing": "corrupt_missing", "dynamic": "corrupt_positions"}
     names += [name for kind, name in kinds.items() if getattr(cfg.corruptions, kind) is not None]
+    if cfg.render.colour is not None:
+        names.append("colours")
     return tuple(names)
 
 
@@ -185,15 +191,23 @@ def generate(
     def draw(stream: int, count: int) -> np.ndarray:
         return keyed.uniform(idx, stream, count)
 
-    want = set(extras(cfg)) - _CORRUPT
+    want = set(extras(cfg)) - _CORRUPT - {"colours"}
     points = cfg.annotations.tracks
     spoilt = corrupt.record(cfg.corruptions, draw, (cfg.canvas.height, cfg.canvas.width))
     if PRESETS[cfg.motion.preset].warped:
         return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out, spoilt)
+    # What is drawn: the pool's sprites, or with render.colour each slot's own tinted sprite.
+    images, shown, windows, inked = pool.images, choice, _ink(pool), pool.images[choice]
+    colours = None
+    if cfg.render.colour is not None:
+        colours, images, shown, inked = _coloured(cfg, pool, choice, present, draw)
+        # A tint only removes ink (`colour.tinted_ink`), so each grey window still holds it.
+        top, left, size = windows
+        windows = (top[choice].reshape(-1), left[choice].reshape(-1), size)
     h, w = pool.images.shape[1:3]
     height, width = cfg.canvas.height, cfg.canvas.width
     ink, ink_count = (
-        annotate.ink_boxes(pool.images[choice], colour=pool.images.ndim == 4)  # [n, K, 4], [n, K]
+        annotate.ink_boxes(inked, colour=inked.ndim == 5)  # [n, K, 4], [n, K]
         if want or cfg.render.bounce_on == "ink" or cfg.motion.mass == "ink"
         else (None, None)
     )
@@ -230,14 +244,14 @@ def generate(
         if offset is not None:
             jittered = jittered + offset[:, None]
 
-    shape = (n, *frame_shape(cfg, pool))
+    shape = (n, *sequence_shape(cfg, pool.images.shape[1:]))
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
     need_mask = bool(want & _MASKED)
     wrap = cfg.motion.boundary == "wrap"
     clip = cfg.motion.boundary != "bounce" or offset is not None
     scene = Scene(
         idx=idx,
-        choice=choice,
+        choice=shown,
         present=present,
         path=path,
         pixels=pixels,
@@ -246,20 +260,20 @@ def generate(
         sprite=(h, w),
         wrap=wrap,
         z_order=z_order,
-        ink_windows=_ink(pool),
+        ink_windows=windows,
     )
     if lazy and out is not None and draws_lazily(cfg):
         # No mask here: the input frames can be drawn where `dynamic` puts the digits in one pass.
         drawn = pixels if jittered is None else np.concatenate([jittered, pixels[:, jittered.shape[1] :]], axis=1)
-        drawer = render.MaxDrawer(pool.images, choice, present, drawn, clip, _ink(pool))
+        drawer = render.MaxDrawer(images, shown, present, drawn, clip, windows)
         frames: np.ndarray | Frames = Frames(shape, drawer.draw if spoilt is None else _spoiling(drawer, spoilt), out)
         composed = None
     else:
         frames = np.empty(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
         composed = render.compose(
             frames,
-            pool.images,
-            choice,
+            images,
+            shown,
             present,
             pixels,
             combine=cfg.render.combine,
@@ -267,13 +281,13 @@ def generate(
             wrap=wrap,
             clip=clip,
             with_mask=need_mask,
-            ink=_ink(pool),
+            ink=windows,
             mask_out=mask_out,
         )
         if jittered is not None:  # the mask above is the clean scene's: the inputs are drawn again
             redrawn = np.empty((n, jittered.shape[1], *shape[2:]), np.uint8)
             render.compose(
-                redrawn, pool.images, choice, present, jittered, cfg.render.combine, z_order, wrap, clip, ink=_ink(pool)
+                redrawn, images, shown, present, jittered, cfg.render.combine, z_order, wrap, clip, ink=windows
             )
             frames[:, : jittered.shape[1]] = redrawn
         if spoilt is not None:
@@ -283,16 +297,16 @@ def generate(
     notes |= _records(spoilt, jittered, present)
     if "flow" in want:
         notes["flow"], notes["flow_valid"] = flow.compute(
-            pool.images, choice, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, _ink(pool)
+            images, shown, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, windows
         )
     if "tracks" in want:
         notes["tracks"], notes["occluded"] = tracks.of_sprites(
-            draw, pool.images, choice, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
+            draw, images, shown, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
         )
-    identity = _identity(pool, scene)
+    identity = _identity(pool, choice, scene)
     if "captions" in want:
         notes["captions"] = _captions(cfg, identity[0], scene, free)
-    return Chunk(frames, *identity, **notes)
+    return Chunk(frames, *identity, **notes, colours=colours)
 
 
 def _captions(cfg: Config, labels: np.ndarray, scene: Scene, free: np.ndarray) -> np.ndarray:
@@ -305,6 +319,28 @@ def _captions(cfg: Config, labels: np.ndarray, scene: Scene, free: np.ndarray) -
     bits = annotate.events(path.hits, scene.present, n, k, path.contacts)
     size = captions.width(k, length, PRESETS[cfg.motion.preset].collides)
     return captions.compute(labels, pixels, bits, size)
+
+
+def _coloured(
+    cfg: Config, pool: Pool, choice: np.ndarray, present: np.ndarray, draw: motion.Draw
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """render.colour: (colours [n, K] int8, tinted sprites [n * K, h, w, 3], their choice [n, K],
+    the grey sprites [n, K, h, w] where the tint has ink, for the ink boxes)."""
+    spec = cfg.render.colour
+    assert spec is not None
+    palette = np.asarray(spec.palette, dtype=np.uint8)
+    if pool.images.ndim != 3:
+        raise SourceError("render.colour tints grey digits and this source's are in colour; use a grey source")
+    labels = pool.labels[choice]
+    outside = labels[present & ((labels < 0) | (labels >= len(palette)))]
+    if outside.size:
+        raise SourceError(
+            f"render.colour has a palette colour per label 0..{len(palette) - 1}, and this source has label"
+            f" {int(outside[0])}; use a source with 10 classes (mnist, fashion_mnist)"
+        )
+    colours = colour.draw_colours(draw, labels, present, spec.label_correlation, len(palette))
+    images, shown = colour.tinted_sprites(pool.images, choice, colours, palette)
+    return colours, images, shown, colour.tinted_ink(pool.images, choice, colours, palette)
 
 
 def _mass(cfg: Config, ink_count: np.ndarray | None, m: int) -> np.ndarray:
@@ -343,12 +379,12 @@ def _records(spoilt: corrupt.Record | None, jittered: np.ndarray | None, present
     return notes
 
 
-def _identity(pool: Pool, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """labels, positions (int16, from pixels) and source_index, -1 for absent digits."""
+def _identity(pool: Pool, choice: np.ndarray, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """labels, positions (int16, from pixels) and source_index of the pool images `choice`, -1 for absent digits."""
     absent = ~scene.present
-    labels = pool.labels[scene.choice].astype(np.int16)
+    labels = pool.labels[choice].astype(np.int16)
     labels[absent] = -1
-    source_index = pool.source_index[scene.choice].astype(np.int32)
+    source_index = pool.source_index[choice].astype(np.int32)
     source_index[absent] = -1
     positions = np.clip(scene.pixels, -(2**15), 2**15 - 1).astype(np.int16)
     positions.transpose(0, 2, 1, 3)[absent] = -1  # [n, K, T, 2] view: absent digits, every frame
@@ -395,7 +431,7 @@ def _mmnistpp(
     path = motion.move(cfg.motion.preset, draw, n, k, spec)
     assert path.pixels is not None and path.shift is not None and path.look is not None
     look = path.look
-    shape = (n, *frame_shape(cfg, pool))
+    shape = (n, *sequence_shape(cfg, pool.images.shape[1:]))
     frames = np.zeros(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
     masks = np.zeros((n, length, height, width), dtype=np.uint8)
     ink = np.zeros((n, length, k, 4), dtype=np.int64)
@@ -453,4 +489,4 @@ def _mmnistpp(
     if spoilt is not None:
         spoilt.apply(frames)
     notes |= _records(spoilt, None, present)
-    return Chunk(frames, *_identity(pool, scene), **notes)
+    return Chunk(frames, *_identity(pool, choice, scene), **notes)

@@ -193,6 +193,8 @@ def paste(
             win = ink
             runs = np.minimum(runs.astype(np.uint16) + wide, 255).astype(np.uint8)
         else:
+            if pixel > 1:  # ink in any channel hides every channel below, as documented
+                ink = np.repeat(ink.reshape(m, 1, -1, pixel).any(axis=-1), pixel, axis=-1)
             win = np.broadcast_to(ink, runs.shape)
             runs = np.where(win, wide, runs)
         view[at * pixel] = runs

@@ -52,6 +52,7 @@ MISSING = 23  # corruptions.missing: per input frame, 1 uniform (the frame is ze
 DYNAMIC = 24  # corruptions.dynamic: per input frame, per sprite, two Gaussians (Box-Muller: 4 uniforms)
 ELASTIC_PLACE = 28  # elastic: per digit slot, redrawn start top-lefts (2 uniforms each), to start apart
 ELASTIC_GRID = 29  # elastic: a key per grid cell and 2 uniforms per slot, the start of a sequence no redraw placed
+COLOUR = 30  # render.colour: per digit slot, a coin (label colour or not) then a pick among the other colours
 
 # Separates an epoch number from the split's name in the root key's entropy (module docstring).
 EPOCH_MARK = 256

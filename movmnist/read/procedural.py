@@ -24,7 +24,7 @@ import numpy as np
 
 from movmnist.config import Annotations, Config
 from movmnist.core.annotate import events_table
-from movmnist.core.generate import Chunk, Frames, draws_lazily, generate
+from movmnist.core.generate import Chunk, Frames, draws_lazily, generate, sequence_shape
 from movmnist.core.pool import Pool
 from movmnist.errors import DatasetError
 from movmnist.read.views import Key, SplitMap, SplitView, annotation_order
@@ -65,7 +65,7 @@ class ProceduralSplit(SplitView):
         sprite: tuple[int, int] | None = None,
     ) -> None:
         c = config
-        shape = (c.sequence.length, c.canvas.height, c.canvas.width, *sprite_shape[2:])
+        shape = sequence_shape(c, sprite_shape)
         length = getattr(c.splits, name).sequences
         super().__init__(
             name,
@@ -244,8 +244,7 @@ class ProceduralDataset(SplitMap[ProceduralSplit]):
 
     @property
     def sequence_shape(self) -> tuple[int, ...]:
-        c = self.config
-        return (c.sequence.length, c.canvas.height, c.canvas.width, *self.sprite_shape[2:])
+        return sequence_shape(self.config, self.sprite_shape)
 
     @property
     def synthetic(self) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from movmnist.core.colour import tint
 from movmnist.errors import SourceError
 from movmnist.sources.base import Images, readonly, unknown_split
 from movmnist.sources.glyphs import STROKES, TEMPLATE_SIZE, templates
@@ -205,12 +206,6 @@ def tint_colours(seed: int, split_code: int, block: int) -> np.ndarray:
     phase = (hue[:, None] * 6.0 + np.array([0.0, 4.0, 2.0])) % 6.0
     channel = np.clip(np.abs(phase - 3.0) - 1.0, 0.0, 1.0)
     return np.asarray(np.rint(channel * 255).astype(np.uint8))
-
-
-def tint(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """Grey [n, h, w] uint8 times a colour [n, 3] uint8 -> [n, h, w, 3] uint8 (ink 255 -> the colour)."""
-    product = images[..., None].astype(np.uint16) * colours[:, None, None, :].astype(np.uint16)
-    return ((product + 127) // 255).astype(np.uint8)
 
 
 def render_digits(seed: int, split: str, start: int, stop: int, colour: bool = False) -> Images:

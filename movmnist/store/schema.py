@@ -44,7 +44,8 @@ class DatasetSpec:
     chunk: "sequence" (one sequence per HDF5 chunk: frame-sized data that random access
         decompresses alone) or "block" (up to BLOCK_ROWS sequences or rows per chunk).
     optional: stored only when the config asks for it (`annotations`, render.combine: over
-        for z_order, a `corruptions` kind for its record); the four basic datasets are always stored.
+        for z_order, render.colour for colours, a `corruptions` kind for its record); the four
+        basic datasets are always stored.
     """
 
     name: str
@@ -158,6 +159,13 @@ DATASETS: tuple[DatasetSpec, ...] = (
         (),
         "one sentence describing the sequence (core.captions), ASCII, null-padded to a width set by K, T and"
         " the preset",
+    ),
+    DatasetSpec(
+        "colours",
+        "int8",
+        ("K",),
+        "render.colour: palette index of each digit's colour (the label's with probability label_correlation),"
+        " -1 if absent",
     ),
 )
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import movmnist as mds
 from movmnist.builder import build
 from movmnist.core import annotate, render
-from movmnist.core.generate import Chunk, extras, frame_shape, generate
+from movmnist.core.generate import Chunk, extras, generate, sequence_shape
 from movmnist.core.pool import Pool
 from movmnist.sources import load_pool
 from movmnist.store.schema import Layout
@@ -140,7 +140,7 @@ def test_every_array_has_its_documented_shape_dtype_and_range(
     )
     pool = load_pool(cfg.source, cfg.splits.train.pool, cfg.digits.size)
     chunk: Chunk = generate(cfg, pool, "train", np.arange(7))
-    layout = Layout(sequence=frame_shape(cfg, pool), digits=hi, extras=extras(cfg))
+    layout = Layout(sequence=sequence_shape(cfg, pool.images.shape[1:]), digits=hi, extras=extras(cfg))
     for name, (shape, dtype) in layout.shapes().items():
         a = getattr(chunk, name)
         assert a.shape == (7, *shape) and a.dtype == np.dtype(dtype), name

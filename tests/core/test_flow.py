@@ -29,6 +29,7 @@ CASES = {
     "over, wrap, 1 to 3 digits": ("render.combine=over", "motion.boundary=wrap", "digits.count=[1, 3]"),
     "max, bounce on ink, rgb": ("render.bounce_on=ink", "source.colour=true"),
     "sum, rgb, fast": ("render.combine=sum", "source.colour=true", "motion.speed=0.4"),
+    "over, wrap, render.colour": ("render.combine=over", "motion.boundary=wrap", "render.colour.label_correlation=0.5"),
 }
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from movmnist.cli import cli
 from movmnist.core import flow, layers, tracks
+from movmnist.core.colour import tinted_sprites
 from movmnist.core.generate import Chunk, generate
 from movmnist.errors import ConfigError
 from movmnist.sources.pools import pool_for
@@ -32,6 +33,7 @@ CASES = {
     "over, wrap": ("render.combine=over", "motion.boundary=wrap"),
     "max, bounce on ink, rgb": ("render.bounce_on=ink", "source.colour=true"),
     "sum, rgb, fast, open": ("render.combine=sum", "source.colour=true", "motion.speed=0.4", "motion.boundary=open"),
+    "over, wrap, render.colour": ("render.combine=over", "motion.boundary=wrap", "render.colour.label_correlation=0.5"),
 }
 WARPED = {"mmnist++, max": ("render.combine=max",), "mmnist++, over": ("render.combine=over",)}
 POINTS = 24
@@ -57,7 +59,10 @@ def owners(cfg_overrides: tuple[str, ...], c: Chunk) -> np.ndarray:
     wrap = cfg.motion.boundary == "wrap"
     clip = cfg.motion.boundary != "bounce" or cfg.render.bounce_on == "ink"
     shape = np.asarray(c.frames).shape
-    drawn = flow.layers(pool.images, choice, present, c.positions.astype(np.int64), shape, wrap, clip, None)
+    images = pool.images
+    if c.colours is not None:  # render.colour: each slot's tinted sprite
+        images, choice = tinted_sprites(images, choice, c.colours, np.asarray(cfg.render.colour.palette, np.uint8))
+    drawn = flow.layers(images, choice, present, c.positions.astype(np.int64), shape, wrap, clip, None)
     values = drawn if drawn.ndim == 5 else drawn.max(axis=-1)
     return flow.owner(values, cfg.render.combine, c.z_order)
 
