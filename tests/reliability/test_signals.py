@@ -106,7 +106,9 @@ def test_ctrl_c_in_a_terminal_stops_a_dask_build_in_one_line(tmp_path: Path, cas
     config, out = faults.write_config(tmp_path / "big.yaml", data), tmp_path / "out"
     proc = faults.start(config, out, "-j", "2", "--engine", "dask", start_new_session=True)
     try:
-        running = faults.wait_for(lambda: _shards_done(out) >= 2, 60)  # the workers are up and writing
+        # Both workers are up (they ignore SIGINT once started: a worker still importing prints
+        # its traceback, a window the README names) and the build writes shards.
+        running = faults.wait_for(lambda: _shards_done(out) >= 1 and _workers_ignore_sigint(proc.pid, 2), 60)
         if running and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -119,6 +121,21 @@ def test_ctrl_c_in_a_terminal_stops_a_dask_build_in_one_line(tmp_path: Path, cas
     ok = ok and _settled(out)
     case("signals", ok, traceback="Traceback" in err)
     assert ok, (running, proc.returncode, err[-2000:])
+
+
+def _workers_ignore_sigint(driver: int, count: int) -> bool:
+    """Whether `count` Dask worker processes (spawned) under `driver` ignore SIGINT (SigIgn in /proc)."""
+    ignoring = 0
+    for pid in faults.children(driver):
+        try:
+            if "spawn_main" not in Path(f"/proc/{pid}/cmdline").read_text():
+                continue
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        ignored = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigIgn:"))
+        ignoring += bool(ignored >> (signal.SIGINT - 1) & 1)
+    return ignoring >= count
 
 
 def _shards_done(out: Path) -> int:

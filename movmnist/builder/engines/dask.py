@@ -6,8 +6,10 @@ an optional extra, and only once an engine is made.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 from movmnist.builder.engines import RemoteEngine, _no_interrupt
@@ -44,7 +46,7 @@ class DaskEngine(RemoteEngine):
                             n_workers=self.workers,
                             threads_per_worker=1,
                             processes=True,
-                            dashboard_address=None,
+                            dashboard_address="127.0.0.1:0",  # a free port: None means 8787, and a second build warned
                             silence_logs=logging.ERROR,
                             preload=[__name__],  # dask_setup below: the workers leave Ctrl-C to the driver
                         )
@@ -65,11 +67,12 @@ class DaskEngine(RemoteEngine):
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if self._executor is not None:
-            # On an error, cancel what is queued; a task already running finishes its shard
-            # (Dask cannot stop it), which is then complete and recorded, or fails on its own.
-            self._executor.shutdown(wait=exc_type is None)
-        self._close()
+        with _quiet(_CANCEL_LOGGERS) if exc_type is not None else contextlib.nullcontext():
+            if self._executor is not None:
+                # On an error, cancel what is queued; a task already running finishes its shard
+                # (Dask cannot stop it), which is then complete and recorded, or fails on its own.
+                self._executor.shutdown(wait=exc_type is None)
+            self._close()
 
     def _close(self) -> None:
         if self._client is not None:
@@ -77,6 +80,26 @@ class DaskEngine(RemoteEngine):
         if self._cluster is not None:
             self._cluster.close()
         self._client = self._cluster = self._executor = None
+
+
+# What Dask and tornado log in the driver as the queued tasks are cancelled on an error or a
+# Ctrl-C: "Couldn't gather keys ... forgotten", and a FutureCancelledError traceback under the
+# build's own one-line error (seen under load, in about 1 of 4 Ctrl-C trials).
+_CANCEL_LOGGERS = ("distributed", "tornado.application")
+
+
+@contextlib.contextmanager
+def _quiet(names: tuple[str, ...]) -> Iterator[None]:
+    """The loggers `names` silenced for the block, their levels restored after."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def dask_setup(worker: Any) -> None:
