@@ -9,14 +9,10 @@ ratios. `python bench/bench_colour.py`.
 
 from __future__ import annotations
 
-import numpy as np
-from common import best_of, machine, mnist_dir, rate, record
+from common import best_of, generation_rate, machine, mnist_dir, record
 
 from movmnist.config import Config
-from movmnist.core.generate import generate
-from movmnist.sources.pools import pool_for
 
-CHUNK, CHUNKS = 256, 8
 COLOUR = {"label_correlation": 0.9}
 
 
@@ -37,17 +33,8 @@ SIDES = {
 }
 
 
-def side(cfg: Config) -> float:
-    pool = pool_for(cfg, "test")
-    generate(cfg, pool, "test", np.arange(CHUNK))  # warm: the pool, the ink windows
-    return rate(
-        CHUNK * CHUNKS,
-        lambda: [generate(cfg, pool, "test", np.arange(i, i + CHUNK)) for i in range(0, CHUNK * CHUNKS, CHUNK)],
-    )
-
-
 def main() -> None:
-    best = best_of({name: (lambda c=cfg: side(c)) for name, cfg in SIDES.items()})
+    best = best_of({name: (lambda c=cfg: generation_rate(c)) for name, cfg in SIDES.items()})
     print(f"{'MNIST' if mnist_dir() else 'synthetic digits'}, load {machine()['load_average']}")
     for name, seqs in best.items():
         grey = best["max, grey (default)" if name.startswith("max") else "over, grey"]

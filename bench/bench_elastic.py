@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-from common import best_of, machine, mnist_dir, rate, record
+from common import best_of, generation_rate, machine, mnist_dir, record
 
 from movmnist.config import Config
-from movmnist.core.generate import generate
-from movmnist.sources.pools import pool_for
 
-CHUNK, CHUNKS = 256, 8
 DIGITS = int(sys.argv[sys.argv.index("--digits") + 1]) if "--digits" in sys.argv else 2
 
 
@@ -41,17 +37,8 @@ SIDES = {
 }
 
 
-def side(cfg: Config) -> float:
-    pool = pool_for(cfg, "test")
-    generate(cfg, pool, "test", np.arange(CHUNK))  # warm: the pool, the ink windows
-    return rate(
-        CHUNK * CHUNKS,
-        lambda: [generate(cfg, pool, "test", np.arange(i, i + CHUNK)) for i in range(0, CHUNK * CHUNKS, CHUNK)],
-    )
-
-
 def main() -> None:
-    best = best_of({name: (lambda c=cfg: side(c)) for name, cfg in SIDES.items()})
+    best = best_of({name: (lambda c=cfg: generation_rate(c)) for name, cfg in SIDES.items()})
     base = best["srivastava (default)"]
     print(f"{DIGITS} digits, {'MNIST' if mnist_dir() else 'synthetic digits'}, load {machine()['load_average']}")
     for name, seqs in best.items():

@@ -67,3 +67,25 @@ def build_demo_test(out: Path, sequences: int) -> None:
         ],
         check=True,
     )  # fmt: skip
+
+
+GENERATION_CHUNK, GENERATION_CHUNKS = 256, 8  # build.chunk_size's default; 2,048 sequences a timing
+
+
+def generation_rate(cfg: Any) -> float:
+    """Sequences/s of `generate` on one core, no files: chunks of 256 test sequences, after one
+    warm-up chunk (the pool, the ink windows)."""
+    import numpy as np
+
+    from movmnist.core.generate import generate
+    from movmnist.sources.pools import pool_for
+
+    pool = pool_for(cfg, "test")
+    generate(cfg, pool, "test", np.arange(GENERATION_CHUNK))
+    total = GENERATION_CHUNK * GENERATION_CHUNKS
+
+    def chunks() -> None:
+        for i in range(0, total, GENERATION_CHUNK):
+            generate(cfg, pool, "test", np.arange(i, i + GENERATION_CHUNK))
+
+    return rate(total, chunks)
