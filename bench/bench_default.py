@@ -10,7 +10,9 @@
 3. Context: the same build with masks on (annotations.masks: true), and what each
    annotation costs (tracks: 64 points a sequence): a build of frames and that one annotation against frames alone,
    seq/s and bytes/seq (README "Annotations: what each costs"); so does each corruption kind with OpenSTL's
-   parameters (input frames 10 of 20), its record included.
+   parameters (input frames 10 of 20), its record included; and frames over a background
+   (render.background: a static one, and one drifting 1 px a frame), from CIFAR-sized images the
+   bench makes (32x32 RGB, smooth: 8x8 noise resized bicubically, plus noise; no CIFAR-10 offline).
 
 The default source is tensorflow-datasets' MNIST, which needs the network; the bench reads
 the same digits from $MOVMNIST_MNIST_DIR (source.kind: idx) and, where that is absent, the
@@ -67,6 +69,18 @@ def build(out: Path, *overrides: str) -> tuple[float, float]:
     return 2 * HALF / seconds, size / (2 * HALF)
 
 
+def cifar_like(path: Path, count: int = 10_000) -> Path:
+    """A Keras-layout npz of `count` CIFAR-sized images (32x32 RGB) per split, made here."""
+    from movmnist.core.background import resize_cubic
+
+    g = np.random.default_rng(10)
+    coarse = resize_cubic(g.integers(0, 256, (count, 8, 8, 3), dtype=np.uint8), (32, 32))
+    images = np.clip(coarse + g.normal(0, 8, coarse.shape), 0, 255).astype(np.uint8)
+    labels = np.zeros(count, np.int64)
+    np.savez(path, x_train=images, y_train=labels, x_test=images, y_test=labels)
+    return path
+
+
 def loop_into_ram() -> float:
     """seq/s of the 2015-style loop filling a uint8 array, on the test pool's digits."""
     from movmnist.config.load import load_config
@@ -109,6 +123,13 @@ def main() -> None:
         each = {name: best_of({name: lambda name=name: alone(name)}, 1)[name] for name in OPTIONAL}  # keyed "+name"
         for kind in CORRUPTIONS:
             each[kind] = side(f"+{kind}", *off, f"corruptions.{kind}={{}}")
+        npz = cifar_like(root / "cifar-like.npz")
+        below = ["render.background.kind=image", "render.background.source.kind=npz"]
+        below += [f"render.background.source.path={npz}", "render.background.pool=train"]
+        for name, drift in (("background", "0"), ("background drifting", "1")):
+            each[name] = best_of(
+                {name: lambda d=drift, n=name: side("+" + n, *off, *below, f"render.background.drift={d}")}, 1
+            )[name]
     loop = best["loop"]
     digits = "real MNIST" if mnist_dir() else "synthetic digits (no $MOVMNIST_MNIST_DIR)"
     load = os.getloadavg()[0]

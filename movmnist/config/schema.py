@@ -109,6 +109,13 @@ class Config(_Model):
                 " them; set annotations.captions: false or pick another preset",
                 {"p": preset.name},
             )
+        if preset.warped and self.render.background.kind != "none":
+            raise PydanticCustomError(
+                "fit",
+                "motion.preset {p} draws each frame's digits itself and takes no render.background;"
+                " set render.background: none or pick another preset",
+                {"p": preset.name},
+            )
         if preset.walls_only and (self.motion.boundary != "bounce" or self.motion.acceleration):
             raise PydanticCustomError(
                 "fit",
@@ -148,6 +155,13 @@ class Config(_Model):
                 "fit",
                 "render.colour tints grey digits, and source.colour already gives them colours;"
                 " set source.colour: false or drop render.colour",
+                {},
+            )
+        if self.render.colour is not None and self.render.background.kind != "none":
+            raise PydanticCustomError(
+                "fit",
+                "render.colour and render.background cannot be combined yet (both make the frames RGB);"
+                " drop one of them",
                 {},
             )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
@@ -236,10 +250,10 @@ class Config(_Model):
         """
         data = self.to_data()
         del data["engine"]
-        source = data["source"]
-        for key in ("path", "data_dir"):  # the builder's own folders stay on its machine: only their names
-            if source.get(key):
-                source[key] = local_name(source[key])
+        for source in (data["source"], data["render"]["background"]["source"]):
+            for key in ("path", "data_dir"):  # the builder's own folders stay on its machine: only their names
+                if source.get(key):
+                    source[key] = local_name(source[key])
         return data
 
     @classmethod

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from movmnist.config import codecs, presets, source_kinds
@@ -140,44 +140,6 @@ class Colour(_Model):
     label_correlation: float = Field(1.0, ge=0, le=1, description="probability of the label's own palette colour")
 
 
-class Render(_Model):
-    """How overlapping sprites are combined, what touches the walls, and the digits' colour."""
-
-    combine: Literal["max", "sum", "over"] = "max"
-    bounce_on: Literal["patch", "ink"] = "patch"
-    # Off by default (null): grey digits (or the source's own colours).
-    colour: Colour | None = None
-
-
-class Annotations(_Model):
-    """Which annotations beyond labels, positions and source_index each shard stores."""
-
-    trajectories: bool = True
-    velocities: bool = True
-    boxes: bool = True
-    amodal_boxes: bool = True
-    # Off by default: the instance masks are frame-sized, so they double a shard's bytes and
-    # its compression work (README "Annotations: what each costs"); boxes and visibility,
-    # which come from the same mask, stay on.
-    masks: bool = False
-    visibility: bool = True
-    events: bool = True
-    # Off by default: frame-sized and float16 (two values a pixel), so several times a shard's
-    # frames; stores `flow` and `flow_valid` (core.flow).
-    flow: bool = False
-    # Off by default (0): the number P of query points per sequence whose tracks are stored
-    # (`tracks` and `occluded`, core.tracks), spread over its digits.
-    tracks: int = Field(0, ge=0, le=4096)
-    # Off by default: one sentence per sequence from a fixed grammar over its labels, motion
-    # and events (`captions`, core.captions).
-    captions: bool = False
-
-    @classmethod
-    def none(cls) -> Annotations:
-        """Every annotation off (False, and 0 points)."""
-        return cls.model_validate({name: type(field.default)() for name, field in cls.model_fields.items()})
-
-
 # OpenSTL's noisy Moving MNIST (chengtan9907/OpenSTL, openstl/datasets/dataloader_noisy_moving_mnist.py
 # at c74deb5): each kind's parameters and defaults are its own; `core.corrupt` applies them.
 class Perceptual(_Model):
@@ -252,6 +214,96 @@ class Source(_Model):
                 "path", "mirror must be an http(s):// URL base (got {v})", {"v": repr(self.mirror)}
             )
         return self
+
+
+class Background(_Model):
+    """What the digits are drawn over: nothing (black), or an image per sequence from a source.
+
+    The image (one of `pool`, or of each split's own digit pool slice) is resized to the canvas
+    with OpenCV's bicubic arithmetic (`core.background`) and combined with the digits by
+    render.combine as the bottom layer; `drift` moves it, wrapping around the canvas. A named
+    kind (`BACKGROUNDS`) fills the fields the config leaves out, as motion presets do.
+    """
+
+    kind: Literal["none", "image", "openstl-cifar"] = "none"
+    source: Source = Field(
+        default_factory=lambda: Source(kind="tfds", name="cifar10"),
+        description="where the background images come from (a digit source's fields)",
+    )
+    pool: str | None = Field(
+        None, description="the slice of that source every split draws from; null: each split's pool"
+    )
+    drift: float = Field(0.0, ge=0, le=1024, description="pixels per frame the background moves (wrapping); 0: static")
+    binarize: bool = Field(False, description="digit pixels > 1 set to 255, as OpenSTL's mnist_cifar does")
+
+    @field_validator("pool")
+    @classmethod
+    def _check_pool(cls, value: str | None) -> str | None:
+        if value is not None:
+            PoolSpec.parse(value)
+        return value
+
+
+# What a named kind of background brings when the config does not say.
+BACKGROUNDS: Mapping[str, Mapping[str, Any]] = {
+    "none": {},
+    "image": {},
+    # OpenSTL's mnist_cifar (openstl/datasets/dataloader_moving_mnist.py at c74deb5): a static
+    # CIFAR-10 image resized to the canvas bicubically, digits binarised, per-channel max.
+    "openstl-cifar": {"source": {"kind": "tfds", "name": "cifar10"}, "binarize": True, "drift": 0.0},
+}
+
+
+def _as_background(value: Any) -> Any:
+    """`render.background: NAME` is `{kind: NAME}`; a named kind's settings fill what is left out."""
+    if isinstance(value, str):
+        value = {"kind": value}
+    if not isinstance(value, Mapping) or not isinstance(value.get("kind"), str):
+        return value
+    filled = {**BACKGROUNDS.get(value["kind"], {}), **value}
+    for key, default in BACKGROUNDS.get(value["kind"], {}).items():  # `source.data_dir=...` keeps its name
+        if isinstance(default, Mapping) and isinstance(value.get(key), Mapping):
+            filled[key] = {**default, **value[key]}
+    return filled
+
+
+class Render(_Model):
+    """How overlapping sprites are combined, what touches the walls, the digits' colour and what lies beneath."""
+
+    combine: Literal["max", "sum", "over"] = "max"
+    bounce_on: Literal["patch", "ink"] = "patch"
+    # Off by default (null): grey digits (or the source's own colours).
+    colour: Colour | None = None
+    background: Annotated[Background, BeforeValidator(_as_background)] = Background()
+
+
+class Annotations(_Model):
+    """Which annotations beyond labels, positions and source_index each shard stores."""
+
+    trajectories: bool = True
+    velocities: bool = True
+    boxes: bool = True
+    amodal_boxes: bool = True
+    # Off by default: the instance masks are frame-sized, so they double a shard's bytes and
+    # its compression work (README "Annotations: what each costs"); boxes and visibility,
+    # which come from the same mask, stay on.
+    masks: bool = False
+    visibility: bool = True
+    events: bool = True
+    # Off by default: frame-sized and float16 (two values a pixel), so several times a shard's
+    # frames; stores `flow` and `flow_valid` (core.flow).
+    flow: bool = False
+    # Off by default (0): the number P of query points per sequence whose tracks are stored
+    # (`tracks` and `occluded`, core.tracks), spread over its digits.
+    tracks: int = Field(0, ge=0, le=4096)
+    # Off by default: one sentence per sequence from a fixed grammar over its labels, motion
+    # and events (`captions`, core.captions).
+    captions: bool = False
+
+    @classmethod
+    def none(cls) -> Annotations:
+        """Every annotation off (False, and 0 points)."""
+        return cls.model_validate({name: type(field.default)() for name, field in cls.model_fields.items()})
 
 
 class Split(_Model):

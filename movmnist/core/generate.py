@@ -14,7 +14,7 @@ import numpy as np
 
 from movmnist.config import Config
 from movmnist.config.presets import PRESETS
-from movmnist.core import annotate, captions, colour, corrupt, flow, layers, motion, render, rng, tracks
+from movmnist.core import annotate, background, captions, colour, corrupt, flow, layers, motion, render, rng, tracks
 from movmnist.core.motion import mmnistpp
 from movmnist.core.pool import Pool
 from movmnist.core.scene import Scene
@@ -71,6 +71,7 @@ class Chunk:
     The optional annotations (None unless the config asks for them) are documented in
     `annotate` and the README's schema (`events`: [n, T, K] uint8, a bit per wall hit);
     the corruption records (`corrupt_*`, with corruptions.*) in `corrupt`.
+    `background_index` [n] int32 and `background_shift` [n, T, 2] int16 come with render.background.
     """
 
     frames: np.ndarray | Frames
@@ -94,6 +95,8 @@ class Chunk:
     corrupt_positions: np.ndarray | None = None
     captions: np.ndarray | None = None
     colours: np.ndarray | None = None
+    background_index: np.ndarray | None = None
+    background_shift: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -132,6 +135,10 @@ def extras(cfg: Config) -> tuple[str, ...]:
     names += [name for kind, name in kinds.items() if getattr(cfg.corruptions, kind) is not None]
     if cfg.render.colour is not None:
         names.append("colours")
+    if cfg.render.background.kind != "none":
+        names.append("background_index")
+        if cfg.render.background.drift:
+            names.append("background_shift")
     return tuple(names)
 
 
@@ -146,6 +153,7 @@ def draws_lazily(cfg: Config) -> bool:
     need_mask = bool(set(extras(cfg)) & _MASKED)
     return (
         not PRESETS[cfg.motion.preset].warped
+        and cfg.render.background.kind == "none"
         and not need_mask
         and render.takes(cfg.render.combine, cfg.motion.boundary == "wrap")
     )
@@ -191,7 +199,7 @@ def generate(
     def draw(stream: int, count: int) -> np.ndarray:
         return keyed.uniform(idx, stream, count)
 
-    want = set(extras(cfg)) - _CORRUPT - {"colours"}
+    want = set(extras(cfg)) - _CORRUPT - _BACKGROUND - {"colours"}
     points = cfg.annotations.tracks
     spoilt = corrupt.record(cfg.corruptions, draw, (cfg.canvas.height, cfg.canvas.width))
     if PRESETS[cfg.motion.preset].warped:
@@ -262,6 +270,7 @@ def generate(
         z_order=z_order,
         ink_windows=windows,
     )
+    laid: dict[str, np.ndarray] = {}
     if lazy and out is not None and draws_lazily(cfg):
         # No mask here: the input frames can be drawn where `dynamic` puts the digits in one pass.
         drawn = pixels if jittered is None else np.concatenate([jittered, pixels[:, jittered.shape[1] :]], axis=1)
@@ -290,11 +299,13 @@ def generate(
                 redrawn, images, shown, present, jittered, cfg.render.combine, z_order, wrap, clip, ink=windows
             )
             frames[:, : jittered.shape[1]] = redrawn
+        if pool.backgrounds is not None:  # beneath the digits, before any corruption of the inputs
+            laid = _beneath(cfg, pool, frames, keyed, idx, draw)
         if spoilt is not None:
             spoilt.apply(frames)
 
     notes = annotate.compute(want, scene, composed) if want else {}
-    notes |= _records(spoilt, jittered, present)
+    notes |= _records(spoilt, jittered, present) | laid
     if "flow" in want:
         notes["flow"], notes["flow_valid"] = flow.compute(
             images, shown, present, pixels, shape, cfg.render.combine, z_order, wrap, clip, windows
@@ -353,6 +364,8 @@ def _mass(cfg: Config, ink_count: np.ndarray | None, m: int) -> np.ndarray:
 
 # The corruption records: computed with the corruption, not by `annotate`.
 _CORRUPT = frozenset({"corrupt_blackout", "corrupt_missing", "corrupt_positions"})
+# The background's records: drawn with it (`_beneath`).
+_BACKGROUND = frozenset({"background_index", "background_shift"})
 
 
 def _spoiling(drawer: render.MaxDrawer, spoilt: corrupt.Record) -> Callable[[int, int, np.ndarray], None]:
@@ -376,6 +389,23 @@ def _records(spoilt: corrupt.Record | None, jittered: np.ndarray | None, present
         positions = np.clip(jittered, -(2**15), 2**15 - 1).astype(np.int16)
         positions.transpose(0, 2, 1, 3)[~present] = -1  # [n, K, I, 2] view: absent digits, every frame
         notes["corrupt_positions"] = positions
+    return notes
+
+
+def _beneath(
+    cfg: Config, pool: Pool, frames: np.ndarray, keyed: rng.Keyed, idx: np.ndarray, draw: motion.Draw
+) -> dict[str, np.ndarray]:
+    """Lay each sequence's background beneath its digits (`frames`, in place): its image, from
+    the stream rng.BACKGROUND, and with drift its shifts, from rng.BACKGROUND_DRIFT."""
+    assert pool.backgrounds is not None and pool.background_index is not None
+    which = keyed.integers(idx, rng.BACKGROUND, 1, len(pool.backgrounds))[:, 0]
+    drift = cfg.render.background.drift
+    canvas = (cfg.canvas.height, cfg.canvas.width)
+    shift = background.shifts(draw, rng.BACKGROUND_DRIFT, cfg.sequence.length, canvas, drift) if drift else None
+    background.lay(frames, background.resize_cubic(pool.backgrounds[which], canvas), shift, cfg.render.combine)
+    notes = {"background_index": pool.background_index[which].astype(np.int32)}
+    if shift is not None:
+        notes["background_shift"] = shift.astype(np.int16)
     return notes
 
 

@@ -19,12 +19,17 @@ class Pool:
     labels:       [M] int64.
     source_index: [M] int64, each image's index in the source's own split (start..stop-1).
     spec:         the slice, as written in the config, e.g. 'train[:50000]'.
+    backgrounds:  [B, h, w(, C)] uint8, read-only: the images render.background draws beneath the
+                  digits, at their source's size (resized per chunk); None without a background.
+    background_index: [B] int64, each background's index in its source's own split.
     """
 
     images: np.ndarray
     labels: np.ndarray
     source_index: np.ndarray
     spec: str
+    backgrounds: np.ndarray | None = None
+    background_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -16,6 +16,7 @@ from movmnist.core.motion.collide import grid_cells
 from movmnist.core.pool import Pool
 from movmnist.errors import ConfigError
 from movmnist.sources import load_pool, open_source
+from movmnist.sources.backgrounds import dressed_pool
 from movmnist.sources.synthetic import IMAGE_SIZE
 from movmnist.sources.tfds import IDX_SET_IMAGE, IDX_SETS
 
@@ -30,14 +31,16 @@ def take_pools(pools: dict[tuple[Any, ...], Pool]) -> None:
 
 
 def pool_key(cfg: Config, split: str) -> tuple[Any, ...]:
-    """`load_pool`'s arguments for a split of `cfg`: what identifies its pool."""
-    return (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+    """`load_pool`'s arguments for a split of `cfg` (and `dressed_pool`'s, with a background):
+    what identifies its pool."""
+    key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
+    return key if cfg.render.background.kind == "none" else (*key, cfg.render.background)
 
 
 def pool_for(cfg: Config, split: str) -> Pool:
-    """The digit pool of `split`, loaded at most once per process."""
+    """The digit pool of `split` (with its backgrounds, if any), loaded at most once per process."""
     key = pool_key(cfg, split)
-    return _given_pools.get(key) or load_pool(*key)
+    return _given_pools.get(key) or (load_pool(*key) if len(key) == 3 else dressed_pool(*key))
 
 
 def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:

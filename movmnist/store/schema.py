@@ -44,8 +44,8 @@ class DatasetSpec:
     chunk: "sequence" (one sequence per HDF5 chunk: frame-sized data that random access
         decompresses alone) or "block" (up to BLOCK_ROWS sequences or rows per chunk).
     optional: stored only when the config asks for it (`annotations`, render.combine: over
-        for z_order, render.colour for colours, a `corruptions` kind for its record); the four
-        basic datasets are always stored.
+        for z_order, render.colour for colours, a `corruptions` kind for its record,
+        render.background); the four basic datasets are always stored.
     """
 
     name: str
@@ -166,6 +166,15 @@ DATASETS: tuple[DatasetSpec, ...] = (
         ("K",),
         "render.colour: palette index of each digit's colour (the label's with probability label_correlation),"
         " -1 if absent",
+    ),
+    DatasetSpec(
+        "background_index", "int32", (), "index of the background image in its source's own split (render.background)"
+    ),
+    DatasetSpec(
+        "background_shift",
+        "int16",
+        ("T", 2),
+        "(row, col) the background is rolled by in each frame, modulo the canvas (render.background.drift)",
     ),
 )
 

@@ -69,7 +69,8 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         + [name for name, on in cfg.get("annotations", {}).items() if on is True]
         + (["flow_valid"] if cfg.get("annotations", {}).get("flow") is True else [])  # stored with flow
         + (["tracks", "occluded"] if cfg.get("annotations", {}).get("tracks", 0) > 0 else [])  # a point count
-        + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else []),
+        + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else [])
+        + _background_arrays(cfg.get("render", {}).get("background", {})),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
         "seed": cfg.get("seed"),
         "created": m.created,
@@ -128,3 +129,10 @@ def format_text(s: dict[str, Any]) -> str:
             f" pool {sp['pool']} ({sp['pool_size']} images)"
         )
     return "\n".join(lines)
+
+
+def _background_arrays(background: Any) -> list[str]:
+    """The datasets render.background adds (none before it existed, or with kind: none)."""
+    if not isinstance(background, dict) or background.get("kind", "none") == "none":
+        return []
+    return ["background_index"] + (["background_shift"] if background.get("drift") else [])
