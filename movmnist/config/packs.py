@@ -7,7 +7,8 @@ config, `configs/packs/NAME.yaml`, built by the normal builder; the row says whi
 its consumer reads, under their own names, and what is written into each.
 
 File kinds (`PackFile.kind`):
-- `npy-tnhw`: a split as one [T, N, H, W] uint8 .npy (Srivastava et al.'s `mnist_test_seq.npy`).
+- `npy-tnhw`: a split as one [T, N, H, W] (colour: [T, N, H, W, C]) uint8 .npy (Srivastava et al.'s
+  `mnist_test_seq.npy`).
 - `predrnn-npz`: a split as PredRNN's npz (`tools.exports.arrays.write_predrnn_npz`).
 - `srvp-npz`: a split as SRVP's test npz: `sequences` [T, N, H, W] uint8, `latents` [T, N, K, 4]
   int64 (row, col, v_row, v_col in pixels), `labels` [N, K] uint8, `digits` [N, K, h, w] uint8.
@@ -141,6 +142,27 @@ CATALOGUE: tuple[Pack, ...] = (
         input_frames=10,
         small=(*_SYNTHETIC, "splits.test.sequences=6", "splits.train.pool=train[:50]"),
         small_digest="c75d75c4fc9e2cac6837a0e9362bc667b9a82a897d8105982edb47da385c61df",
+    ),
+    Pack(
+        "openstl-mmnist-cifar",
+        "OpenSTL's Moving MNIST on CIFAR-10 (data_name mnist_cifar): binarised digits over a static CIFAR-10"
+        " image per sequence, bicubic to 64x64, per-channel max; backgrounds from CIFAR-10 test (needs"
+        " tensorflow-datasets' cifar10 prepared)",
+        "test 10,000 x 20 RGB; train digits 60,000",
+        (
+            PackFile("moving_mnist/mnist_cifar_test_seq.npy", "npy-tnhw", "test"),
+            PackFile("moving_mnist/train-images-idx3-ubyte.gz", "idx-images", "train"),
+        ),
+        target="moving_mnist/mnist_cifar_test_seq.npy",
+        input_frames=10,
+        small=(
+            *_SYNTHETIC,
+            "splits.test.sequences=6",
+            "splits.train.pool=train[:50]",
+            "render.background.source.kind=synthetic",
+            "render.background.source.colour=true",
+        ),
+        small_digest="c95ebf8108f5dfb4cb3944593d17243545201fc584b70c83edf47c1c807026e5",
     ),
     Pack(
         "predrnn-mnist",

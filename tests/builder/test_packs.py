@@ -3,7 +3,7 @@
 The loaders are transcribed from their repositories, read at the commits named:
 - PredRNN: thuml/predrnn-pytorch core/data_provider/mnist.py, InputHandle (49d3b0f);
 - OpenSTL: chengtan9907/OpenSTL openstl/datasets/dataloader_moving_mnist.py, load_mnist,
-  load_fixed_set and MovingMNIST.__getitem__ (c74deb5);
+  load_fixed_set and MovingMNIST.__getitem__, with and without its CIFAR-10 background (c74deb5);
 - SRVP: edouardelasalles/srvp data/mmnist.py MovingMNIST.make_dataset (test) and __getitem__,
   data/base.py collate_fn, test.py's `x[:nt_test]` (05661fa).
 """
@@ -41,7 +41,9 @@ def test_small_digest_is_the_pinned_one(built: dict[str, dict[str, Any]], name: 
     assert not [p for p in data["dir"].parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-@pytest.mark.parametrize("name", ["predrnn-mnist", "srvp-stochastic", "ood-digits", "ood-speed", "ood-sprites"])
+@pytest.mark.parametrize(
+    "name", ["predrnn-mnist", "srvp-stochastic", "ood-digits", "ood-speed", "ood-sprites", "openstl-mmnist-cifar"]
+)
 def test_digest_stable_across_workers_and_shards(tmp_path: Path, name: str) -> None:
     pack = PACKS[name]
     data = make_pack(pack.name, tmp_path, (*pack.small, "output.shard_size=2"), workers=2)
@@ -120,6 +122,31 @@ def test_openstl_files_read_through_its_loader(built: dict[str, dict[str, Any]],
     np.testing.assert_array_equal(np.concatenate([inp, out])[:, 0], expected[3] / 255.0)
     digits = _openstl_load_mnist(root, data_name)
     assert digits.shape == (50, 28, 28)
+    from movmnist.sources import load_pool
+
+    np.testing.assert_array_equal(digits, load_pool(cfg.source, cfg.splits.train.pool, 28).images)
+
+
+def _openstl_cifar_test_item(root: Path, idx: int) -> tuple[np.ndarray, np.ndarray]:
+    """OpenSTL's load_fixed_set('mnist_cifar') and MovingMNIST.__getitem__ with its background (10 -> 10),
+    transcribed: the file keeps its colour axis, and items are [T, 3, 64, 64] in [0, 1]."""
+    dataset = np.load(os.path.join(root, "moving_mnist/mnist_cifar_test_seq.npy"))  # 'cifar' in data_name: no newaxis
+    images = dataset[:, idx, ...]
+    images = images.transpose(0, 3, 1, 2)
+    return images[:10] / 255.0, images[10:20] / 255.0
+
+
+def test_openstl_cifar_file_reads_through_its_loader(built: dict[str, dict[str, Any]]) -> None:
+    name = "openstl-mmnist-cifar"
+    root = built[name]["dir"]
+    cfg = pack_config(name, PACKS[name].small)
+    assert cfg.render.background.kind == "openstl-cifar" and cfg.render.background.binarize
+    expected = movmnist.procedural(cfg)["test"][:]
+    assert np.load(root / "moving_mnist/mnist_cifar_test_seq.npy").shape == (20, 6, 64, 64, 3)
+    inp, out = _openstl_cifar_test_item(root, 4)
+    assert inp.shape == (10, 3, 64, 64) and out.shape == (10, 3, 64, 64)
+    np.testing.assert_array_equal(np.concatenate([inp, out]).transpose(0, 2, 3, 1), expected[4] / 255.0)
+    digits = _openstl_load_mnist(root, "mnist")  # its training digits: as they are, not binarised
     from movmnist.sources import load_pool
 
     np.testing.assert_array_equal(digits, load_pool(cfg.source, cfg.splits.train.pool, 28).images)

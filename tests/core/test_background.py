@@ -256,6 +256,7 @@ def test_a_build_stores_the_procedural_backgrounds_with_the_same_bytes_on_1_or_2
         ("render.background.kind=picture", "render.background.kind must be"),
         ("render.background.source.kind=npz", "render.background.source.path is required for kind 'npz'"),
         ("motion.preset=mmnist++", "takes no render.background"),
+        ("render.colour.label_correlation=0.9", "render.colour and render.background cannot be combined yet"),
     ],
 )
 def test_bad_background_values_are_one_line_and_exit_2(value: str, says: str) -> None:
