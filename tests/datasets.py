@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -67,3 +69,17 @@ def built_on_1_and_2_workers(cfg: Config, tmp_path: Path) -> tuple[Any, Any]:
     shards_of = [json.loads((tmp_path / w / "manifest.json").read_text())["splits"] for w in ("1", "2")]
     assert shards_of[0] == shards_of[1]  # each shard's sha256 and size
     return movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
+
+
+def chunk_digest(chunk: Any) -> str:
+    """The first 16 hex digits of a sha256 over every array of a generated chunk (its name,
+    dtype, shape and bytes): one line to pin that a change leaves a config's arrays as they were."""
+    h = hashlib.sha256()
+    for f in dataclasses.fields(chunk):
+        a = getattr(chunk, f.name)
+        if a is not None:
+            a = np.asarray(a)
+            h.update(
+                f.name.encode() + str(a.dtype).encode() + str(a.shape).encode() + np.ascontiguousarray(a).tobytes()
+            )
+    return h.hexdigest()[:16]
