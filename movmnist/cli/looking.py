@@ -274,7 +274,7 @@ def export(
     """
     from movmnist.read.dataset import Dataset
     from movmnist.text import human_bytes
-    from movmnist.tools.exports import FORMATS, splits_for
+    from movmnist.tools.exports import FORMATS, progress_total, splits_for
     from movmnist.tools.exports import export as run_export
 
     if format_ != "npy" and layout != "tnhw":
@@ -287,9 +287,8 @@ def export(
         refuse_terminal(out, f"binary {format_}")
     with Dataset(dataset) as ds:
         names = splits_for(ds, format_, split)
-        unit = FORMATS[format_].unit
-        bar = ProgressBar(disable=quiet, unit=unit, terminal_only=True)
-        bar.start(sum(len(ds[n]) * (ds[n].shape[1] if unit == "frame" else 1) for n in names))
+        bar = ProgressBar(disable=quiet, unit=FORMATS[format_].unit, terminal_only=True)
+        bar.start(progress_total(ds, format_, names))
         try:
             summary = run_export(
                 ds,

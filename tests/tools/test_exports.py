@@ -167,3 +167,31 @@ def test_the_marker_records_the_export(ds: Path, tmp_path: Path) -> None:
     record = json.loads((out / target.MARKER).read_text())
     assert record["format"] == "webdataset" and record["shard_size"] == 1000
     assert record["files"] == {"test-00000-of-00001.tar": (out / "test-00000-of-00001.tar").stat().st_size}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "out", "shown"),
+    [
+        (
+            "npy",
+            "x.npy",
+            "30/30 [",
+        ),  # the test split's 5 sequences x 6 frames
+        ("predrnn-npz", "x.npz", "30/30 ["),
+        ("webdataset", "w", "9/9 ["),  # every split's sequences
+        ("hf", "h", "9/9 ["),
+        ("croissant", "c.json", "4/4 ["),  # the shards it hashes
+    ],
+)
+def test_every_format_shows_its_progress_to_the_end_on_stderr(
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, out: str, shown: str
+) -> None:
+    monkeypatch.setattr("movmnist.cli.common.interactive", lambda: True)  # as on a terminal
+    args = ["export", str(ds), "--format", fmt, "-o", str(tmp_path / out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    unit = exports.FORMATS[fmt].unit
+    assert f"100%|██████████| {shown}" in result.stderr and f"{unit}/s]" in result.stderr, result.stderr
+    assert result.stdout == ""
+    quiet = CliRunner().invoke(cli, [*args, "-q", "--overwrite"])  # no bar and no summary line
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.output

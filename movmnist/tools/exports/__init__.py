@@ -28,7 +28,7 @@ from movmnist.read.dataset import Dataset
 from movmnist.tools.exports.arrays import LAYOUTS
 from movmnist.tools.exports.base import Format, Options, Progress
 
-__all__ = ["FORMATS", "LAYOUTS", "Format", "Options", "export", "splits_for"]
+__all__ = ["FORMATS", "LAYOUTS", "Format", "Options", "export", "progress_total", "splits_for"]
 
 
 FORMATS: dict[str, Format] = {
@@ -97,6 +97,14 @@ def splits_for(dataset: Dataset, format: str, split: str | None) -> tuple[str, .
     if split is not None:
         return (dataset[split].name,)  # UnknownSplitError (exit 2) for a split the dataset lacks
     return ("test",) if kind == "one" else tuple(dataset)
+
+
+def progress_total(dataset: Dataset, format: str, splits: tuple[str, ...]) -> int:
+    """The units an export of `splits` in `format` reports to `progress` in all (FORMATS[format].unit)."""
+    unit = _format(format).unit
+    if unit == "shard":
+        return sum(len(dataset.manifest.splits[name].shards) for name in splits)
+    return sum(len(dataset[name]) * (dataset[name].shape[1] if unit == "frame" else 1) for name in splits)
 
 
 def export(
