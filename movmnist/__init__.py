@@ -129,13 +129,15 @@ def score(
     target: np.ndarray | str | PathLike[str],
     *,
     metrics: str = "openstl",
+    file: str | None = None,
 ) -> dict[str, Any]:
     """MSE, MAE, PSNR, SSIM of `pred` against `target` under `metrics` ("openstl" or "predrnn"), per frame and mean.
 
     Arrays [N, T, (C,) H, W] of the predicted frames, uint8 or float in [0, 1]; or `target` a
-    pack directory and `pred` a file in its layout. See `movmnist score --help` and README,
-    "Evaluation packs".
+    pack directory and `pred` a file in its layout, scored against the pack's test file
+    `file` (None: its target; the result's "file" names it). See `movmnist score --help`
+    and README, "Evaluation packs".
     """
     from movmnist.tools.score import score as run
 
-    return run(pred, target, metrics=metrics)
+    return run(pred, target, metrics=metrics, file=file)

@@ -113,22 +113,31 @@ def _echo_report(report: dict[str, Any]) -> None:
     show_default=True,
     help="Whose metric definitions to use (README, Evaluation packs).",
 )
+@click.option(
+    "--file",
+    "file",
+    metavar="NAME",
+    help="The pack's test file to score against, e.g. test-1digit.npy (default: the pack's target).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON (an infinite PSNR as null).")
-def score(pred: Path, pack_dir: Path, metrics: str, as_json: bool) -> None:
-    """Score prediction PRED (npy, npz or HDF5, the pack's layout) against pack DIR's target frames.
+def score(pred: Path, pack_dir: Path, metrics: str, file: str | None, as_json: bool) -> None:
+    """Score prediction PRED (npy, npz or HDF5, the pack's layout) against a test file of pack DIR.
 
-    PRED holds the predicted frames (the last T - K of the pack's target), uint8 or float
-    in [0, 1], in the target file's layout or as [N, T - K, C, H, W] (OpenSTL's preds.npy).
+    PRED holds the predicted frames (the last T - K of the test file), uint8 or float in
+    [0, 1], in that file's layout or as [N, T - K, C, H, W] (OpenSTL's preds.npy). The file
+    is the pack's target unless --file names another of its test files (an ood suite has
+    several); the output names the one scored.
 
     \b
     Example:
         movmnist score saved/preds.npy --pack packs/openstl-mmnist --metrics openstl --json
+        movmnist score preds.npy --pack packs/ood-digits --file test-1digit.npy
     """
     import math
 
     from movmnist.tools.score import score as run
 
-    result = run(pred, pack_dir, metrics=metrics)
+    result = run(pred, pack_dir, metrics=metrics, file=file)
     if as_json:
 
         def finite(x: object) -> object:
@@ -143,7 +152,9 @@ def score(pred: Path, pack_dir: Path, metrics: str, as_json: bool) -> None:
         click.echo(json.dumps(finite(result)))
         return
     names = [k for k in ("mse", "mae", "psnr", "ssim") if k in result]
-    click.echo(f"{metrics} metrics, {result['sequences']} sequences x {result['frames']} predicted frames")
+    click.echo(
+        f"{metrics} metrics on {result['file']}, {result['sequences']} sequences x {result['frames']} predicted frames"
+    )
     click.echo("frame " + " ".join(f"{k:>10}" for k in names))
     for i in range(result["frames"]):
         click.echo(f"{i + 1:>5} " + " ".join(f"{result['per_frame'][k][i]:10.4f}" for k in names))

@@ -54,6 +54,7 @@ METRICS = ("openstl", "predrnn")
 WINDOW = 7  # scikit-image's default uniform window
 CHUNK = 128  # sequences compared at a time (memory: ~CHUNK x T x H x W x 8 bytes a few times over)
 SCALE = (-0.5, 1.5)  # float predictions outside this are on another scale (0..255, or normalised)
+SCORED = ("npy-tnhw", "predrnn-npz", "srvp-npz")  # the file kinds a prediction is scored against
 
 
 class ScoreError(ConfigError):
@@ -196,16 +197,23 @@ def score(
     target: np.ndarray | str | PathLike[str],
     *,
     metrics: str = "openstl",
+    file: str | None = None,
 ) -> dict[str, Any]:
     """MSE, MAE (openstl), PSNR and SSIM of `pred` against `target`, per predicted frame and averaged.
 
     pred, target: arrays [N, T, H, W] or [N, T, C, H, W], uint8 (0..255) or float ([0, 1]),
     the predicted frames only; or target a pack directory (`movmnist pack`) and pred a
-    file (npy, npz, HDF5) in that pack's layout (see `read_prediction`).
+    file (npy, npz, HDF5) in that pack's layout (see `_pack_chunks`).
     metrics: "openstl" or "predrnn", whose definitions (module docstring) are used.
+    file: with a pack, which of its evaluation files to score against (`evaluation_files`);
+        None: the pack's target. The result's "file" names the one scored.
     """
     if isinstance(target, str | PathLike):
-        return _score_chunks(_pack_chunks(pred, Path(target)), metrics)
+        manifest = read_pack(target)
+        entry = pack_file(manifest, file)
+        return {"file": entry["path"]} | _score_chunks(_pack_chunks(pred, Path(target), manifest, entry), metrics)
+    if file is not None:
+        raise ScoreError("file names one of a pack's files; pass target=PACK_DIR")
     if isinstance(pred, str | PathLike):
         raise ScoreError("a prediction file is scored against a pack directory; pass target=PACK_DIR")
     p, t = np.asarray(pred), np.asarray(target)
@@ -248,8 +256,31 @@ def _load_array(path: Path, prefer: str | None) -> Any:
     raise ScoreError(f"prediction {path} must be .npy, .npz or .h5/.hdf5 (got {suffix or 'no suffix'})")
 
 
-def _pack_chunks(pred_path: Any, pack_dir: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(prediction, target) chunks [n, T_out, C, H, W] from a pack and a prediction file in its layout.
+def evaluation_files(manifest: dict[str, Any]) -> list[str]:
+    """The files of a built pack that a prediction can be scored against: its test (and validation) files,
+    not its training files nor its digit images (an ood suite's test-*.npy, predrnn-mnist's valid and test)."""
+    return [e["path"] for e in manifest["files"] if e["kind"] in SCORED and e["split"] != "train"]
+
+
+def pack_file(manifest: dict[str, Any], file: str | None = None) -> dict[str, Any]:
+    """The manifest's entry of evaluation file `file` (None: the pack's target); ScoreError naming the valid ones."""
+    name = manifest["target"] if file is None else file
+    valid = evaluation_files(manifest)
+    if file is not None and file not in valid:
+        raise ScoreError(
+            f"pack {manifest['pack']} has no test file {file!r}; --file must be one of: {', '.join(valid)}"
+            f" (default {manifest['target']})"
+        )
+    entry: dict[str, Any] | None = next((e for e in manifest["files"] if e["path"] == name), None)
+    if entry is None:
+        raise ConfigError(f"{MANIFEST} of pack {manifest['pack']} names target {name} but lists no such file")
+    return entry
+
+
+def _pack_chunks(
+    pred_path: Any, pack_dir: Path, manifest: dict[str, Any], entry: dict[str, Any]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(prediction, target) chunks [n, T_out, C, H, W] from a pack's file `entry` and a prediction file in its layout.
 
     Layouts accepted, for a target of T frames, K input, N sequences:
     - npy-tnhw target [T, N, H, W(, C)] uint8 (or srvp-npz's `sequences`): pred [T - K or T, N, H, W(, C)] (the whole
@@ -260,10 +291,6 @@ def _pack_chunks(pred_path: Any, pack_dir: Path) -> Iterator[tuple[np.ndarray, n
     """
     if not isinstance(pred_path, str | PathLike):
         raise ScoreError("against a pack directory, pred must be a file path (npy, npz, HDF5)")
-    manifest = read_pack(pack_dir)
-    entry = next((e for e in manifest["files"] if e["path"] == manifest["target"]), None)
-    if entry is None:
-        raise ConfigError(f"{pack_dir / MANIFEST} names target {manifest['target']} but lists no such file")
     k = int(manifest["input_frames"])
     path, kind = pack_dir / entry["path"], entry["kind"]
     pred_path = Path(pred_path)

@@ -25,9 +25,10 @@ from movmnist.tools.score import ssim
 @pytest.fixture(scope="module")
 def packs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("packs")
-    for name in ("srivastava-test", "predrnn-mnist"):
+    names = ("srivastava-test", "predrnn-mnist", "ood-digits")
+    for name in names:
         make_pack(name, out, PACKS[name].small, workers=1)
-    return {name: out / name for name in ("srivastava-test", "predrnn-mnist")}
+    return {name: out / name for name in names}
 
 
 def _target(packs: dict[str, Path]) -> np.ndarray:
@@ -127,7 +128,30 @@ def test_cli_reads_each_layout(packs: dict[str, Path], tmp_path: Path) -> None:
         assert (data["mse"], data["mae"], data["ssim"], data["psnr"]) == (0, 0, 1, None), name
         assert data["per_frame"]["psnr"] == [None] * 10 and data["sequences"] == 6
     text = _run(tmp_path / "whole.npy", "--pack", pack).output.splitlines()
-    assert text[0] == "openstl metrics, 6 sequences x 10 predicted frames" and text[-1].startswith(" mean")
+    assert text[0] == "openstl metrics on mnist_test_seq.npy, 6 sequences x 10 predicted frames"
+    assert text[-1].startswith(" mean") and data["file"] == "mnist_test_seq.npy"
+
+
+def test_cli_scores_the_test_file_chosen(packs: dict[str, Path], tmp_path: Path) -> None:
+    pack = packs["ood-digits"]
+    one = _write(tmp_path / "one.npy", np.load(pack / "test-1digit.npy"))  # [20, 3, 64, 64], the 1-digit test
+    result = _run(one, "--pack", pack, "--file", "test-1digit.npy", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["file"], data["mse"], data["ssim"]) == ("test-1digit.npy", 0, 1)
+    default = json.loads(_run(one, "--pack", pack, "--json").output)  # the target: 3 digits, not these frames
+    assert default["file"] == "test-3digits.npy" and default["mse"] > 0
+    text = _run(one, "--pack", pack, "--file", "test-1digit.npy").output.splitlines()
+    assert text[0] == "openstl metrics on test-1digit.npy, 3 sequences x 10 predicted frames"
+    assert movmnist.score(one, pack, metrics="predrnn", file="test-1digit.npy")["mse"] == 0
+    for wrong in ("train.npy", "test-5digits.npy"):  # a training file is not scored against
+        result = _run(one, "--pack", pack, "--file", wrong)
+        assert result.exit_code == 2 and result.output == (
+            f"Error: pack ood-digits has no test file {wrong!r}; --file must be one of: test.npy, test-1digit.npy,"
+            " test-3digits.npy, test-4digits.npy (default test-3digits.npy)\n"
+        )
+    with pytest.raises(ConfigError, match="file names one of a pack's files; pass target=PACK_DIR"):
+        movmnist.score(np.zeros((1, 2, 64, 64)), np.zeros((1, 2, 64, 64)), file="test.npy")
 
 
 def test_cli_predrnn_pack(packs: dict[str, Path], tmp_path: Path) -> None:
