@@ -21,7 +21,11 @@ from movmnist.cli.common import ProgressBar, cli, refuse_terminal, split_option,
 @click.option("--cols", default=4, show_default=True, type=click.IntRange(1, 32), help="Grid columns (GIF only).")
 @click.option("--scale", default=3, show_default=True, type=click.IntRange(1, 16), help="Upscaling factor.")
 @click.option("--fps", default=10.0, show_default=True, type=click.FloatRange(0.5, 100), help="Frames per second.")
-@click.option("--annotate", is_flag=True, help="Draw each digit's box and label, and the frame number.")
+@click.option(
+    "--annotate",
+    is_flag=True,
+    help="Draw boxes, labels, frame numbers and the stored tracks, captions, corruptions and collisions.",
+)
 @click.option(
     "--split-at", "split_at", type=int, metavar="K", help="Frame the first K frames (input) green, the rest orange."
 )

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from movmnist.core.annotate import WALLS
 from movmnist.errors import ConfigError
 from movmnist.read.dataset import Dataset, Split
 from movmnist.text import cut
@@ -25,6 +26,8 @@ GREY = 96  # border and empty cells: mid-grey, so black digits' edges stay visib
 INPUT = (40, 190, 70)  # border of input frames (t < split_at)
 TARGET = (235, 95, 30)  # border of target frames (t >= split_at)
 DIGIT_COLOURS = ((255, 60, 60), (60, 160, 255), (255, 210, 0), (0, 220, 140), (210, 90, 255), (255, 140, 200))
+CORRUPT = (0, 255, 255)  # --annotate: blackout outlines, the cross over a missing frame, its word in the strip
+CONTACT = (255, 0, 255)  # --annotate: the plus where two digits collided
 
 
 def pick(length: int, index: Sequence[int] | None, count: int) -> list[int]:
@@ -74,8 +77,14 @@ def cells(
     colours, and under that, where the shards hold `captions`, the sequence's caption wrapped to
     the tile's width (the same in every frame; as many lines as the longest caption needs);
     where the shards hold `tracks`, each visible point as one pixel in its digit's colour at
-    the centre of its upscaled pixel (occluded points are not drawn). The frame is otherwise
-    untouched.
+    the centre of its upscaled pixel (occluded points are not drawn). Where the shards hold
+    corruption records (`corrupt_*`), on the input frames they cover: the outline of each
+    perceptual blackout in CORRUPT; a missing frame crossed by both diagonals in CORRUPT and
+    "missing" in its strip; under `dynamic`, each digit's sprite square where it is drawn
+    (`corrupt_positions`) dotted in its colour (the boxes stay those of the clean scene).
+    Where `events` holds collisions (bit 4 + j), a plus in CONTACT of 2 * scale + 1 pixels
+    midway between the centres of the two digits' boxes in the frame after the contact. The
+    frame is otherwise untouched.
     """
     frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
     rgb = colour or annotate or frames.ndim == 5
@@ -87,16 +96,21 @@ def cells(
     boxes = split.digit_boxes(list(indices)) * scale  # [n, T, K, 4]
     labels = split.read("labels", list(indices))  # [n, K]
     for (i, t, k), (left, top, right, bottom) in _present(boxes):
-        c = DIGIT_COLOURS[k % len(DIGIT_COLOURS)]
-        tile = tiles[i, t]
-        tile[top, left:right] = c
-        tile[bottom - 1, left:right] = c
-        tile[top:bottom, left] = c
-        tile[top:bottom, right - 1] = c
-    if "tracks" in split.annotation_names:
+        _outline(tiles[i, t], left, top, right, bottom, DIGIT_COLOURS[k % len(DIGIT_COLOURS)])
+    names = split.annotation_names
+    if "tracks" in names:
         _points(tiles, split.read("tracks", list(indices)), split.read("occluded", list(indices)), labels, scale)
-    strips = [tiles, _captions(labels, tiles.shape)]
-    if "captions" in split.annotation_names:
+    missing = split.read("corrupt_missing", list(indices)) if "corrupt_missing" in names else None
+    if "corrupt_positions" in names and split.sprite is not None:
+        _drawn_at(tiles, split.read("corrupt_positions", list(indices)), split.sprite, scale)
+    if "corrupt_blackout" in names:
+        _blackouts(tiles, split.read("corrupt_blackout", list(indices)), scale)
+    if missing is not None:
+        _crosses(tiles, missing)
+    if "events" in names:
+        _contacts(tiles, split.read("events", list(indices)), boxes, scale)
+    strips = [tiles, _captions(labels, tiles.shape, missing)]
+    if "captions" in names:
         texts = [bytes(c).decode("ascii") for c in split.read("captions", list(indices))]
         text = _sentences(texts, tiles.shape[3])[:, None]  # [n, 1, rows, width, 3]: every frame the same
         strips.append(np.broadcast_to(text, (text.shape[0], tiles.shape[1], *text.shape[2:])))
@@ -114,13 +128,79 @@ def _points(tiles: np.ndarray, tracks: np.ndarray, occluded: np.ndarray, labels:
     tiles[i, t, cell[:, 0], cell[:, 1]] = palette[slot[i, p] % len(palette)]
 
 
+def _outline(tile: np.ndarray, left: int, top: int, right: int, bottom: int, colour: tuple[int, int, int]) -> None:
+    """A 1-px outline just inside the box [top, bottom) x [left, right) of one tile, in place."""
+    tile[top, left:right] = colour
+    tile[bottom - 1, left:right] = colour
+    tile[top:bottom, left] = colour
+    tile[top:bottom, right - 1] = colour
+
+
+def _blackouts(tiles: np.ndarray, boxes: np.ndarray, scale: int) -> None:
+    """Outline each perceptual blackout `corrupt_blackout` [n, I, 4] (x0, y0, x1, y1) on input frame t < I."""
+    for i, t in np.ndindex(*boxes.shape[:2]):
+        left, top, right, bottom = (int(v) * scale for v in boxes[i, t])
+        if right > left and bottom > top:
+            _outline(tiles[i, t], left, top, right, bottom, CORRUPT)
+
+
+def _crosses(tiles: np.ndarray, missing: np.ndarray) -> None:
+    """Cross each input frame that `corrupt_missing` [n, I] marks by both of its diagonals."""
+    h, w = tiles.shape[2:4]
+    steps = np.arange(max(h, w))
+    rows, cols = steps * (h - 1) // max(len(steps) - 1, 1), steps * (w - 1) // max(len(steps) - 1, 1)
+    for i, t in zip(*np.nonzero(missing), strict=True):
+        tiles[i, t, rows, cols] = CORRUPT
+        tiles[i, t, rows, w - 1 - cols] = CORRUPT
+
+
+def _drawn_at(tiles: np.ndarray, positions: np.ndarray, sprite: tuple[int, int], scale: int) -> None:
+    """Dot, on every other pixel in its digit's colour, the rim of the sprite square each digit is
+    drawn at on input frame t < I (`corrupt_positions` [n, I, K, 2] top-left (row, col), -1 if
+    absent); only the part of the rim on the canvas."""
+    h, w = tiles.shape[2:4]
+    for i, t, k in zip(*np.nonzero(positions[..., 0] >= 0), strict=True):
+        rows, cols = _rim(int(positions[i, t, k, 0]) * scale, int(positions[i, t, k, 1]) * scale, sprite, scale)
+        keep = ((rows + cols) % 2 == 0) & (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        tiles[i, t, rows[keep], cols[keep]] = DIGIT_COLOURS[k % len(DIGIT_COLOURS)]
+
+
+def _rim(top: int, left: int, sprite: tuple[int, int], scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the 1-px rim just inside the upscaled sprite square at (top, left), unclipped."""
+    bottom, right = top + sprite[0] * scale - 1, left + sprite[1] * scale - 1
+    across, down = np.arange(left, right + 1), np.arange(top, bottom + 1)
+    rows = np.concatenate([np.full_like(across, top), np.full_like(across, bottom), down, down])
+    cols = np.concatenate([across, across, np.full_like(down, left), np.full_like(down, right)])
+    return rows, cols
+
+
+def _contacts(tiles: np.ndarray, events: np.ndarray, boxes: np.ndarray, scale: int) -> None:
+    """A plus in CONTACT midway between the centres of the boxes [n, T, K, 4] (upscaled) of two
+    digits in frame t where `events` [n, T, K] has bit 4 + j in slot k < j (they collided right
+    before frame t)."""
+    h, w = tiles.shape[2:4]
+    arm = np.arange(-2 * scale, 2 * scale + 1)
+    bits = events.astype(np.uint64)
+    for j in range(1, events.shape[2]):
+        hit = ((bits[:, :, :j] >> np.uint64(len(WALLS) + j)) & np.uint64(1)).astype(bool)  # slot k < j met j
+        for i, t, k in zip(*np.nonzero(hit), strict=True):
+            a, b = boxes[i, t, k], boxes[i, t, j]
+            if a[0] < 0 or b[0] < 0:  # either is off the canvas
+                continue
+            r = (int(a[1] + a[3]) + int(b[1] + b[3])) // 4
+            c = (int(a[0] + a[2]) + int(b[0] + b[2])) // 4
+            tiles[i, t, np.clip(r + arm, 0, h - 1), c] = CONTACT
+            tiles[i, t, r, np.clip(c + arm, 0, w - 1)] = CONTACT
+
+
 def _present(boxes: np.ndarray) -> list[tuple[tuple[int, int, int], np.ndarray]]:
     where = np.argwhere(boxes[..., 0] >= 0)
     return [((int(i), int(t), int(k)), boxes[i, t, k]) for i, t, k in where]
 
 
-def _captions(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """[n, T, CAPTION, width, 3]: 't=3' in white, then each present digit's label in its colour."""
+def _captions(labels: np.ndarray, shape: tuple[int, ...], missing: np.ndarray | None = None) -> np.ndarray:
+    """[n, T, CAPTION, width, 3]: 't=3' in white, then each present digit's label in its colour,
+    then 'missing' in CORRUPT on the input frames that `missing` [n, I] marks."""
     from PIL import Image, ImageDraw
 
     n, t, _, width = shape[:4]
@@ -137,6 +217,8 @@ def _captions(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
                 if label >= 0:
                     draw.text((x, 0), str(label), fill=DIGIT_COLOURS[k % len(DIGIT_COLOURS)], font=font)
                     x += draw.textlength(f"{label} ", font=font)
+            if missing is not None and f < missing.shape[1] and missing[i, f]:
+                draw.text((x, 0), "missing", fill=CORRUPT, font=font)
             out[i, f] = np.asarray(strip)
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -11,7 +12,8 @@ from click.testing import CliRunner
 
 import movmnist
 from movmnist.cli import cli
-from movmnist.tools.preview import BANNER, CAPTION, DIGIT_COLOURS, cells, parse_index
+from movmnist.tools import preview
+from movmnist.tools.preview import BANNER, CAPTION, CONTACT, CORRUPT, DIGIT_COLOURS, cells, parse_index
 from tests.datasets import rgb_copy, tiny
 
 H = W = 40  # the small config's canvas
@@ -160,3 +162,87 @@ def test_annotate_writes_each_caption_under_its_tile_only_where_stored(grey: Pat
     assert below.any(axis=(2, 3, 4)).all() and (below == below[:, :1]).all()  # every frame, the same text
     assert (below[0] != below[1]).any()  # each sequence its own caption
     assert cells(movmnist.open(grey)["test"], [0], scale=3, annotate=True).shape[2] == 3 * H + CAPTION
+
+
+def _sprite_edges(positions: np.ndarray, shape: tuple[int, ...], scale: int, size: int = 14) -> np.ndarray:
+    rows, cols = np.moveaxis(positions.astype(int), -1, 0)
+    return _edges(np.stack([cols, rows, np.minimum(cols + size, W), np.minimum(rows + size, H)], axis=-1), shape, scale)
+
+
+def test_annotate_leaves_a_dataset_without_corruptions_or_collisions_as_before(grey: Path) -> None:
+    # The default tiny dataset (wall bounces in `events`, no corrupt_* records): the tiles' sha256
+    # that preview drew before corruptions and collisions were drawn (main at 6d86ab2).
+    tiles = cells(movmnist.open(grey)["test"], list(range(5)), scale=2, annotate=True)[:, :, : 2 * H]
+    assert hashlib.sha256(np.ascontiguousarray(tiles).tobytes()).hexdigest()[:16] == "49e40962daa33a8e"
+
+
+def test_annotate_draws_blackouts_missing_frames_and_where_jittered_digits_are_drawn(tmp_path: Path) -> None:
+    inputs, scale = 3, 2
+    split = movmnist.open(
+        tiny(
+            tmp_path / "d",
+            "annotations.boxes=false",
+            "annotations.amodal_boxes=false",
+            f"corruptions.input_frames={inputs}",
+            "corruptions.perceptual.size=10",
+            "corruptions.missing.probability=0.5",
+            "corruptions.dynamic.sigma=0.5",
+        )
+    )["test"]
+    chosen = list(range(5))
+    plain = cells(split, chosen, scale=scale, colour=True)
+    full = cells(split, chosen, scale=scale, annotate=True)
+    marked = full[:, :, : scale * H]
+    blackout, missing = split.read("corrupt_blackout", chosen), split.read("corrupt_missing", chosen)
+    drawn = split.read("corrupt_positions", chosen)
+    assert missing.any() and not missing.all()
+    expected = _sprite_edges(split.read("positions", chosen), marked.shape[:4], scale)  # the clean scene's boxes
+    rims = _edges(blackout[:, :, None], (5, inputs, *marked.shape[2:4]), scale)
+    expected[:, :inputs] |= rims
+    assert (marked[:, :inputs][rims] == CORRUPT).all()
+    side = scale * H
+    diagonal = np.zeros((side, side), bool)
+    diagonal[np.arange(side), np.arange(side)] = diagonal[np.arange(side), side - 1 - np.arange(side)] = True
+    i, t = np.nonzero(missing)
+    assert (marked[i, t][:, diagonal] == CORRUPT).all()
+    expected[i, t] |= diagonal
+    dots = _sprite_edges(drawn, (5, inputs, *marked.shape[2:4]), scale)
+    dots &= (np.add.outer(np.arange(side), np.arange(side)) % 2 == 0)[None, None]
+    dotted = marked[:, :inputs][dots]
+    colours = np.vstack([CORRUPT, *DIGIT_COLOURS[:2]])  # a dot, or the blackout or cross drawn over it
+    assert (dotted[:, None] == colours[None]).all(axis=-1).any(axis=1).all()
+    assert (dotted[:, None] == colours[None, 1:]).all(axis=-1).any()
+    expected[:, :inputs] |= dots
+    assert not ((marked != plain).any(axis=-1) & ~expected).any()  # nothing else changed
+    assert not (marked[:, inputs:] == CORRUPT).all(axis=-1).any()  # the targets carry no corruption marks
+    strip = full[:, :, side : side + CAPTION]
+    bare = preview._captions(split.read("labels", chosen), marked.shape)
+    worded = (strip != bare).any(axis=(2, 3, 4))  # [n, T]: the frames whose strip says "missing"
+    np.testing.assert_array_equal(worded, np.pad(missing, ((0, 0), (0, T - inputs))))
+
+
+def test_annotate_marks_each_collision_midway_between_the_two_digits(tmp_path: Path) -> None:
+    scale = 2
+    split = movmnist.open(tiny(tmp_path / "d", "motion.preset=elastic", "digits.count=3"))["test"]
+    chosen = list(range(5))
+    plain = cells(split, chosen, scale=scale, colour=True)
+    marked = cells(split, chosen, scale=scale, annotate=True)[:, :, : scale * H]
+    events, ink = split.read("events", chosen).astype(int), split.read("amodal_boxes", chosen).astype(int)
+    x0, y0, x1, y1 = np.moveaxis(ink, -1, 0)
+    boxes = np.stack([np.clip(x0, 0, W), np.clip(y0, 0, H), np.clip(x1, 0, W), np.clip(y1, 0, H)], axis=-1)
+    expected = _edges(boxes, marked.shape[:4], scale)
+    pairs = 0
+    for i, t, k, j in np.ndindex(*events.shape, events.shape[2]):
+        if k < j and events[i, t, k] >> (4 + j) & 1:
+            assert events[i, t, j] >> (4 + k) & 1  # both digits hold the collision
+            centre = (boxes[i, t, k] + boxes[i, t, j]) * scale  # twice the midpoint, (x, y) twice
+            r, c = (centre[1] + centre[3]) // 4, (centre[0] + centre[2]) // 4
+            plus = np.zeros((scale * H, scale * W), bool)
+            plus[max(r - 2 * scale, 0) : r + 2 * scale + 1, c] = plus[r, max(c - 2 * scale, 0) : c + 2 * scale + 1] = (
+                True
+            )
+            assert (marked[i, t][plus] == CONTACT).all()
+            expected[i, t] |= plus
+            pairs += 1
+    assert pairs >= 3
+    assert not ((marked != plain).any(axis=-1) & ~expected).any()  # nothing else changed
