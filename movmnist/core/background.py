@@ -87,13 +87,19 @@ def lay(frames: np.ndarray, images: np.ndarray, shift: np.ndarray | None, combin
     the bottom layer under render.combine: max, a clipped sum, or (over) shown where no digit has ink.
     Frame pixel (r, c) at time t shows background pixel ((r - row) mod H, (c - col) mod W).
     """
-    n, height, width = frames.shape[0], frames.shape[2], frames.shape[3]
+    height, width = frames.shape[2], frames.shape[3]
     if shift is None:
         below = images[:, None]
     else:
-        rows = (np.arange(height) - shift[..., 0, None]) % height  # [n, T, H]
-        cols = (np.arange(width) - shift[..., 1, None]) % width  # [n, T, W]
-        below = images[np.arange(n)[:, None, None, None], rows[..., :, None], cols[..., None, :]]
+        # A window of the image tiled 2 x 2: tiled[a + r, b + c] = image[(a + r) mod H, (b + c) mod W],
+        # so a = -row mod H and b = -col mod W. One slice copy a frame: a gather of 4 index arrays
+        # over every pixel was ~4x slower than the whole build without a background.
+        tiled = np.tile(images, (1, 2, 2) + (1,) * (images.ndim - 3))
+        start = (-shift) % np.array([height, width])
+        below = np.empty(frames.shape, np.uint8)
+        for i, t in np.ndindex(*shift.shape[:2]):
+            a, b = start[i, t]
+            below[i, t] = tiled[i, a : a + height, b : b + width]
     if combine == "max":
         np.maximum(frames, below, out=frames)
     elif combine == "sum":
