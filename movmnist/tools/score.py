@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import json
 import math
+import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from os import PathLike
 from pathlib import Path
@@ -48,6 +50,7 @@ import numpy as np
 
 from movmnist.config.packs import PACKS
 from movmnist.errors import ConfigError
+from movmnist.sources.base import npy_header
 
 MANIFEST = "pack.json"
 METRICS = ("openstl", "predrnn")
@@ -225,6 +228,37 @@ def score(
 # --- files ------------------------------------------------------------------------------
 
 
+def npz_member(path: Path, name: str) -> np.ndarray:
+    """Member `name` (without .npy) of the .npz at `path`: mapped read-only when the zip stores it
+    uncompressed, else read whole.
+
+    np.load cannot map an npz member (mmap_mode is ignored for zips), but a stored member's
+    .npy bytes lie contiguous in the zip file, after the member's local header (30 bytes, its
+    name and its extra field); movmnist writes PredRNN's npz stored, as np.savez does, so
+    scoring reads its ~1 GB of input_raw_data chunk by chunk. A deflated member
+    (np.savez_compressed, SRVP's npz) can only be decompressed front to back: it is read whole.
+    """
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(f"{name}.npy")
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 1:  # compressed or encrypted
+            with z.open(info) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if local[:4] != b"PK\x03\x04":
+            raise ValueError(f"member {name}.npy has no local header where the zip's directory says")
+        start = info.header_offset + 30 + sum(struct.unpack("<HH", local[26:30]))
+        f.seek(start)
+        shape, fortran, dtype = npy_header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"member {name}.npy holds Python objects (pickled), not numbers")
+    if offset - start + math.prod(shape) * dtype.itemsize > info.file_size:
+        raise ValueError(f"member {name}.npy is shorter than its header's {list(shape)} {dtype}")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
 def _load_array(path: Path, prefer: str | None) -> Any:
     """The prediction file's array: a .npy; an .npz's `prefer` member or its only one; an HDF5's only dataset."""
     if not path.is_file():
@@ -234,12 +268,12 @@ def _load_array(path: Path, prefer: str | None) -> Any:
         if suffix == ".npy":
             return np.load(path, mmap_mode="r")
         if suffix == ".npz":
-            with np.load(path) as z:
-                names = list(z.keys())
-                name = prefer if prefer in names else names[0] if len(names) == 1 else None
-                if name is None:
-                    raise ScoreError(f"{path} holds arrays {', '.join(names)}; keep one (or name it {prefer})")
-                return z[name]
+            with zipfile.ZipFile(path) as z:
+                names = [m.removesuffix(".npy") for m in z.namelist()]
+            name = prefer if prefer in names else names[0] if len(names) == 1 else None
+            if name is None:
+                raise ScoreError(f"{path} holds arrays {', '.join(names)}; keep one (or name it {prefer})")
+            return npz_member(path, name)
         if suffix in (".h5", ".hdf5"):
             import h5py
 
@@ -251,7 +285,7 @@ def _load_array(path: Path, prefer: str | None) -> Any:
             return f[found[0]]
     except ScoreError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ScoreError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     raise ScoreError(f"prediction {path} must be .npy, .npz or .h5/.hdf5 (got {suffix or 'no suffix'})")
 
@@ -295,11 +329,8 @@ def _pack_chunks(
     path, kind = pack_dir / entry["path"], entry["kind"]
     pred_path = Path(pred_path)
     if kind in ("npy-tnhw", "srvp-npz"):
-        if kind == "npy-tnhw":
-            true = np.load(path, mmap_mode="r")
-        else:  # a zip member cannot be mapped: SRVP's sequences are read whole (~2 GB at full size)
-            with np.load(path) as z:
-                true = z["sequences"]
+        # SRVP's npz is deflated: its sequences are read whole (~2 GB at full size; see npz_member)
+        true = np.load(path, mmap_mode="r") if kind == "npy-tnhw" else npz_member(path, "sequences")
         t, n, h, w = true.shape[:4]
         c = true.shape[4] if true.ndim == 5 else 1
 
@@ -310,8 +341,7 @@ def _pack_chunks(
         native = {(t - k, *true.shape[1:]): 0, tuple(true.shape): k}
         layout = f"[{t - k} or {t}, {', '.join(map(str, true.shape[1:]))}] (the target's layout)"
     elif kind == "predrnn-npz":
-        with np.load(path) as z:
-            raw, clips = z["input_raw_data"], z["clips"]
+        raw, clips = npz_member(path, "input_raw_data"), npz_member(path, "clips")  # raw mapped: ~1 GB full size
         n, (c, h, w) = clips.shape[1], raw.shape[1:]
         t = int(clips[0, 0, 1] + clips[1, 0, 1])
         if np.any(clips[0, :, 1] != k) or np.any(clips[1, :, 1] != t - k):

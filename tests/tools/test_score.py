@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from movmnist.builder.pack import make_pack
 from movmnist.cli import cli
 from movmnist.config.packs import PACKS
 from movmnist.errors import ConfigError
-from movmnist.tools.score import ssim
+from movmnist.tools import score as scoring
+from movmnist.tools.score import npz_member, ssim
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +173,38 @@ def test_cli_predrnn_pack(packs: dict[str, Path], tmp_path: Path) -> None:
     outputs = raw.reshape(4, 20, 1, 64, 64)[:, 10:].reshape(40, 1, 64, 64)
     again = _run(_write(tmp_path / "o.npy", outputs), "--pack", pack, "--metrics", "predrnn", "--json")
     assert json.loads(again.output)["per_frame"]["mse"] == data["per_frame"]["mse"]
+
+
+def test_a_predrnn_target_is_read_in_chunks_with_bounded_memory(
+    packs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = packs["predrnn-mnist"] / "moving-mnist-test.npz"
+    assert isinstance(npz_member(built, "input_raw_data"), np.memmap)  # stored in the zip: mapped, not read
+    pack, n = tmp_path / "predrnn-mnist", 48
+    shutil.copytree(packs["predrnn-mnist"], pack)
+    with np.load(built) as z:  # the 4 test sequences 12 times over, in the same (np.savez: stored) layout
+        raw = np.tile(z["input_raw_data"], (12, 1, 1, 1))  # [48 * 20, 1, 64, 64] float32, 15.7 MB
+        clips = z["clips"][:, :1] + (np.arange(n, dtype=np.int32) * 20)[None, :, None] * [1, 0]
+        np.savez(pack / "moving-mnist-test.npz", clips=clips, dims=z["dims"], input_raw_data=raw)
+    rng = np.random.default_rng(2)
+    pred = np.clip(raw + rng.normal(0, 0.05, raw.shape), 0, 1).astype(np.float32)
+    stored, deflated = tmp_path / "p.npz", tmp_path / "c.npz"
+    np.savez(stored, input_raw_data=pred)
+    np.savez_compressed(deflated, input_raw_data=pred)  # read whole: a deflated member cannot be mapped
+    out = np.s_[:, 10:]
+    monkeypatch.setattr(scoring, "CHUNK", 1)  # one sequence at a time
+    for metrics in ("openstl", "predrnn"):
+        whole = movmnist.score(pred.reshape(n, 20, 1, 64, 64)[out], raw.reshape(n, 20, 1, 64, 64)[out], metrics=metrics)
+        tracemalloc.start()
+        try:
+            chunked = movmnist.score(stored, pack, metrics=metrics)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert chunked == {"file": "moving-mnist-test.npz"} | whole  # the same values, to the bit
+        # reading the target whole would take raw.nbytes at once; a chunk's frames and SSIM windows take ~4 MB
+        assert peak < raw.nbytes / 2, f"peak {peak} bytes while scoring {raw.nbytes} bytes of target"
+    assert movmnist.score(deflated, pack, metrics="predrnn") == chunked
 
 
 def test_cli_errors(packs: dict[str, Path], tmp_path: Path) -> None:
