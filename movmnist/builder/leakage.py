@@ -4,12 +4,13 @@ For each protocol of a pack (`config.packs.Protocol`) and each pair of one of it
 files and one of its test files:
 - pools: the source images both use, which must be none: their `source_index` (an index
   into the source's own split) compared when both files draw from the same split of the
-  same source (the same recorded description);
+  same images (`images_id`);
 - the property the protocol varies (`config.packs.VARIES`), as observed: the digit counts
   (labels != -1) must have no count in common; the frame counts must differ; the speeds
   (|velocity| of each present digit at every frame, in free ranges per frame, the units of
-  `motion.speed`) must lie in ranges that do not overlap; the sources (kind and name) must
-  differ.
+  `motion.speed`) must lie in ranges that do not overlap; the sources must hold other
+  images (`images_id`: MNIST and Fashion-MNIST read as two folders of IDX files are two
+  sources, MNIST read through tfds and as IDX files one).
 A pair that shares either is a leak; `make_pack` refuses a pack that has one (LeakageError).
 """
 
@@ -39,8 +40,8 @@ class Observed:
     """What one built file holds, as its arrays show it.
 
     digits: the digit counts of its sequences; speed: (min, max) |velocity| of the present
-    digits, None without the velocities annotation; source: kind[/name]; source_id: sha256
-    of the source's recorded description (the same images iff equal); pool: the source's
+    digits, None without the velocities annotation; source: kind[/name]; source_id: the
+    source's `images_id` (the same images iff equal); pool: the source's
     split its pool is cut from; images: the sorted distinct source_index values its digits
     use (indices into that split).
     """
@@ -65,6 +66,14 @@ class Observed:
             "pool": self.pool,
             "images": int(self.images.size),
         }
+
+
+def images_id(source: Mapping[str, Any]) -> str:
+    """Which images a recorded source description holds: the sha256 of the digests of its files when it
+    records them (idx, the sample, npz, tfds's IDX sets: the same files give the same id whichever kind
+    read them), else of the whole description (synthetic, a tfds data source)."""
+    what = source["sha256"] if isinstance(source.get("sha256"), Mapping) else source
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 def observe(split: Split, source: Mapping[str, Any], pool: str) -> Observed:
@@ -92,7 +101,7 @@ def observe(split: Split, source: Mapping[str, Any], pool: str) -> Observed:
         digits=tuple(sorted(counts)),
         speed=(lo, hi) if has_speed and n else None,
         source=f"{source['kind']}/{name}" if name else str(source["kind"]),
-        source_id=hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest(),
+        source_id=images_id(source),
         pool=pool,
         images=np.unique(np.concatenate(images)) if images else np.zeros(0, np.int64),
     )
@@ -105,7 +114,7 @@ def shared(varies: str, a: Observed, b: Observed) -> list[Any]:
     if varies == "length":
         return [a.frames] if a.frames == b.frames else []
     if varies == "source":
-        return [a.source] if a.source == b.source else []
+        return [a.source] if a.source_id == b.source_id else []
     if a.speed is None or b.speed is None:
         raise ConfigError("a protocol that varies speed needs annotations.velocities: true in the pack's config")
     low, high = max(a.speed[0], b.speed[0]), min(a.speed[1], b.speed[1])

@@ -39,7 +39,7 @@ from movmnist.config import Config
 from movmnist.config.load import load_config
 from movmnist.config.packs import NAMES, PACKS, Pack, PackFile
 from movmnist.core.pool import Pool
-from movmnist.errors import ConfigError, OutputError
+from movmnist.errors import ConfigError, DownloadError, OutputError, SourceError
 from movmnist.read.dataset import Dataset, Split
 from movmnist.sources import load_pool
 from movmnist.tools.exports.arrays import write_npy, write_predrnn_npz
@@ -70,12 +70,26 @@ def config_path(pack: Pack) -> Path:
 def pack_config(name: str, overrides: Sequence[str] = (), variant: str = "") -> Config:
     """The validated config of pack `name` (or of its variant `variant`), with `dotted.key=value` overrides.
 
-    A variant's own overrides come after the user's: they decide what the variant varies."""
+    A variant's own overrides come after the user's: they decide what the variant varies. An
+    override `VARIANT:dotted.key=value` applies to that variant only, after its own."""
     pack = find(name)
     own = {v.name: v.overrides for v in pack.variants}
     if variant and variant not in own:
         raise ConfigError(f"pack {name} has no variant {variant!r}; use one of: {', '.join(own) or 'none'}")
-    return load_config(config_path(pack), (*overrides, *own.get(variant, ())))
+    common, targeted = [], []
+    for item in overrides:
+        key = item.partition("=")[0]
+        if ":" not in key:
+            common.append(item)
+            continue
+        which, _, rest = item.partition(":")
+        if which not in own:
+            raise ConfigError(
+                f"--set {item}: pack {name} has no variant {which!r}; prefix one of: {', '.join(own) or 'none'}"
+            )
+        if which == variant:
+            targeted.append(rest)
+    return load_config(config_path(pack), (*common, *own.get(variant, ()), *targeted))
 
 
 # --- digests ---------------------------------------------------------------------------
@@ -230,7 +244,15 @@ def make_pack(
         built, datasets = {}, {}
         for variant, cfg in cfgs.items():
             where = tmp / (f"dataset-{variant}" if variant else "dataset")
-            built[variant] = build(cfg, where, workers=workers, progress=progress)
+            try:
+                built[variant] = build(cfg, where, workers=workers, progress=progress)
+            except (SourceError, DownloadError) as exc:
+                if not variant:
+                    raise
+                raise type(exc)(  # the fix the source suggests, spelled for this one variant
+                    f"{exc} (pack {name}, variant {variant}: prefix its --set items with {variant}:, e.g."
+                    f" --set {variant}:source.kind=idx --set {variant}:source.path=DIR)"
+                ) from None
             datasets[variant] = Dataset(where)
         specs = {spec.path: spec for spec in pack.files}
         observed = {}

@@ -48,7 +48,8 @@ def packs(as_json: bool) -> None:
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a field of the pack's config, e.g. --set splits.test.sequences=100. Repeatable.",
+    help="Override a field of the pack's config, e.g. --set splits.test.sequences=100; VARIANT:KEY=VALUE"
+    " overrides one variant of an ood suite only, e.g. --set fashion:source.path=DIR. Repeatable.",
 )
 @click.option("--workers", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT/NAME if it exists.")
@@ -67,6 +68,7 @@ def pack(
     Example:
         movmnist pack openstl-mmnist -o packs/
         movmnist pack predrnn-mnist -o packs/ --set source.kind=idx --set source.path=mnist/
+        movmnist pack ood-sprites -o packs/ --set fashion:source.kind=idx --set fashion:source.path=fashion/
     """
     from movmnist.builder.pack import make_pack
 

@@ -16,7 +16,11 @@ from movmnist.builder.pack import make_pack, pack_config
 from movmnist.cli import cli
 from movmnist.config.packs import CATALOGUE, PACKS, VARIES, Protocol
 from movmnist.errors import ConfigError
+from movmnist.sources.idx import SPLIT_FILES
+from movmnist.sources.tfds.cache import CACHE_FORMAT, cache_path, write_cache
 from movmnist.tools.score import read_pack
+from tests.sources.test_sources import idx_bytes
+from tests.sources.test_tfds import closed_port
 
 SUITES = [p.name for p in CATALOGUE if p.protocols]
 
@@ -58,6 +62,7 @@ LAYOUT = {
     ("ood-sprites", "train.npy"): (20, 4, [2]),
     ("ood-sprites", "test.npy"): (20, 3, [2]),
     ("ood-sprites", "test-glyphs.npy"): (20, 3, [2]),
+    ("ood-sprites", "test-fashion.npy"): (20, 3, [2]),  # the small build draws it from the glyphs
 }
 SPEEDS = {"slow": (0.03, 0.07), "middle": (0.08, 0.12), "fast": (0.13, 0.17)}
 
@@ -171,5 +176,105 @@ def test_each_property_is_disjoint_or_shared() -> None:
     assert shared("digits", a, _seen(digits=(1, 2))) == [2]
     assert shared("length", a, _seen(frames=40)) == []
     assert shared("source", a, _seen("synthetic")) == [] and shared("source", a, _seen()) == ["idx"]
+    other = Observed(**{**a.__dict__, "source_id": "other images"})  # also "idx": MNIST and Fashion-MNIST files
+    assert other.source == "idx" and shared("source", a, other) == []
     with pytest.raises(ConfigError, match=r"needs annotations\.velocities: true"):
         shared("speed", a, _seen(speed=None))
+
+
+# --- ood-sprites' Fashion-MNIST file, offline ----------------------------------------------
+
+SPRITES = tuple(o for o in PACKS["ood-sprites"].small if not o.startswith("fashion:"))  # fashion from its source
+
+
+def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n random 28x28 uint8 images (a stand-in for a real set's) and labels 0..9."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n) % 10
+
+
+def _idx_folder(folder: Path, seed: int) -> Path:
+    """The four MNIST-named IDX files (train 40, test 20 images) of random images."""
+    folder.mkdir(parents=True)
+    for k, (split, (images_name, labels_name)) in enumerate(SPLIT_FILES.items()):
+        x, y = _images(40 if split == "train" else 20, seed * 10 + k)
+        (folder / images_name).write_bytes(idx_bytes(x))
+        (folder / labels_name).write_bytes(idx_bytes(y))
+    return folder
+
+
+def _fashion_report(data: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in data["protocols"] if r["name"] == "mnist-to-fashion")
+
+
+def test_ood_sprites_tests_on_fashion_mnist_from_the_tfds_cache(tmp_path: Path) -> None:
+    """fashion_mnist as `movmnist fetch` leaves it in TFDS's data dir (the cache laid out as files)."""
+    data_dir = tmp_path / "tfds"
+    parts = {"train": _images(40, 1), "test": _images(20, 2)}
+    arrays = {f"{s}-{kind}": a for s, (x, y) in parts.items() for kind, a in (("images", x), ("labels", y))}
+    splits = {s: {"count": len(y), "image_shape": [28, 28], "dtype": "uint8"} for s, (_, y) in parts.items()}
+    meta = {"format": CACHE_FORMAT, "name": "fashion_mnist", "splits": splits}
+    write_cache(cache_path("fashion_mnist", data_dir), arrays, meta)
+    overrides = (*SPRITES, f"source.data_dir={data_dir}")  # a tfds-only field: the sample base ignores it
+    data = make_pack("ood-sprites", tmp_path / "out", overrides, workers=1)
+    report = _fashion_report(data)
+    assert report["observed"]["test-fashion.npy"]["source"] == "tfds/fashion_mnist"
+    assert report["observed"]["train.npy"]["source"] == "sample/mnist-sample"
+    assert not report["leak"] and report["pairs"][0]["same_source"] is False
+    cfg = pack_config("ood-sprites", overrides, "fashion")
+    assert (cfg.source.kind, cfg.source.name, cfg.splits.test.pool.split) == ("tfds", "fashion_mnist", "test")
+    frames = np.load(tmp_path / "out" / "ood-sprites" / "test-fashion.npy")
+    test = movmnist.procedural(cfg)["test"]
+    np.testing.assert_array_equal(frames, np.moveaxis(test[:], 0, 1))
+    used = test.with_annotations()[:]["source_index"]
+    assert set(used.ravel().tolist()) <= set(range(20))  # indices into the 20 Fashion-MNIST test images
+    offline = [
+        f"--set=source.data_dir={tmp_path / 'empty'}",
+        f"--set=fashion:source.mirror=http://127.0.0.1:{closed_port()}/",
+    ]
+    small = [f"--set={o}" for o in SPRITES]
+    # not cached, and its download refused at once (a closed local port)
+    missing = CliRunner().invoke(cli, ["pack", "ood-sprites", "-o", str(tmp_path / "b"), "-q", *small, *offline])
+    assert missing.exit_code == 1 and len(missing.output.splitlines()) == 1
+    assert missing.output.startswith("Error: could not download fashion_mnist")
+    assert missing.output.rstrip().endswith(
+        "(pack ood-sprites, variant fashion: prefix its --set items with fashion:, e.g."
+        " --set fashion:source.kind=idx --set fashion:source.path=DIR)"
+    )
+
+
+def test_mnist_and_fashion_mnist_as_two_idx_folders_are_two_sources(tmp_path: Path) -> None:
+    mnist, fashion = _idx_folder(tmp_path / "mnist", 1), _idx_folder(tmp_path / "fashion", 2)
+    overrides = (
+        "source.kind=idx",
+        f"source.path={mnist}",
+        "splits.train.sequences=4",
+        "splits.test.sequences=3",
+        "fashion:source.kind=idx",
+        f"fashion:source.path={fashion}",
+    )
+    report = _fashion_report(make_pack("ood-sprites", tmp_path / "a", overrides, workers=1))
+    seen = report["observed"]
+    assert seen["train.npy"]["source"] == seen["test-fashion.npy"]["source"] == "idx"  # one kind, other images
+    assert not report["leak"] and report["pairs"][0]["same_source"] is False
+    with pytest.raises(
+        LeakageError,
+        match=r"mnist-to-fashion trains on train.npy and tests on test-fashion.npy, which"
+        r" share source \['idx'\]",
+    ):
+        make_pack("ood-sprites", tmp_path / "b", (*overrides, f"fashion:source.path={mnist}"), workers=1)
+    assert not (tmp_path / "b" / "ood-sprites").exists()
+
+
+def test_an_override_of_one_variant_names_a_variant() -> None:
+    assert pack_config("ood-speed", ("fast:seed=1",), "fast").seed == 1  # after the variant's own seed
+    assert pack_config("ood-speed", ("fast:seed=1",), "middle").seed == 7203
+    assert pack_config("ood-speed", ("fast:seed=1",)).seed == pack_config("ood-speed").seed
+    with pytest.raises(
+        ConfigError,
+        match=r"^--set fash:seed=1: pack ood-sprites has no variant 'fash'; prefix one"
+        r" of: glyphs, fashion$",
+    ):
+        pack_config("ood-sprites", ("fash:seed=1",))
+    with pytest.raises(ConfigError, match="pack srivastava-test has no variant 'x'; prefix one of: none"):
+        pack_config("srivastava-test", ("x:seed=1",))
