@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import glob
 import importlib
+import io
 import json
 import os
+import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,8 @@ from movmnist.cli import cli
 from movmnist.cli.looking import DIRECTORY_FORMATS, EXPORT_FORMATS
 from movmnist.read.dataset import Split
 from movmnist.tools import exports
-from movmnist.tools.exports import target
-from tests.datasets import tiny
+from movmnist.tools.exports import target, webdataset
+from tests.datasets import rgb_copy, tiny
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,36 @@ def test_the_cli_choices_are_the_registry() -> None:
     assert tuple(f.name for f in exports.FORMATS.values() if f.writes == "directory") == DIRECTORY_FORMATS
 
 
-def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
+def _webdataset_matches(ds: Path, out: Path, split: str) -> None:
+    """`split`'s tars in `out`, read by the webdataset package: keys in order, every stored array equal."""
     wds = pytest.importorskip("webdataset", reason="the webdataset package is in the dev extra")
+    expected = _expected(ds, split)
+    urls = sorted(glob.glob(str(out / f"{split}-*.tar")))
+    samples = list(wds.WebDataset(urls, shardshuffle=False).decode())
+    assert [s["__key__"] for s in samples] == [f"{split}-{i:08d}" for i in range(len(expected["frames"]))]
+    for i, sample in enumerate(samples):
+        assert sample["labels.json"] == expected["labels"][i].tolist()
+        assert sorted(k for k in sample if not k.startswith("__")) == sorted(
+            ["labels.json", *(f"{k}.npy" for k in expected)]
+        )
+        for name, array in expected.items():
+            got = sample[f"{name}.npy"]
+            assert got.dtype == array.dtype and got.shape == array.shape[1:], name
+            np.testing.assert_array_equal(got, array[i])
+
+
+def _as_tarfile_writes_it(path: Path) -> bytes:
+    """The archive `tarfile` writes for the members of the tar `path` (mode 0644, owner 0:0, time 0)."""
+    buf = io.BytesIO()
+    with tarfile.open(path) as src, tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member in src.getmembers():
+            info = tarfile.TarInfo(member.name)
+            info.size, info.mode, info.mtime = member.size, 0o644, 0
+            tar.addfile(info, src.extractfile(member))
+    return buf.getvalue()
+
+
+def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
     out = tmp_path / "wds"
     result = CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "--shard-size", "2", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -55,19 +86,27 @@ def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
         "train-00001-of-00002.tar",
     ]
     for split in ("train", "test"):
-        expected = _expected(ds, split)
-        urls = sorted(glob.glob(str(out / f"{split}-*.tar")))
-        samples = list(wds.WebDataset(urls, shardshuffle=False).decode())
-        assert [s["__key__"] for s in samples] == [f"{split}-{i:08d}" for i in range(len(expected["frames"]))]
-        for i, sample in enumerate(samples):
-            assert sample["labels.json"] == expected["labels"][i].tolist()
-            for name, array in expected.items():
-                got = sample[f"{name}.npy"]
-                assert got.dtype == array.dtype and got.shape == array.shape[1:], name
-                np.testing.assert_array_equal(got, array[i])
+        _webdataset_matches(ds, out, split)
+    for tar in out.glob("*.tar"):  # our own tar writer: the bytes of the standard library's
+        assert tar.read_bytes() == _as_tarfile_writes_it(tar), tar.name
     again = tmp_path / "again"
     CliRunner().invoke(cli, ["export", str(ds), "--format", "webdataset", "--shard-size", "2", "-o", str(again)])
     assert all((again / p.name).read_bytes() == p.read_bytes() for p in out.glob("*.tar"))  # the same bytes
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 99, "y" * 100, "prefix/" * 20 + "z.npy", "é.npy"])
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 81_920, 8**11 - 1])
+def test_a_tar_header_is_tarfiles(name: str, size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    assert webdataset.header(name, size) == info.tobuf(tarfile.USTAR_FORMAT)
+
+
+def test_webdataset_of_colour_frames_and_a_scalar_per_sequence(tmp_path: Path) -> None:
+    ds = rgb_copy(tiny(tmp_path / "grey", "annotations.captions=true"), tmp_path / "rgb")  # [T, H, W, 3]; captions
+    out = tmp_path / "wds"
+    assert exports.export(movmnist.open(ds), out, format="webdataset", split="test", shard_size=2)["sequences"] == 5
+    _webdataset_matches(ds, out, "test")  # frames [6, 40, 40, 3]; captions a 0-d |S.. .npy, as stored
 
 
 @pytest.mark.parametrize(
@@ -80,26 +119,38 @@ def test_webdataset_reads_back_every_array(ds: Path, tmp_path: Path) -> None:
 def test_directory_exports_stream_one_chunk_at_a_time(
     ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, names: list[str]
 ) -> None:
-    reads: list[int] = []
-    fetch = Split._fetch
+    events: list[tuple[str, int]] = []  # ("read", sequences) and ("write", bytes), as they happen
+    fetch, create = Split._fetch, target.create
 
     def counted(self: Split, names: tuple[str, ...], idx: np.ndarray) -> dict[str, np.ndarray]:
-        reads.append(len(idx))
+        events.append(("read", len(idx)))
         return fetch(self, names, idx)
 
+    class Logged(io.BufferedWriter):
+        def write(self, data: Any) -> int:
+            events.append(("write", memoryview(data).nbytes))
+            return super().write(data)
+
     monkeypatch.setattr(Split, "_fetch", counted)
+    monkeypatch.setattr(target, "create", lambda path: Logged(create(path).detach()))  # type: ignore[arg-type]
     with movmnist.open(ds) as opened:
         summary = exports.export(opened, tmp_path / "w", format=fmt, split="test", shard_size=4, chunk=2)
     part = summary["splits"]["test"]
     assert summary["sequences"] == 5 and part.get("shards", part.get("files")) == names
-    assert reads == [2, 2, 1]  # never the split at once: chunks of 2, cut at the output shard's end
+    assert [n for e, n in events if e == "read"] == [2, 2, 1]  # never the split: chunks of 2, cut at a shard's end
+    order = re.sub("w+", "w", "".join(e[0][0] for e in events))
+    assert order == "rwrwrw", order  # each chunk's bytes go out before the next chunk is read
+    largest = max((tmp_path / "w" / name).stat().st_size for name in names)
+    if fmt == "webdataset":  # a chunk is one write, never a whole tar (hf's largest is its footer, the schema)
+        assert max(n for e, n in events if e == "write") < 0.6 * largest
 
 
 @pytest.mark.parametrize(
-    ("fmt", "module", "function"), [("webdataset", "webdataset", "npy_bytes"), ("hf", "huggingface", "column")]
+    ("fmt", "module", "function", "after"),
+    [("webdataset", "webdataset", "sample", 3), ("hf", "huggingface", "column", 30)],
 )
 def test_a_failed_export_leaves_nothing_that_looks_complete(
-    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str, function: str
+    ds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, module: str, function: str, after: int
 ) -> None:
     writer = importlib.import_module(f"movmnist.tools.exports.{module}")
     calls = 0
@@ -108,7 +159,7 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(
     def failing(*args: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls > 30:
+        if calls > after:  # a few shards in
             raise OSError(28, "No space left on device")
         return real(*args)
 
