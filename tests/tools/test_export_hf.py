@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import movmnist
 from movmnist.cli import cli
 from movmnist.tools.exports import target
-from tests.datasets import tiny
+from tests.datasets import rgb_copy, tiny
 
 datasets = pytest.importorskip("datasets", reason="the datasets package is in the hf and dev extras")
 pa = pytest.importorskip("pyarrow", reason="pyarrow is in the hf and dev extras")
@@ -129,15 +129,17 @@ def test_a_missing_package_is_one_line(
     assert not os.listdir(tmp_path)
 
 
-def test_captions_are_a_string_column_and_croissant_text(tmp_path: Path) -> None:
-    ds = tiny(tmp_path / "d", "annotations.captions=true")
+def test_colour_frames_are_array4d_captions_a_string_column_and_croissant_text(tmp_path: Path) -> None:
+    ds = rgb_copy(tiny(tmp_path / "grey", "annotations.captions=true"), tmp_path / "d")  # frames [N, 6, 40, 40, 3]
     out = tmp_path / "mm-hf"
     result = CliRunner().invoke(cli, ["export", str(ds), "--format", "hf", "-q", "-o", str(out)])
     assert result.exit_code == 0, result.output
     loaded = datasets.load_dataset(str(out), split="test")
+    assert loaded.features["frames"] == datasets.Array4D(shape=(6, 40, 40, 3), dtype="uint8")
+    stored = movmnist.open(ds)["test"].with_annotations()[:]
+    np.testing.assert_array_equal(loaded.with_format("numpy")["frames"], stored["frames"])
     assert loaded.features["captions"] == datasets.Value("string")
-    stored = movmnist.open(ds)["test"].with_annotations()[:]["captions"]
-    assert loaded["captions"] == [bytes(c).decode("ascii") for c in stored]
+    assert loaded["captions"] == [bytes(c).decode("ascii") for c in stored["captions"]]
     result = CliRunner().invoke(cli, ["export", str(ds), "--format", "croissant", "-o", str(tmp_path / "c.json")])
     assert result.exit_code == 0, result.output
     assert '"dataType": "sc:Text"' in (tmp_path / "c.json").read_text()

@@ -12,7 +12,11 @@ import io
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import tarfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,22 @@ def _expected(ds: Path, split: str) -> dict[str, np.ndarray]:
 def test_the_cli_choices_are_the_registry() -> None:
     assert tuple(exports.FORMATS) == EXPORT_FORMATS
     assert tuple(f.name for f in exports.FORMATS.values() if f.writes == "directory") == DIRECTORY_FORMATS
+
+
+def test_the_readers_of_the_round_trips_are_in_the_dev_extra() -> None:
+    """`make dev` (so `make test` and CI) installs every package the round-trip tests read with:
+    their importorskip skips only where pip could not install it, never on a checked machine."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+
+    def packages(extra: str) -> set[str]:  # the distributions `extra` installs, movmnist[...] expanded
+        found: set[str] = set()
+        for requirement in extras[extra]:
+            name, inner = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[(.*)\])?.*", requirement).groups()  # type: ignore[union-attr]
+            found |= set().union(*map(packages, inner.split(","))) if name == "movmnist" else {name}
+        return found
+
+    assert {"webdataset", "datasets", "pyarrow", "mlcroissant"} <= packages("dev")
 
 
 def _webdataset_matches(ds: Path, out: Path, split: str) -> None:
@@ -171,6 +191,43 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(
         f"Error: cannot write {tmp_path / 'w'}: No space left on device; choose another -o"
     ]
     assert list(tmp_path.iterdir()) == []  # neither the export nor its temporary folder
+
+
+KILLED = """
+import os, signal, sys
+from movmnist.tools.exports import {module} as writer
+real, calls = writer.{function}, [0]
+def dying(*args):
+    calls[0] += 1
+    if calls[0] > {after}:
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 mid-export: no handler, no cleanup runs
+    return real(*args)
+writer.{function} = dying
+from movmnist.cli import main
+sys.argv = ["movmnist", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("fmt", "module", "function", "after"),
+    [("webdataset", "webdataset", "sample", 5), ("hf", "huggingface", "column", 40)],
+)
+def test_an_export_killed_midway_never_looks_complete(
+    ds: Path, tmp_path: Path, fmt: str, module: str, function: str, after: int
+) -> None:
+    out = tmp_path / "w"
+    code = KILLED.format(module=module, function=function, after=after)
+    args = ["export", str(ds), "--format", fmt, "--shard-size", "2", "-q", "-o", str(out)]
+    killed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not out.exists()  # nothing under the asked-for name
+    (left,) = tmp_path.iterdir()  # the private folder it was writing in: hidden, no marker
+    assert left.name.startswith(".w.tmp-") and not (left / target.MARKER).exists()
+    assert [p for p in left.rglob("*") if p.is_file()]  # it was killed with files written
+    again = CliRunner().invoke(cli, args)  # and it does not stand in the way of the next export
+    assert again.exit_code == 0, again.output
+    assert (out / target.MARKER).is_file()
 
 
 @pytest.mark.parametrize("fmt", DIRECTORY_FORMATS)
