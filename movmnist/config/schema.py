@@ -157,13 +157,6 @@ class Config(_Model):
                 " set source.colour: false or drop render.colour",
                 {},
             )
-        if self.render.colour is not None and self.render.background.kind != "none":
-            raise PydanticCustomError(
-                "fit",
-                "render.colour and render.background cannot be combined yet (both make the frames RGB);"
-                " drop one of them",
-                {},
-            )
         if self.render.bounce_on == "ink" and self.motion.boundary != "bounce":
             raise PydanticCustomError(
                 "fit",

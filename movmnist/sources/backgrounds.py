@@ -4,7 +4,8 @@
 from the background's own source through the same `load_pool` as digits: a slice of one of its
 splits (render.background.pool, or the digit pool's own slice, so that splits that share no
 digits share no backgrounds either), kept at the source's size. Digits and backgrounds are made
-alike in colour (grey ones repeated to RGB), and binarised when the config says so.
+alike in colour (grey ones repeated to RGB), and binarised when the config says so. Digits that
+render.colour tints stay grey (the tint makes them RGB per slot), and their backgrounds RGB.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ def _rgb(images: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def dressed_pool(source: Source, pool: PoolSpec, size: int | None, background: Background) -> Pool:
-    """`load_pool(source, pool, size)` with `background`'s images attached; memoised per process."""
+def dressed_pool(source: Source, pool: PoolSpec, size: int | None, background: Background, tinted: bool) -> Pool:
+    """`load_pool(source, pool, size)` with `background`'s images attached; memoised per process.
+
+    tinted: render.colour is on, so the digits are kept grey and the backgrounds made RGB."""
     digits = load_pool(source, pool, size)
     spec = PoolSpec.parse(background.pool) if background.pool is not None else pool
     try:
@@ -37,7 +40,9 @@ def dressed_pool(source: Source, pool: PoolSpec, size: int | None, background: B
     except SourceError as exc:
         raise SourceError(f"render.background: {exc}") from None
     images, backgrounds = digits.images, below.images
-    if images.ndim != backgrounds.ndim:
+    if tinted:
+        backgrounds = _rgb(backgrounds)
+    elif images.ndim != backgrounds.ndim:
         images, backgrounds = _rgb(images), _rgb(backgrounds)
     if background.binarize:  # OpenSTL's `digit_image[digit_image > 1] = 255`
         images = np.where(images > 1, np.uint8(255), images)

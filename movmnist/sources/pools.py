@@ -34,7 +34,8 @@ def pool_key(cfg: Config, split: str) -> tuple[Any, ...]:
     """`load_pool`'s arguments for a split of `cfg` (and `dressed_pool`'s, with a background):
     what identifies its pool."""
     key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
-    return key if cfg.render.background.kind == "none" else (*key, cfg.render.background)
+    background = cfg.render.background
+    return key if background.kind == "none" else (*key, background, cfg.render.colour is not None)
 
 
 def pool_for(cfg: Config, split: str) -> Pool:

@@ -5,7 +5,8 @@ the recorded `background_index` (and `background_shift`) give every frame: under
 is at least the background and equals the ink where the ink is brighter; a clipped sum and
 `over` likewise. OpenSTL's mnist_cifar recipe, transcribed from its code, gives our frames for
 the same digits, positions and image. OpenCV's bicubic resize is matched byte for byte at 32 ->
-64. The other arrays keep their bytes; a build stores what the procedural dataset gives.
+64. The other arrays keep their bytes; a build stores what the procedural dataset gives. With
+render.colour, each frame is the per-channel combine of the tinted sprites and the background.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from movmnist.core.generate import Chunk, generate
 from movmnist.sources import open_source
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
+from tests.core.test_colour import tinted_reference
+from tests.datasets import built_on_1_and_2_workers, chunk_digest
 
 COLOUR = ("source.colour=true", "render.background.source.kind=synthetic", "render.background.source.colour=true")
 
@@ -105,6 +108,86 @@ def test_grey_digits_over_colour_images_are_made_rgb_and_binarised() -> None:
     assert frames.shape == (*grey.shape, 3) and grey.ndim == 5 - 1
     ink = np.repeat(np.where(grey > 1, 255, grey)[..., None], 3, axis=-1).astype(np.uint8)
     assert np.array_equal(frames, np.maximum(ink, _beneath(cfg, "train", on)))
+
+
+# render.colour over a background: the grey sprites tinted by their recorded colours, then each
+# combine rule per channel with the background (RGB, grey ones repeated) as the bottom layer.
+TINTED = {
+    "max": ("render.background.source.colour=true", "render.background.drift=1.5"),
+    "sum": ("render.background.source.colour=true",),
+    "over": ("render.background.binarize=true", "render.background.drift=1"),  # a grey background
+}
+
+
+@pytest.mark.parametrize("combine", list(TINTED))
+def test_tinted_digits_combine_per_channel_with_the_background(combine: str) -> None:
+    sets = ("render.background.source.kind=synthetic", f"render.combine={combine}", "digits.count=[1, 3]")
+    cfg, on, off = _pair(*sets, *TINTED[combine], "render.colour.label_correlation=0.6", n=8)
+    frames, ink, below = np.asarray(on.frames), np.asarray(off.frames), _beneath(cfg, "train", on)
+    if below.ndim == 4:  # a grey background under tinted digits: repeated to RGB
+        below = np.repeat(below[..., None], 3, axis=-1)
+    assert frames.shape == ink.shape == below.shape and frames.shape[-1] == 3
+    assert on.colours is not None and off.colours is not None and np.array_equal(on.colours, off.colours)
+    pool = pool_for(cfg, "train")
+    assert pool.images.ndim == 3  # the digits stay grey: each slot is tinted when drawn
+    if cfg.render.background.binarize:
+        assert np.isin(pool.images, (0, 1, 255)).all() and (pool.images == 255).any()
+    want, overlaps = tinted_reference(on, pool, combine, below)
+    assert np.array_equal(frames, want) and overlaps > 0
+    if combine == "max":  # the background never lowers a digit's ink, and shows where it is brighter
+        assert (frames >= ink).all() and (frames >= below).all()
+        assert np.array_equal(frames[ink > below], ink[ink > below])
+    else:  # sum and over: the same as the digits drawn alone, then the background beneath
+        digits = tinted_reference(on, pool, combine)[0] if cfg.render.background.binarize else ink
+        if combine == "sum":
+            assert np.array_equal(frames, np.minimum(digits.astype(np.int64) + below, 255))
+        else:
+            assert np.array_equal(frames, np.where(digits.any(axis=-1, keepdims=True), digits, below))
+
+
+def test_a_build_stores_the_procedural_tinted_digits_over_backgrounds_on_1_or_2_workers(tmp_path: Path) -> None:
+    cfg = small_config(
+        "render.background.kind=image",
+        "render.background.source.kind=synthetic",
+        "render.background.source.colour=true",
+        "render.background.drift=1",
+        "render.colour.label_correlation=0.5",
+        "splits.val.sequences=0",
+    )
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
+    for split in ("train", "test"):
+        stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
+        assert set(stored) == set(generated) and {"colours", "background_index", "background_shift"} <= set(stored)
+        for name in stored:
+            assert stored[name].dtype == generated[name].dtype
+            assert stored[name].tobytes() == generated[name].tobytes(), f"{split} {name}"
+        assert stored["frames"].shape[-1] == 3
+
+
+# Every array of a chunk with a background and no render.colour, from main at 6d86ab2 (before
+# render.colour and render.background combined).
+WITHOUT_COLOUR = {
+    ("max", "render.background.source.colour=true"): "22eb893776494670",
+    ("sum", "render.background.source.colour=true", "render.background.binarize=true", "render.background.drift=1.5"): (
+        "7b0c8859fc51fd62"
+    ),
+    ("over", *COLOUR): "af629df0a3765fd8",
+    ("max", "render.background.drift=2"): "68d02261d33eea0a",
+}
+
+
+@pytest.mark.parametrize("case", list(WITHOUT_COLOUR))
+def test_backgrounds_without_colour_keep_every_arrays_bytes(case: tuple[str, ...]) -> None:
+    combine, *sets = case
+    cfg = small_config(
+        "render.background.kind=image",
+        f"render.combine={combine}",
+        "digits.count=[1, 3]",
+        "render.background.source.kind=synthetic",
+        *sets,
+    )
+    chunk = generate(cfg, pool_for(cfg, "train"), "train", np.arange(3, 15))
+    assert chunk_digest(chunk) == WITHOUT_COLOUR[case]
 
 
 def test_the_other_arrays_keep_their_bytes_with_a_background() -> None:
@@ -256,7 +339,6 @@ def test_a_build_stores_the_procedural_backgrounds_with_the_same_bytes_on_1_or_2
         ("render.background.kind=picture", "render.background.kind must be"),
         ("render.background.source.kind=npz", "render.background.source.path is required for kind 'npz'"),
         ("motion.preset=mmnist++", "takes no render.background"),
-        ("render.colour.label_correlation=0.9", "render.colour and render.background cannot be combined yet"),
     ],
 )
 def test_bad_background_values_are_one_line_and_exit_2(value: str, says: str) -> None:

@@ -92,21 +92,23 @@ def test_a_digit_alone_on_a_pixel_shows_its_grey_ink_in_its_recorded_colour(comb
     assert checked > 1000
 
 
-@pytest.mark.parametrize("combine", ["max", "sum", "over"])
-def test_frames_combine_the_tinted_sprites_per_channel(combine: str) -> None:
-    chunk, pool = _chunk(f"render.combine={combine}", "render.colour.label_correlation=0.5", n=12)
+def tinted_reference(chunk: Chunk, pool: Pool, combine: str, below: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """(frames [n, T, H, W, 3] redrawn from the pool's grey sprites tinted by the recorded colours at
+    the stored positions, combined per channel by `combine` over `below` (a background, or black);
+    how many pixels had overlapping ink)."""
     assert chunk.colours is not None
     choice = np.searchsorted(pool.source_index, chunk.source_index)
     h, w = pool.images.shape[1:3]
     n, t, height, width, _ = chunk.frames.shape
     k = chunk.labels.shape[1]
     order = np.argsort(np.where(chunk.z_order < 0, k, chunk.z_order)) if chunk.z_order is not None else None
+    frames = np.zeros((n, t, height, width, 3), np.uint8) if below is None else below.copy()
     overlaps = 0
     for i in range(n):
         slots = [s for s in (range(k) if order is None else order[i]) if chunk.labels[i, s] >= 0]
         sprites = {s: tint(pool.images[choice[i, s]][None], PALETTE_RGB[chunk.colours[i, s]][None])[0] for s in slots}
         for f in range(t):
-            want = np.zeros((height, width, 3), np.int64)
+            want = frames[i, f].astype(np.int64)
             cover = np.zeros((height, width), int)
             for s in slots:
                 r, c = chunk.positions[i, f, s]
@@ -119,8 +121,16 @@ def test_frames_combine_the_tinted_sprites_per_channel(combine: str) -> None:
                     patch += sprite
                 else:
                     patch[ink] = sprite[ink]
-            np.testing.assert_array_equal(chunk.frames[i, f], np.minimum(want, 255))
+            frames[i, f] = np.minimum(want, 255)
             overlaps += int((cover > 1).sum())
+    return frames, overlaps
+
+
+@pytest.mark.parametrize("combine", ["max", "sum", "over"])
+def test_frames_combine_the_tinted_sprites_per_channel(combine: str) -> None:
+    chunk, pool = _chunk(f"render.combine={combine}", "render.colour.label_correlation=0.5", n=12)
+    want, overlaps = tinted_reference(chunk, pool, combine)
+    np.testing.assert_array_equal(chunk.frames, want)
     assert overlaps > 100  # overlapping ink was compared too
 
 
