@@ -168,7 +168,7 @@ def stats(dataset: Path, split: str | None, limit: int | None, plot: str | None,
     "--source-path",
     "source_path",
     metavar="PATH",
-    help="With --regenerate: the digit source on this machine (idx folder, npz file, or TFDS data dir).",
+    help="With --regenerate: the digit source on this machine (idx folder, npz file, image folder, or TFDS data dir).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict; no progress bar.")
@@ -177,7 +177,7 @@ def verify(dataset: Path, regenerate: int, source_path: str | None, as_json: boo
 
     Exit status 0 when everything holds, 1 with a per-shard report otherwise.
     --regenerate needs the digit source the dataset was built from: the manifest's paths and
-    URLs are never used (a dataset may come from anywhere), so an idx or npz source is named
+    URLs are never used (a dataset may come from anywhere), so an idx, npz or images source is named
     with --source-path, and a tfds set must be cached (movmnist fetch; nothing is downloaded).
 
     \b

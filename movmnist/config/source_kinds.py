@@ -36,6 +36,12 @@ CATALOGUE: tuple[SourceKind, ...] = (
         "real MNIST shipped in the package, no download: 1,000 train + 500 test digits (CC BY-SA 3.0); for demos",
     ),
     SourceKind("synthetic", "built-in handwriting-like digits, no download (source.seed; source.colour for RGB)"),
+    SourceKind(
+        "images",
+        "a folder of PNG or JPEG images (source.path), grey or RGB, of one size, in name order: split 'all',"
+        " or a split per subfolder (train/, test/); no classes (labels 0)",
+        needs_path=True,
+    ),
 )
 
 KINDS: Mapping[str, SourceKind] = MappingProxyType({k.name: k for k in CATALOGUE})

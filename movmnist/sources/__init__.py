@@ -3,12 +3,12 @@
 A source (`open_source`) is one of the kinds of `config/source_kinds.py`: a TensorFlow
 Datasets image set by name (downloaded and cached on first use; `movmnist.sources.tfds`), a
 folder of MNIST IDX files, a Keras-layout npz, the small MNIST sample shipped in the package,
-or the built-in synthetic digits. It hands out its own splits whole (`DigitSource.load`); a
-pool (`load_pool`) is a slice of one of them, resampled to the sprite size. Every source
-decodes a split once per process and `load_pool` is memoised, because build workers call it
-once per shard. Arrays handed out are shared, hence read-only. `pools` holds what a build and a
-procedural dataset share: the pools of a config's splits, checked once (`check_pools`), and
-one split's pool in this process (`pool_for`).
+the built-in synthetic digits, or a folder of PNG/JPEG images. It hands out its own splits
+whole (`DigitSource.load`); a pool (`load_pool`) is a slice of one of them, resampled to the
+sprite size. Every source decodes a split once per process and `load_pool` is memoised,
+because build workers call it once per shard. Arrays handed out are shared, hence read-only.
+`pools` holds what a build and a procedural dataset share: the pools of a config's splits,
+checked once (`check_pools`), and one split's pool in this process (`pool_for`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from movmnist.core.pool import Pool
 from movmnist.errors import SourceError
 from movmnist.sources.base import DigitSource, Images, check_declared, readonly
 from movmnist.sources.idx import open_idx
+from movmnist.sources.images import open_images
 from movmnist.sources.npz import open_npz
 from movmnist.sources.sample import open_sample
 from movmnist.sources.synthetic import open_synthetic
@@ -57,6 +58,7 @@ _OPENERS: dict[str, Callable[[Source], DigitSource]] = {
     "npz": lambda cfg: open_npz(_path(cfg)),
     "sample": lambda cfg: open_sample(),
     "synthetic": lambda cfg: open_synthetic(cfg.seed, cfg.colour),
+    "images": lambda cfg: open_images(_path(cfg)),
 }
 OPENERS = MappingProxyType(_OPENERS)  # one per row of config/source_kinds.py (tests/config/test_catalogues.py)
 

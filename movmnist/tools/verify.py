@@ -159,7 +159,12 @@ def sample(sizes: dict[str, int], k: int) -> dict[str, np.ndarray]:
     return out
 
 
-_WHERE = {"idx": "the folder of its IDX files", "npz": "its npz file", "tfds": "the TFDS data dir that caches it"}
+_WHERE = {
+    "idx": "the folder of its IDX files",
+    "npz": "its npz file",
+    "images": "its folder of images",
+    "tfds": "the TFDS data dir that caches it",
+}
 
 
 def local_source(recorded: Source, source_path: str | None) -> Source:
@@ -174,7 +179,7 @@ def local_source(recorded: Source, source_path: str | None) -> Source:
     if kind not in _WHERE:
         if source_path is not None:
             raise ConfigError(
-                f"--source-path is for idx, npz and tfds sources; this dataset's {kind} source needs none"
+                f"--source-path is for idx, npz, images and tfds sources; this dataset's {kind} source needs none"
             )
         return recorded
     if kind == "tfds":

@@ -28,6 +28,8 @@ def test_sources_on_an_empty_data_dir(tmp_path: Path) -> None:
         "  sample     real MNIST shipped in the package, no download: 1,000 train + 500 test digits (CC BY-SA 3.0);"
         " for demos",
         "  synthetic  built-in handwriting-like digits, no download (source.seed; source.colour for RGB)",
+        "  images     a folder of PNG or JPEG images (source.path), grey or RGB, of one size, in name order:"
+        " split 'all', or a split per subfolder (train/, test/); no classes (labels 0)",
         f"tfds sets in {data_dir}:",
         "  mnist            not cached; movmnist fetch mnist downloads it (no TensorFlow)",
         "  fashion_mnist    not cached; movmnist fetch fashion_mnist downloads it (no TensorFlow)",
