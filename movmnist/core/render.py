@@ -194,19 +194,28 @@ def paste(
             runs = np.minimum(runs.astype(np.uint16) + wide, 255).astype(np.uint8)
         else:
             if pixel > 1:  # ink in any channel hides every channel below, as documented
-                ink = np.repeat(ink.reshape(m, 1, -1, pixel).any(axis=-1), pixel, axis=-1)
-            win = np.broadcast_to(ink, runs.shape)
-            runs = np.where(win, wide, runs)
+                ink = np.repeat(_any_channel(ink, pixel), pixel, axis=-1)
+            win = ink  # [M, 1, L]: the same in every frame
+            runs = np.where(ink, wide, runs)
         view[at * pixel] = runs
     if mask is None or label is None:
         return
     if pixel > 1:  # a pixel shows the sprite if any of its channels does
-        win = np.asarray(win.reshape(*win.shape[:-1], -1, pixel).any(axis=-1))
+        win = _any_channel(win, pixel)
     mview = spans(mask.reshape(-1), win.shape[-1])
     marks = mview[at] if not first else np.zeros((m, t, win.shape[-1]), dtype=np.uint8)
     labels = np.asarray(label, dtype=np.uint8)[:, None, None]
     np.copyto(marks, np.broadcast_to(labels, marks.shape), where=np.broadcast_to(win, marks.shape))
     mview[at] = marks
+
+
+def _any_channel(flags: np.ndarray, pixel: int) -> np.ndarray:
+    """[..., L * C] bool -> [..., L]: whether any of each pixel's C channels is set. The
+    channels' strided views or-ed together: numpy's `any` over a last axis of 3 is ~20x slower."""
+    out = flags[..., 0::pixel].copy()
+    for c in range(1, pixel):
+        out |= flags[..., c::pixel]
+    return out
 
 
 def compose(
