@@ -95,13 +95,6 @@ class Config(_Model):
                 " and render.bounce_on: patch",
                 {"p": preset.name},
             )
-        if preset.warped and self.annotations.flow:
-            raise PydanticCustomError(
-                "fit",
-                "annotations.flow is exact for digits that translate, and motion.preset {p} turns and scales"
-                " them; set annotations.flow: false or pick another preset",
-                {"p": preset.name},
-            )
         if preset.warped and self.annotations.captions:
             raise PydanticCustomError(
                 "fit",

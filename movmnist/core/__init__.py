@@ -3,8 +3,8 @@
 Lives here: `rng` (keyed randomness), `motion/` (the presets' rules), `render` (sprites
 onto frames, with the compiled kernel `_kernel.c` behind `compiled`), `layers` (warped
 whole-canvas digits, mmnist++), `annotate` (ground truth from motion and masks), `flow` (optical
-flow of the translated digits, from each digit drawn alone), `tracks` (query points followed
-through each digit's motion, with occlusion), `pool`
+flow of the translated digits, from each digit drawn alone, and of mmnist++'s warped layers),
+`tracks` (query points followed through each digit's motion, with occlusion), `pool`
 (the sprite `Pool` type), `scene` (a chunk's latent state, which generate builds and
 annotate reads) and `generate` (all of it, for a chunk).
 

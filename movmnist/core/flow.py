@@ -1,11 +1,13 @@
-"""Dense forward optical flow of translated sprites, exact to the pixel.
+"""Dense forward optical flow: exact for translated sprites, and for mmnist++'s warped digits.
 
 Pure numpy. A fixed sprite drawn at integer top-left pixels moves every one of its pixels
 by the same whole-pixel displacement between two frames, so the flow of a pixel is the
 displacement of the digit that owns it, and it is exact for the frames as drawn (the
 sub-pixel `trajectories` are rounded to `positions` before drawing; the flow follows the
-drawn positions, not the sub-pixel path). mmnist++'s turning and scaling digits are not
-handled here (the config refuses `annotations.flow` for warped presets).
+drawn positions, not the sub-pixel path). An mmnist++ digit turns, scales and moves by its
+own pose each frame (`layers.warp`): a pixel's flow is where the sprite point it shows
+(`layers.to_sprite` at frame t) lands at frame t + 1 (`layers.to_canvas`), minus the pixel,
+in sub-pixel float64 then stored as float16.
 
 Ownership follows render.combine: max and sum, the digit with the largest value at the
 pixel (the later slot on a tie, as `masks` does for max); over, the top digit with ink.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from movmnist.core import render
+from movmnist.core.layers import to_canvas, to_sprite
 from movmnist.core.render import Ink
 
 BLOCK_PIXELS = 1 << 20  # canvas pixels (sequences x frames x H x W) per block of sequences
@@ -121,24 +124,13 @@ def compute(
     return flow, valid
 
 
-def _block(
-    drawn: np.ndarray,
-    pixels: np.ndarray,
-    combine: str,
-    z_order: np.ndarray | None,
-    wrap: bool,
-    flow_out: np.ndarray,
-    valid_out: np.ndarray,
-) -> None:
-    """`compute` for one block of sequences, from each slot's layer drawn alone [K, n, T, H, W(, C)],
-    into flow_out and valid_out (zero and false on entry)."""
-    k, _, length, height, width = drawn.shape[:5]
-    grey = drawn.ndim == 5
-    values = drawn if grey else drawn.max(axis=-1)
-    own = owner(values, combine, z_order)  # [n, T, H, W]
+def _unaltered(drawn: np.ndarray, values: np.ndarray, own: np.ndarray, combine: str) -> np.ndarray:
+    """[n, T, H, W] bool: where the pixel shows its owner's ink as it is (not blended), from each
+    slot drawn alone (drawn [K, n, T, H, W(, C)], values its largest channel) and the owner."""
+    k, grey = len(drawn), drawn.ndim == 5
     unaltered = own >= 0
-    # Where the owner's ink shows as it is: always for over, and for grey max (the owner is the
-    # max); for sum, where no other digit adds to it; for colour max, where it wins every channel.
+    # Always for over, and for grey max (the owner is the max); for sum, where no other digit
+    # adds to it; for colour max, where it wins every channel.
     if combine == "sum" or (combine == "max" and not grey):
         ink = np.zeros(own.shape, dtype=np.uint8)
         for slot in range(k):
@@ -150,29 +142,118 @@ def _block(
             for slot in range(k):
                 np.copyto(mine, drawn[slot], where=(own == slot)[..., None])
             unaltered &= (ink == 1) | (drawn.max(axis=0) == mine).all(axis=-1)
+    return unaltered
+
+
+def _block(
+    drawn: np.ndarray,
+    pixels: np.ndarray,
+    combine: str,
+    z_order: np.ndarray | None,
+    wrap: bool,
+    flow_out: np.ndarray,
+    valid_out: np.ndarray,
+) -> None:
+    """`compute` for one block of sequences, from each slot's layer drawn alone [K, n, T, H, W(, C)],
+    into flow_out and valid_out (zero and false on entry)."""
+    k, height, width = drawn.shape[0], drawn.shape[3], drawn.shape[4]
+    values = drawn if drawn.ndim == 5 else drawn.max(axis=-1)
+    own = owner(values, combine, z_order)  # [n, T, H, W]
+    unaltered = _unaltered(drawn, values, own, combine)
 
     # Only the ink pixels (a fifth of an MNIST frame), by flat index: 1-D takes of int32
     # indices cost a tenth of indexing with four broadcast index arrays.
     step = displacement(pixels, (height, width), wrap).astype(np.int32).reshape(-1, 2)  # [(n, T-1, K), 2]
-    src = own[:, :-1].reshape(-1)  # [(n, T-1, H, W)]
-    fg = np.flatnonzero(src >= 0).astype(np.int32)
-    mark = src[fg].astype(np.int32)  # the owner of each ink pixel
-    pair, pixel = np.divmod(fg, np.int32(height * width))  # (sequence, t) pair and pixel
+    fg, mark, pair, rows, cols = _sources(own)
     which = pair * np.int32(k) + mark
     dy, dx = step[:, 0].take(which), step[:, 1].take(which)
-    rows, cols = np.divmod(pixel, np.int32(width))
     rows += dy
     cols += dx
     if wrap:
         rows %= height
         cols %= width
-        inside = np.ones(len(fg), dtype=bool)
-    else:
-        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+    flat = flow_out.reshape(-1, 2)
+    flat[fg, 0], flat[fg, 1] = dy, dx
+    valid_out.reshape(-1)[fg[_lands(own, unaltered, fg, mark, pair, rows, cols)]] = True
+
+
+def _sources(own: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The owned pixels of frames 0..T-2 of own [n, T, H, W]: their flat index in [n, T-1, H, W],
+    owner, (sequence, t) pair (sequence * (T - 1) + t), row and col, each [F] int32."""
+    height, width = own.shape[2:]
+    src = own[:, :-1].reshape(-1)  # [(n, T-1, H, W)]
+    fg = np.flatnonzero(src >= 0).astype(np.int32)
+    mark = src[fg].astype(np.int32)  # the owner of each ink pixel
+    pair, pixel = np.divmod(fg, np.int32(height * width))
+    rows, cols = np.divmod(pixel, np.int32(width))
+    return fg, mark, pair, rows, cols
+
+
+def _lands(
+    own: np.ndarray,
+    unaltered: np.ndarray,
+    fg: np.ndarray,
+    mark: np.ndarray,
+    pair: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
+    """[F] bool, for the `_sources` pixels fg (owner mark) and their target pixels (rows, cols) at
+    frame t + 1: the pixel shows its owner unaltered at t and the target is on the canvas, owned
+    by the same digit and unaltered at t + 1."""
+    length, height, width = own.shape[1:]
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
     seq, t = np.divmod(pair, np.int32(length - 1))
     at = np.where(inside, ((seq * np.int32(length) + t + 1) * np.int32(height) + rows) * np.int32(width) + cols, 0)
     ok = inside & unaltered[:, :-1].reshape(-1)[fg] & (own.reshape(-1).take(at) == mark)
     ok &= unaltered.reshape(-1).take(at)
+    return np.asarray(ok)
+
+
+def of_layers(
+    drawn: np.ndarray,
+    present: np.ndarray,
+    crop: np.ndarray,
+    shift: np.ndarray,
+    angle: np.ndarray,
+    scale: np.ndarray,
+    combine: str,
+    z_order: np.ndarray | None,
+    flow_out: np.ndarray,
+    valid_out: np.ndarray,
+) -> None:
+    """mmnist++'s flow for a block of sequences, from its whole-canvas layers as `layers.stack` combines them.
+
+    drawn: [n, T, K, H, W] uint8, each digit warped alone (`layers.warp`); present [n, K];
+    crop [n, K, 4], shift [n, T, K, 2], angle, scale [n, T, K]: each digit's pose, as given to
+    warp; combine, z_order: as given to stack. Into flow_out [n, T-1, H, W, 2] float16 and
+    valid_out [n, T-1, H, W] bool (zero and false on entry), as `compute` documents them,
+    except that the flow is sub-pixel: the owner's sprite point shown at the pixel at frame t
+    (`to_sprite`) moved to where that digit's pose at t + 1 puts it (`to_canvas`), and the
+    target is pixel + flow (the float16 stored) rounded to the nearest pixel (half to even).
+    """
+    height, width = drawn.shape[3], drawn.shape[4]
+    values = np.where(present.T[:, :, None, None, None], np.moveaxis(drawn, 2, 0), 0)  # [K, n, T, H, W]
+    own = owner(values, combine, z_order)
+    unaltered = _unaltered(values, values, own, combine)
+    # Frame t's pixel -> frame t + 1 is one affine map per (sequence, t, digit): it is found from
+    # the images of three points (the origin and the unit steps), then applied to the ink pixels,
+    # a tenth of the work of taking every pixel through to_sprite and to_canvas.
+    basis = np.array([0.0, 1.0, 0.0])[:, None, None, None], np.array([0.0, 0.0, 1.0])[:, None, None, None]
+    box = crop[:, None]
+    v, u = to_sprite(*basis, box, shift[:, :-1], angle[:, :-1], scale[:, :-1])
+    row, col = (a.reshape(3, -1) for a in to_canvas(v, u, box, shift[:, 1:], angle[:, 1:], scale[:, 1:]))
+    # Per map, [(n, T-1, K)]: the origin's image, and the images' steps along rows and along cols.
+    terms = (row[0], row[1] - row[0], row[2] - row[0], col[0], col[1] - col[0], col[2] - col[0])
+    fg, mark, pair, rows, cols = _sources(own)
+    which = pair * np.int32(drawn.shape[2]) + mark
+    b0, by, bx, c0, cy, cx = (term.take(which) for term in terms)
+    r, c = rows.astype(np.float64), cols.astype(np.float64)
+    dy, dx = (b0 + by * r + bx * c - r).astype(np.float16), (c0 + cy * r + cx * c - c).astype(np.float16)
     flat = flow_out.reshape(-1, 2)
     flat[fg, 0], flat[fg, 1] = dy, dx
-    valid_out.reshape(-1)[fg[ok]] = True
+    # An int32 plus a float16 is exact in float64; rint rounds half to even. The clip keeps
+    # far targets off the canvas without overflowing int32.
+    r2 = np.rint(r + dy).clip(-1, height).astype(np.int32)
+    c2 = np.rint(c + dx).clip(-1, width).astype(np.int32)
+    valid_out.reshape(-1)[fg[_lands(own, unaltered, fg, mark, pair, r2, c2)]] = True

@@ -471,6 +471,11 @@ def _mmnistpp(
     points = cfg.annotations.tracks
     track = tracks.OfLayers(draw, images, crop, present, path.shift, look.angle, look.scale, points) if points else None
     images = images.reshape(n * k, h, w)
+    motion_flow = (
+        (np.zeros((n, length - 1, height, width, 2), np.float16), np.zeros((n, length - 1, height, width), bool))
+        if "flow" in want
+        else None
+    )
     block = max(1, (1 << 21) // (length * k * height * width))  # sequences per ~2M canvas pixels
 
     def per(a: np.ndarray, lo: int, hi: int) -> np.ndarray:  # [T, n * K, ...] -> [(hi - lo) * T * K, ...]
@@ -497,6 +502,22 @@ def _mmnistpp(
             ink[lo:hi], ink_count[lo:hi] = box, count
         if track is not None:
             track.see(lo, drawn)
+        if motion_flow is not None:
+            at, turn, size = (
+                per(a, lo, hi).reshape(hi - lo, length, k, *a.shape[2:]) for a in (path.shift, look.angle, look.scale)
+            )
+            flow.of_layers(
+                drawn,
+                present[lo:hi],
+                crop[lo:hi],
+                at,
+                turn,
+                size,
+                cfg.render.combine,
+                None if z_order is None else z_order[lo:hi],
+                motion_flow[0][lo:hi],
+                motion_flow[1][lo:hi],
+            )
     pixels = path.pixels.reshape(length, n, k, 2).swapaxes(0, 1)
     # The layers are whole canvases: their ink boxes are in canvas coordinates already, and
     # the mask is the canvas's own (no padding).
@@ -516,6 +537,8 @@ def _mmnistpp(
     notes = annotate.compute(want, scene, render.Composed(masks, 0, 0) if want & _MASKED else None) if want else {}
     if track is not None:
         notes["tracks"], notes["occluded"] = track.result(cfg.render.combine, z_order)
+    if motion_flow is not None:
+        notes["flow"], notes["flow_valid"] = motion_flow
     if spoilt is not None:
         spoilt.apply(frames)
     notes |= _records(spoilt, None, present)

@@ -9,6 +9,56 @@ from __future__ import annotations
 import numpy as np
 
 
+def to_sprite(
+    row: np.ndarray,
+    col: np.ndarray,
+    box: np.ndarray,
+    shift: np.ndarray,
+    angle: np.ndarray,
+    scale: np.ndarray,
+    dtype: type[np.floating] = np.float64,
+    pad: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sprite point a canvas point samples: the inverse of OpenCV's rotation about the crop's centre.
+
+    row, col: canvas points; box [..., 4] (r0, c0, r1, c1), shift [..., 2] (row, col), angle
+    (degrees, counter-clockwise), scale [...]: a crop's pose, as given to `warp`, broadcast
+    against the points. The crop's centre is centre_sprite = (r0 + r1, c0 + c1) / 2 in the
+    sprite and centre = shift + centre_sprite - (r0, c0) on the canvas; a canvas point q
+    samples centre_sprite + R(angle)^-1 (q - centre) / scale. Computed in `dtype`; pad is
+    added to the sprite coordinates (warp's sprites have a border of zeros).
+    Returns (row, col) in the sprite, each shaped as the broadcast.
+    """
+    half = np.stack([(box[..., 2] - box[..., 0]) / 2, (box[..., 3] - box[..., 1]) / 2], axis=-1)  # (rows, cols)
+    centre = shift + half  # on the canvas, (row, col)
+    theta = np.deg2rad(angle).astype(dtype)
+    inv = (1 / scale).astype(dtype)
+    cos, sin = np.cos(theta) * inv, np.sin(theta) * inv
+    dy = row - centre[..., 0].astype(dtype)
+    dx = col - centre[..., 1].astype(dtype)
+    u = (half[..., 1] + box[..., 1] + pad).astype(dtype) + cos * dx - sin * dy
+    v = (half[..., 0] + box[..., 0] + pad).astype(dtype) + sin * dx + cos * dy
+    return v, u
+
+
+def to_canvas(
+    row: np.ndarray, col: np.ndarray, box: np.ndarray, shift: np.ndarray, angle: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a sprite point lands on the canvas: the inverse of `to_sprite` (float64).
+
+    row, col: sprite points; box, shift, angle, scale as for `to_sprite`, broadcast against
+    them. The point lands at centre + scale R(angle) (point - centre_sprite).
+    Returns (row, col) on the canvas, each shaped as the broadcast.
+    """
+    half = np.stack([(box[..., 2] - box[..., 0]) / 2, (box[..., 3] - box[..., 1]) / 2], axis=-1)
+    v = row - half[..., 0] - box[..., 0]  # from the crop's centre
+    u = col - half[..., 1] - box[..., 1]
+    theta = np.deg2rad(angle)
+    cos, sin = np.cos(theta) * scale, np.sin(theta) * scale
+    centre = shift + half
+    return centre[..., 0] - sin * u + cos * v, centre[..., 1] + cos * u + sin * v
+
+
 def warp(
     sprites: np.ndarray,
     box: np.ndarray,
@@ -29,20 +79,14 @@ def warp(
     """
     b, h, w = sprites.shape
     height, width = canvas
-    half = np.stack([(box[:, 2] - box[:, 0]) / 2, (box[:, 3] - box[:, 1]) / 2], axis=1)  # (rows, cols)
-    centre = shift + half  # on the canvas, (row, col)
     # A border of zeros, so that a 2 x 2 block overlapping the sprite's edge reads 0 outside it.
     padded = np.zeros((b, h + 2, w + 2), dtype=np.float32)
     padded[:, 1:-1, 1:-1] = sprites
     flat = padded.reshape(-1)
-    theta = np.deg2rad(angle).astype(np.float32)[:, None, None]
-    inv = (1 / scale).astype(np.float32)[:, None, None]
-    cos, sin = np.cos(theta) * inv, np.sin(theta) * inv
-    dy = np.arange(height, dtype=np.float32)[None, :, None] - centre[:, 0].astype(np.float32)[:, None, None]
-    dx = np.arange(width, dtype=np.float32)[None, None, :] - centre[:, 1].astype(np.float32)[:, None, None]
-    # The inverse of OpenCV's rotation about the centre, in padded sprite coordinates.
-    u = (half[:, 1] + box[:, 1] + 1).astype(np.float32)[:, None, None] + cos * dx - sin * dy
-    v = (half[:, 0] + box[:, 0] + 1).astype(np.float32)[:, None, None] + sin * dx + cos * dy
+    rows = np.arange(height, dtype=np.float32)[None, :, None]
+    cols = np.arange(width, dtype=np.float32)[None, None, :]
+    each = (box[:, None, None], shift[:, None, None], angle[:, None, None], scale[:, None, None])
+    v, u = to_sprite(rows, cols, *each, dtype=np.float32, pad=1)  # in padded sprite coordinates
     c0, r0 = np.floor(u), np.floor(v)
     # A sample reads the 2 x 2 pixels from (r0, c0); only where that block touches the
     # sprite (padded rows 0..h, cols 0..w) can it be non-zero, so only those are read:

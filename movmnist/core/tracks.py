@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from movmnist.core import flow, rng
+from movmnist.core import flow, layers, rng
 
 
 def sample(
@@ -115,18 +115,12 @@ def warped(
 
     at: [n, P, 2] (row, col) in the sprite; crop: [n, P, 4] (r0, c0, r1, c1), the point's
     digit's crop; shift: [n, P, T, 2], the crop's top-left on the canvas; angle (degrees,
-    counter-clockwise), scale: [n, P, T]. `layers.warp` samples canvas pixel q at the sprite
-    point centre_sprite + R(angle)^-1 (q - centre) / scale; this is its inverse, so the sprite
-    pixel `at` lands at centre + scale R(angle) (at - centre_sprite).
+    counter-clockwise), scale: [n, P, T]. `layers.warp` samples each canvas pixel at
+    `layers.to_sprite` of it; the sprite pixel `at` lands at `layers.to_canvas` of it.
     Returns [n, P, T, 2] float64 (row, col) on the canvas.
     """
-    half = np.stack([(crop[..., 2] - crop[..., 0]) / 2, (crop[..., 3] - crop[..., 1]) / 2], axis=-1)  # [n, P, 2]
-    v = (at[..., 0] - half[..., 0] - crop[..., 0])[..., None]  # [n, P, 1]: rows from the crop's centre
-    u = (at[..., 1] - half[..., 1] - crop[..., 1])[..., None]
-    theta = np.deg2rad(angle)
-    cos, sin = np.cos(theta) * scale, np.sin(theta) * scale
-    centre = shift + half[:, :, None, :]
-    return np.stack([centre[..., 0] - sin * u + cos * v, centre[..., 1] + cos * u + sin * v], axis=-1)
+    row, col = layers.to_canvas(at[..., 0, None], at[..., 1, None], crop[:, :, None], shift, angle, scale)
+    return np.stack([row, col], axis=-1)
 
 
 def layer_values(drawn: np.ndarray, present: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -62,6 +62,7 @@ CONFIGS: dict[str, tuple[str, ...]] = {
         "digits.count=[1, 3]",
     ),
     "tracks, mmnist++, sum": ("annotations.tracks=4", "motion.preset=mmnist++", "render.combine=sum"),
+    "flow, mmnist++, over": ("annotations.flow=true", "motion.preset=mmnist++", "render.combine=over"),
     **{f"preset {name}": (f"motion.preset={name}",) for name in PRESETS},
 }
 
