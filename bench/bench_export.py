@@ -8,11 +8,14 @@ process's peak resident memory (ru_maxrss):
 - `export` npy tnhw (time-major, mnist_test_seq.npy's layout) to a file, and to a pipe
   (which must emit frame 0 of every sequence first: read in blocks of frames);
 - `export` npy ntchw to a file; `export` predrnn-npz (float32, 4x the bytes) to a file;
+- `export` webdataset and hf (folders of shards: 4 tars of 1,000 samples, 1 Parquet file of
+  5,000 rows) and croissant (hashes the shards);
 - `stats` over the whole split, and with --plot.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +74,13 @@ def run(body: str, args: list[str], pipe: bool = False) -> tuple[float, float]:
     return seconds, int(err.decode().strip().splitlines()[-1]) / 1024
 
 
+def _size(path: Path) -> int:
+    """Bytes of the file or folder `path` (0 if there is none)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -81,31 +91,28 @@ def main() -> None:
         seconds, base = run(BASELINE, [str(data)])
         rows.append(("baseline: open + read one chunk", base, seconds, 0.0))
         d = str(data)
-        cases = [
-            ("export npy tnhw -> file", EXPORT, [str(data), "-q", "-o", str(root / "t.npy")], False, raw_mb),
-            ("export npy tnhw -> pipe", EXPORT, [str(data), "-q", "-o", "-"], True, raw_mb),
-            (
-                "export npy ntchw -> file",
-                EXPORT,
-                [d, "-q", "--layout", "ntchw", "-o", str(root / "n.npy")],
-                False,
-                raw_mb,
-            ),
-            (
-                "export predrnn-npz -> file",
-                EXPORT,
-                [d, "-q", "--format", "predrnn-npz", "-o", str(root / "p.npz")],
-                False,
-                4 * raw_mb,
-            ),
-            ("stats (whole split)", STATS, [str(data), "--json"], False, 0.0),
-            ("stats --plot", STATS, [str(data), "--plot", str(root / "s.png")], False, 0.0),
+
+        def export(name: str, out: str, *flags: str) -> tuple[str, str, list[str], Path]:
+            return name, EXPORT, [d, "-q", *flags, "-o", str(root / out)], root / out
+
+        cases = [  # (name, body, args, the output to measure, None for the pipe: its frames)
+            export("export npy tnhw -> file", "t.npy"),
+            ("export npy tnhw -> pipe", EXPORT, [d, "-q", "-o", "-"], None),
+            export("export npy ntchw -> file", "n.npy", "--layout", "ntchw"),
+            export("export predrnn-npz -> file", "p.npz", "--format", "predrnn-npz"),
+            export("export webdataset -> folder", "w", "--format", "webdataset"),
+            export("export hf -> folder", "h", "--format", "hf"),
+            export("export croissant -> file", "c.json", "--format", "croissant"),
+            ("stats (whole split)", STATS, [d, "--json"], root / "none"),
+            ("stats --plot", STATS, [d, "--plot", str(root / "s.png")], root / "none"),
         ]
-        for name, body, args, pipe, out_mb in cases:
-            seconds, peak = run(body, args, pipe)
-            rows.append((name, peak, seconds, out_mb))
-            for f in root.glob("*.np*"):
-                f.unlink()
+        for name, body, args, output in cases:
+            seconds, peak = run(body, args, pipe=output is None)
+            rows.append((name, peak, seconds, raw_mb if output is None else _size(output) / 1e6))
+            if output is not None and output.is_dir():
+                shutil.rmtree(output)
+            elif output is not None:
+                output.unlink(missing_ok=True)
     print(f"{SEQUENCES} sequences of 20x64x64 ({raw_mb:.0f} MB of frames)")
     print(f"{'command':<32} {'peak RSS MB':>12} {'seconds':>8} {'output MB':>10}")
     for name, peak, seconds, out_mb in rows:
