@@ -24,7 +24,7 @@ from movmnist.cli.common import ProgressBar, cli, refuse_terminal, split_option,
 @click.option(
     "--annotate",
     is_flag=True,
-    help="Draw boxes, labels, frame numbers and the stored tracks, captions, corruptions and collisions.",
+    help="Draw boxes, labels, frame numbers and the stored tracks, captions, corruptions, collisions and flow.",
 )
 @click.option(
     "--split-at", "split_at", type=int, metavar="K", help="Frame the first K frames (input) green, the rest orange."

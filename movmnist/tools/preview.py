@@ -84,7 +84,8 @@ def cells(
     (`corrupt_positions`) dotted in its colour (the boxes stay those of the clean scene).
     Where `events` holds collisions (bit 4 + j), a plus in CONTACT of 2 * scale + 1 pixels
     midway between the centres of the two digits' boxes in the frame after the contact. The
-    frame is otherwise untouched.
+    frame is otherwise untouched. Where the shards hold `flow`, under the strip a tile of the
+    flow from each frame to the next on the colour wheel (`flow_colours`; the last frame's black).
     """
     frames = split[list(indices)] if len(indices) else np.zeros((0, *split.shape[1:]), np.uint8)
     rgb = colour or annotate or frames.ndim == 5
@@ -110,11 +111,35 @@ def cells(
     if "events" in names:
         _contacts(tiles, split.read("events", list(indices)), boxes, scale)
     strips = [tiles, _captions(labels, tiles.shape, missing)]
+    if "flow" in names:
+        wheel = flow_colours(split.read("flow", list(indices)), split.read("flow_valid", list(indices)))
+        strips.append(np.repeat(np.repeat(wheel, scale, axis=2), scale, axis=3))
     if "captions" in names:
         texts = [bytes(c).decode("ascii") for c in split.read("captions", list(indices))]
         text = _sentences(texts, tiles.shape[3])[:, None]  # [n, 1, rows, width, 3]: every frame the same
         strips.append(np.broadcast_to(text, (text.shape[0], tiles.shape[1], *text.shape[2:])))
     return np.concatenate(strips, axis=2)
+
+
+def flow_colours(flow: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`flow` [n, T-1, H, W, 2] (dy, dx) on the colour wheel: [n, T, H, W, 3] uint8.
+
+    Hue is the direction (red: right, yellow-green: down, cyan: left, violet: up; y grows
+    downwards), saturation the length against the longest valid vector shown (at least 1 px):
+    white is no motion. Pixels where `flow_valid` is false (background, occluded targets) and
+    the last frame, which has no next one, are black.
+    """
+    dy, dx = flow[..., 0].astype(np.float32), flow[..., 1].astype(np.float32)
+    length = np.hypot(dy, dx)
+    longest = max(1.0, float(length[valid].max())) if valid.any() else 1.0
+    hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
+    saturation = np.minimum(length / longest, 1.0)
+    # HSV (value 1) to RGB: channel n (R 5, G 3, B 1) is 1 - s * max(0, min(k, 4 - k, 1)), k = (n + 6h) mod 6.
+    k = (np.array([5.0, 3.0, 1.0], np.float32) + hue[..., None] * 6) % 6
+    rgb = 1 - saturation[..., None] * np.clip(np.minimum(k, 4 - k), 0, 1)
+    shown = np.where(valid[..., None], np.rint(255 * rgb), 0).astype(np.uint8)
+    last = np.zeros_like(shown[:, :1])
+    return np.concatenate([shown, last], axis=1)
 
 
 def _points(tiles: np.ndarray, tracks: np.ndarray, occluded: np.ndarray, labels: np.ndarray, scale: int) -> None:

@@ -246,3 +246,36 @@ def test_annotate_marks_each_collision_midway_between_the_two_digits(tmp_path: P
             pairs += 1
     assert pairs >= 3
     assert not ((marked != plain).any(axis=-1) & ~expected).any()  # nothing else changed
+
+
+def test_flow_colours_put_each_direction_on_the_wheel_and_invalid_pixels_in_black() -> None:
+    # right, down, left, up (dy, dx; y grows downwards), no motion, half a pixel down but not valid
+    flow = np.array([[0, 2], [2, 0], [0, -2], [-2, 0], [0, 0], [0.5, 0]], np.float16).reshape(1, 1, 1, 6, 2)
+    valid = np.array([1, 1, 1, 1, 1, 0], bool).reshape(1, 1, 1, 6)
+    wheel = preview.flow_colours(flow, valid)
+    assert wheel.shape == (1, 2, 1, 6, 3) and not wheel[:, 1].any()  # the last frame has no next one
+    expected = [[255, 0, 0], [128, 255, 0], [0, 255, 255], [128, 0, 255], [255, 255, 255], [0, 0, 0]]
+    np.testing.assert_array_equal(wheel[0, 0, 0], expected)
+    half = preview.flow_colours(flow[..., :1, :] / 2, valid[..., :1])  # 1 px right, below the 1 px floor: full
+    np.testing.assert_array_equal(half[0, 0, 0, 0], [255, 0, 0])
+
+
+def test_annotate_draws_the_flow_under_each_tile_where_stored(tmp_path: Path) -> None:
+    split = movmnist.open(tiny(tmp_path / "d", "annotations.flow=true"))["test"]
+    marked = cells(split, [0, 1], scale=3, annotate=True)
+    assert marked.shape[2] == 3 * H + CAPTION + 3 * H
+    strip = marked[:, :, 3 * H + CAPTION :]
+    valid = np.repeat(np.repeat(split.read("flow_valid", [0, 1]), 3, axis=2), 3, axis=3)  # [2, T-1, 3H, 3W]
+    assert valid.any() and not strip[:, -1].any()
+    assert (strip[:, :-1].any(axis=-1) == valid).all()  # coloured exactly where the flow is valid
+    flow = split.read("flow", [0, 1]).astype(np.float32)
+    moving = np.hypot(flow[..., 0], flow[..., 1]) > 0
+    shown = strip[:, :-1, 1::3, 1::3]  # the centre of each upscaled pixel
+    white = (shown == 255).all(axis=-1)
+    assert (white == (split.read("flow_valid", [0, 1]) & ~moving)).all()  # white: valid and still
+    # each moving valid pixel's hue points the flow's way: its dominant channel is that of its direction
+    angle = np.degrees(np.arctan2(flow[..., 0], flow[..., 1])) % 360
+    lit = split.read("flow_valid", [0, 1]) & moving
+    right = lit & ((angle < 30) | (angle > 330))
+    assert right.any() or (lit & (np.abs(angle - 180) < 30)).any()
+    assert (shown[right][:, 0] == 255).all() and (shown[right][:, 2] < 255).all()
