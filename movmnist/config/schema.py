@@ -95,13 +95,14 @@ class Config(_Model):
                 " and render.bounce_on: patch",
                 {"p": preset.name},
             )
-        if preset.warped and self.annotations.captions:
-            raise PydanticCustomError(
-                "fit",
-                "annotations.captions describe digits that translate, and motion.preset {p} turns and scales"
-                " them; set annotations.captions: false or pick another preset",
-                {"p": preset.name},
-            )
+        for name in ("captions", "event_captions"):
+            if preset.warped and getattr(self.annotations, name):
+                raise PydanticCustomError(
+                    "fit",
+                    "annotations.{name} describe digits that translate, and motion.preset {p} turns and scales"
+                    " them; set annotations.{name}: false or pick another preset",
+                    {"p": preset.name, "name": name},
+                )
         if preset.warped and self.render.background.kind != "none":
             raise PydanticCustomError(
                 "fit",

@@ -299,6 +299,9 @@ class Annotations(_Model):
     # Off by default: one sentence per sequence from a fixed grammar over its labels, motion
     # and events (`captions`, core.captions).
     captions: bool = False
+    # Off by default: a sentence per bounce or collision with the frames it lies between, from
+    # the same grammar (`event_captions` and `event_frames`, core.captions.per_event).
+    event_captions: bool = False
 
     @classmethod
     def none(cls) -> Annotations:

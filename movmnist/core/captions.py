@@ -22,8 +22,19 @@ worker count and procedural read. The grammar, with the words below:
 - walls and collisions: the frames with each bit of `events` set (annotate.WALLS), walls in
   that order; a collision is said once, in the clause of the earlier slot.
 
+Event captions (annotations.event_captions, `per_event`): one sentence for each frame t and
+digit that bounced or collided right before frame t, with the frames it lies between:
+
+    event    = subject " bounces off " wall { " and " wall } [ " and collides with " others ]
+             | subject " collides with " others
+    others   = subject { " and " subject }               digits of later slots
+
+(walls and others without `times`: each is once). They are listed in frame order, then slot
+order, each with (first, last) = (t - 1, t), or (0, 0) right before frame 0.
+
 The text is ASCII (UTF-8). Shards store it as fixed-width bytes `S{L}`, null-padded, where
-L = `width(K, T, collisions)` bounds every caption of such sequences.
+L = `width(K, T, collisions)` bounds every caption of such sequences (`event_width(K,
+collisions)` every event caption).
 """
 
 from __future__ import annotations
@@ -79,28 +90,37 @@ def speed_word(speed: np.ndarray) -> np.ndarray:
 def _clauses(labels: np.ndarray, way: np.ndarray, fast: np.ndarray, counts: np.ndarray) -> str:
     """One sequence's caption from its labels [K], direction indices [K], speed words [K] and
     the frames with each `events` bit set [K, bits]."""
+    names = _names(labels)
+    clauses = []
+    for s in names:
+        if way[s] < 0:
+            text = f"{names[s]} stays still"
+        else:
+            text = f"{names[s]} moves {fast[s] + ' ' if fast[s] else ''}{DIRECTIONS[way[s]]}"
+        clauses.append(text + "".join(f" and {action}" for action in _actions(names, s, counts[s])))
+    if len(clauses) <= 1:
+        return "".join(clauses)
+    return ", ".join(clauses[:-1]) + " while " + clauses[-1]
+
+
+def _names(labels: np.ndarray) -> dict[int, str]:
+    """slot -> subject ('the 7', 'the second 7') of each present slot, in slot order."""
     slots = [int(s) for s in np.flatnonzero(labels >= 0)]
     names = {}
     for s in slots:
         same = [t for t in slots if labels[t] == labels[s]]
         names[s] = f"the {ordinal(same.index(s))} {labels[s]}" if len(same) > 1 else f"the {labels[s]}"
-    clauses = []
-    for s in slots:
-        if way[s] < 0:
-            text = f"{names[s]} stays still"
-        else:
-            text = f"{names[s]} moves {fast[s] + ' ' if fast[s] else ''}{DIRECTIONS[way[s]]}"
-        n = counts[s]
-        walls = [f"the {w} wall{times(int(n[b]))}" for b, w in enumerate(WALLS) if n[b]]
-        if walls:
-            text += " and bounces off " + " and ".join(walls)
-        others = [f"{names[j]}{times(int(n[len(WALLS) + j]))}" for j in slots if j > s and n[len(WALLS) + j]]
-        if others:
-            text += " and collides with " + " and ".join(others)
-        clauses.append(text)
-    if len(clauses) <= 1:
-        return "".join(clauses)
-    return ", ".join(clauses[:-1]) + " while " + clauses[-1]
+    return names
+
+
+def _actions(names: dict[int, str], s: int, n: np.ndarray) -> list[str]:
+    """What slot `s` did, from the count n [bits] of each `events` bit: 'bounces off ...' and
+    'collides with ...' (later slots only), each left out when there is nothing to say."""
+    walls = [f"the {w} wall{times(int(n[b]))}" for b, w in enumerate(WALLS) if n[b]]
+    others = [f"{names[j]}{times(int(n[len(WALLS) + j]))}" for j in names if j > s and n[len(WALLS) + j]]
+    return [
+        f"{lead} {' and '.join(said)}" for lead, said in (("bounces off", walls), ("collides with", others)) if said
+    ]
 
 
 def caption(labels: np.ndarray, velocity: np.ndarray, events: np.ndarray) -> str:
@@ -139,3 +159,37 @@ def compute(labels: np.ndarray, velocity: np.ndarray, events: np.ndarray, size: 
     text = [_clauses(labels[i], way[i], fast[i], counts[i]).encode("ascii") for i in range(len(labels))]
     assert all(len(t) <= size for t in text), "captions.width bounds every caption"
     return np.array(text, dtype=f"S{size}").reshape(len(labels))
+
+
+def event_width(digits: int, collisions: bool) -> int:
+    """M, the bytes that hold any event caption of `digits` slots."""
+    subject = len("the ") + max(len(ordinal(i)) for i in range(digits)) + 1 + _LABEL
+    total = subject + len(" bounces off ") + sum(len(f"the {w} wall") for w in WALLS) + 3 * len(" and ")
+    if collisions and digits > 1:
+        total += len(" and collides with ") + (digits - 1) * subject + (digits - 2) * len(" and ")
+    return total
+
+
+def per_event(labels: np.ndarray, events: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The event captions of a chunk, from labels [n, K] and events [n, T, K] (`compute`'s):
+    captions [n, T * K] `S{size}` and their frames [n, T * K, 2] int32 (first, last).
+
+    One caption for each (frame t, slot k) with something to say, in frame then slot order:
+    `event`, the digit's bounces right before frame t and its collisions with later slots (an
+    earlier slot says a collision); frames (t - 1, t), the two frames the event lies between,
+    (0, 0) for one right before frame 0. Rows after the last are b"" and (-1, -1)."""
+    n, length, k = events.shape
+    texts = np.zeros((n, length * k), dtype=f"S{size}")
+    frames = np.full((n, length * k, 2), -1, dtype=np.int32)
+    bits = events.astype(np.uint64)[..., None] >> np.arange(events.dtype.itemsize * 8, dtype=np.uint64)
+    on = bits & np.uint64(1)  # [n, T, K, bits]
+    for i in range(n):
+        names, row = _names(labels[i]), 0
+        for t, s in zip(*np.nonzero(events[i]), strict=True):  # frame, then slot
+            actions = _actions(names, int(s), on[i, t, s]) if s in names else []
+            if actions:
+                text = f"{names[s]} {' and '.join(actions)}".encode("ascii")
+                assert len(text) <= size, "captions.event_width bounds every event caption"
+                texts[i, row], frames[i, row] = text, (max(t - 1, 0), t)
+                row += 1
+    return texts, frames

@@ -94,6 +94,8 @@ class Chunk:
     corrupt_missing: np.ndarray | None = None
     corrupt_positions: np.ndarray | None = None
     captions: np.ndarray | None = None
+    event_captions: np.ndarray | None = None
+    event_frames: np.ndarray | None = None
     colours: np.ndarray | None = None
     background_index: np.ndarray | None = None
     background_shift: np.ndarray | None = None
@@ -129,6 +131,8 @@ def extras(cfg: Config) -> tuple[str, ...]:
         names.append("flow_valid")
     if cfg.annotations.tracks:
         names.append("occluded")
+    if cfg.annotations.event_captions:
+        names.append("event_frames")
     if cfg.render.combine == "over":
         names.append("z_order")
     kinds = {"perceptual": "corrupt_blackout", "missing": "corrupt_missing", "dynamic": "corrupt_positions"}
@@ -315,21 +319,27 @@ def generate(
             draw, images, shown, present, pixels, (height, width), cfg.render.combine, z_order, wrap, points
         )
     identity = _identity(pool, choice, scene)
-    if "captions" in want:
-        notes["captions"] = _captions(cfg, identity[0], scene, free)
+    if "captions" in want or "event_captions" in want:
+        notes |= _captions(cfg, want, identity[0], scene, free)
     return Chunk(frames, *identity, **notes, colours=colours)
 
 
-def _captions(cfg: Config, labels: np.ndarray, scene: Scene, free: np.ndarray) -> np.ndarray:
+def _captions(cfg: Config, want: set[str], labels: np.ndarray, scene: Scene, free: np.ndarray) -> dict[str, np.ndarray]:
     """captions [n] (core.captions) from the labels, the velocities as stored (float32) times
-    each digit's free range (pixels a frame) and the events, whether or not those are stored."""
+    each digit's free range (pixels a frame) and the events, whether or not those are stored;
+    and event_captions, event_frames (core.captions.per_event) from the labels and events."""
     path, (n, length, k) = scene.path, scene.pixels.shape[:3]
     assert path.hits is not None
-    velocity = path.velocity.reshape(length, n, k, 2).swapaxes(0, 1).astype(np.float32)
-    pixels = velocity.astype(np.float64) * free[:, None]
     bits = annotate.events(path.hits, scene.present, n, k, path.contacts)
-    size = captions.width(k, length, PRESETS[cfg.motion.preset].collides)
-    return captions.compute(labels, pixels, bits, size)
+    collides = PRESETS[cfg.motion.preset].collides
+    out = {}
+    if "captions" in want:
+        velocity = path.velocity.reshape(length, n, k, 2).swapaxes(0, 1).astype(np.float32)
+        pixels = velocity.astype(np.float64) * free[:, None]
+        out["captions"] = captions.compute(labels, pixels, bits, captions.width(k, length, collides))
+    if "event_captions" in want:
+        out["event_captions"], out["event_frames"] = captions.per_event(labels, bits, captions.event_width(k, collides))
+    return out
 
 
 def _coloured(

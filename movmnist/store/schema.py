@@ -11,7 +11,8 @@ checks the three agree).
 Shapes are written in symbols: T frames (T-1: the pairs of consecutive frames), H x W canvas,
 C the colour axis (present only for colour datasets), K the maximum digit count, P the query
 points of a sequence's tracks (annotations.tracks), I the input frames a corruption touches
-(corruptions.input_frames); numbers are fixed sizes.
+(corruptions.input_frames), T*K the most event captions a sequence can have (one per frame and
+digit); numbers are fixed sizes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class DatasetSpec:
         """The concrete shape without the leading axis, for sequences of `sequence` ((T, H, W) or
         (T, H, W, C)), `digits` slots, `points` query points and `inputs` input frames."""
         sizes = {"T": sequence[0], "T-1": sequence[0] - 1, "H": sequence[1], "W": sequence[2], "K": digits}
+        sizes["T*K"] = sequence[0] * digits
         sizes |= {"P": points, "I": inputs}
         out: list[int] = []
         for axis in self.shape:
@@ -161,6 +163,20 @@ DATASETS: tuple[DatasetSpec, ...] = (
         " the preset",
     ),
     DatasetSpec(
+        "event_captions",
+        "S",
+        ("T*K",),
+        "one sentence per bounce or collision of a digit right before a frame (core.captions.per_event), in frame"
+        " then slot order, b'' after the last; ASCII, null-padded to a width set by K and the preset",
+    ),
+    DatasetSpec(
+        "event_frames",
+        "int32",
+        ("T*K", 2),
+        "(first, last) frame of each event caption: (t - 1, t) for one right before frame t, (0, 0) at t = 0;"
+        " -1 after the last",
+    ),
+    DatasetSpec(
         "colours",
         "int8",
         ("K",),
@@ -227,6 +243,8 @@ class Layout:
             return str(events_dtype(self.digits, self.collisions))
         if d.name == "captions":
             return np.dtype(f"S{captions.width(self.digits, self.sequence[0], self.collisions)}").str
+        if d.name == "event_captions":
+            return np.dtype(f"S{captions.event_width(self.digits, self.collisions)}").str
         return d.dtype
 
     def tables(self) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -69,6 +69,7 @@ def summarize(dataset: str | PathLike[str]) -> dict[str, Any]:
         + [name for name, on in cfg.get("annotations", {}).items() if on is True]
         + (["flow_valid"] if cfg.get("annotations", {}).get("flow") is True else [])  # stored with flow
         + (["tracks", "occluded"] if cfg.get("annotations", {}).get("tracks", 0) > 0 else [])  # a point count
+        + (["event_frames"] if cfg.get("annotations", {}).get("event_captions") is True else [])
         + (["z_order"] if cfg.get("render", {}).get("combine") == "over" else [])
         + _background_arrays(cfg.get("render", {}).get("background", {})),
         "compression": {"codec": output.get("compression"), "level": output.get("compression_level")},
