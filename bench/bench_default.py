@@ -12,7 +12,8 @@
    seq/s and bytes/seq (README "Annotations: what each costs"); so does each corruption kind with OpenSTL's
    parameters (input frames 10 of 20), its record included; and frames over a background
    (render.background: a static one, and one drifting 1 px a frame), from CIFAR-sized images the
-   bench makes (32x32 RGB, smooth: 8x8 noise resized bicubically, plus noise; no CIFAR-10 offline).
+   bench makes (32x32 RGB, smooth: 8x8 noise resized bicubically, plus noise; no CIFAR-10 offline);
+   and frames in colour (render.colour with label_correlation 0.9: RGB frames and `colours`).
 
 The default source is tensorflow-datasets' MNIST, which needs the network; the bench reads
 the same digits from $MOVMNIST_MNIST_DIR (source.kind: idx) and, where that is absent, the
@@ -42,7 +43,19 @@ REPEATS = 2 if QUICK else 3
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 if "--config" in sys.argv:
     CONFIG = Path(sys.argv[sys.argv.index("--config") + 1]).resolve()
-OPTIONAL = ("trajectories", "velocities", "boxes", "amodal_boxes", "masks", "visibility", "events", "flow", "tracks")
+OPTIONAL = (
+    "trajectories",
+    "velocities",
+    "boxes",
+    "amodal_boxes",
+    "masks",
+    "visibility",
+    "events",
+    "flow",
+    "tracks",
+    "captions",
+    "event_captions",
+)
 # The value that turns each on and off: a flag, or for tracks a point count (P = 64).
 ON, OFF = {"tracks": "64"}, {"tracks": "0"}
 # Each corruption kind with its defaults (OpenSTL's), on frames alone like the annotations.
@@ -130,6 +143,7 @@ def main() -> None:
             each[name] = best_of(
                 {name: lambda d=drift, n=name: side("+" + n, *off, *below, f"render.background.drift={d}")}, 1
             )[name]
+        each["colour"] = side("+colour", *off, "render.colour={label_correlation: 0.9}")
     loop = best["loop"]
     digits = "real MNIST" if mnist_dir() else "synthetic digits (no $MOVMNIST_MNIST_DIR)"
     load = os.getloadavg()[0]
