@@ -130,7 +130,8 @@ def test_a_missing_package_is_one_line(
 
 
 def test_colour_frames_are_array4d_captions_a_string_column_and_croissant_text(tmp_path: Path) -> None:
-    ds = rgb_copy(tiny(tmp_path / "grey", "annotations.captions=true"), tmp_path / "d")  # frames [N, 6, 40, 40, 3]
+    grey = tiny(tmp_path / "grey", "annotations.captions=true", "annotations.event_captions=true")
+    ds = rgb_copy(grey, tmp_path / "d")  # frames [N, 6, 40, 40, 3]
     out = tmp_path / "mm-hf"
     result = CliRunner().invoke(cli, ["export", str(ds), "--format", "hf", "-q", "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -140,6 +141,7 @@ def test_colour_frames_are_array4d_captions_a_string_column_and_croissant_text(t
     np.testing.assert_array_equal(loaded.with_format("numpy")["frames"], stored["frames"])
     assert loaded.features["captions"] == datasets.Value("string")
     assert loaded["captions"] == [bytes(c).decode("ascii") for c in stored["captions"]]
+    assert loaded["event_captions"] == [[bytes(c).decode("ascii") for c in row] for row in stored["event_captions"]]
     result = CliRunner().invoke(cli, ["export", str(ds), "--format", "croissant", "-o", str(tmp_path / "c.json")])
     assert result.exit_code == 0, result.output
     assert '"dataType": "sc:Text"' in (tmp_path / "c.json").read_text()

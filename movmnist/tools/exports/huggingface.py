@@ -55,8 +55,10 @@ def file_names(split: str, n: int, shard_size: int) -> list[str]:
 def feature(name: str, row: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
     """The `datasets` feature of a column whose every row is an array of shape `row`."""
     value = str(dtype)
-    if dtype.kind == "S":  # captions: fixed-width ASCII bytes, a string column
-        return datasets.Value("string")
+    if dtype.kind == "S":  # captions: fixed-width ASCII bytes, a string column (event_captions: K*T strings a row)
+        if len(row) > 1:
+            raise DatasetError(f"dataset {name!r} has rows of {len(row)} dimensions of text; the hf export takes 1")
+        return datasets.List(datasets.Value("string"), length=row[0]) if row else datasets.Value("string")
     if not row:
         return datasets.Value(value)
     if len(row) == 1:
@@ -76,7 +78,8 @@ def features(batch: dict[str, np.ndarray]) -> datasets.Features:
 def column(values: np.ndarray, kind: pa.DataType) -> pa.Array:
     """`values` [n, *row] as the Arrow column of type `kind` (`features(...).type`), from numpy without a copy."""
     if values.dtype.kind == "S":  # captions (`feature`): text, not bytes
-        return pa.array(values.astype(str))
+        text = pa.array(values.reshape(-1).astype(str))
+        return text if values.ndim == 1 else pa.FixedSizeListArray.from_arrays(text, values.shape[1])
     flat: pa.Array = pa.array(values.reshape(-1))
     if values.ndim == 1:
         return flat
