@@ -61,7 +61,7 @@ def run_shard(
     """
     report = progress or engines.worker_progress()
     pool = pool_for(cfg, shard.split)
-    plan = make_plan(cfg, tuple(pool.images.shape[1:]))
+    plan = make_plan(cfg, pool.shape)
     if draws_lazily(cfg):
         # Frames drawn a write block at a time as they are written: a chunk's frames are never
         # all in memory, so its motion can be planned for many sequences at once (each

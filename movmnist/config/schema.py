@@ -103,13 +103,6 @@ class Config(_Model):
                     " them; set annotations.{name}: false or pick another preset",
                     {"p": preset.name, "name": name},
                 )
-        if preset.warped and self.render.background.kind != "none":
-            raise PydanticCustomError(
-                "fit",
-                "motion.preset {p} draws each frame's digits itself and takes no render.background;"
-                " set render.background: none or pick another preset",
-                {"p": preset.name},
-            )
         if preset.walls_only and (self.motion.boundary != "bounce" or self.motion.acceleration):
             raise PydanticCustomError(
                 "fit",

@@ -207,7 +207,7 @@ def generate(
     points = cfg.annotations.tracks
     spoilt = corrupt.record(cfg.corruptions, draw, (cfg.canvas.height, cfg.canvas.width))
     if PRESETS[cfg.motion.preset].warped:
-        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out, spoilt)
+        return _mmnistpp(cfg, pool, idx, choice, present, draw, want, out, spoilt, keyed)
     # What is drawn: the pool's sprites, or with render.colour each slot's own tinted sprite.
     images, shown, windows, inked = pool.images, choice, _ink(pool), pool.images[choice]
     colours = None
@@ -256,7 +256,7 @@ def generate(
         if offset is not None:
             jittered = jittered + offset[:, None]
 
-    shape = (n, *sequence_shape(cfg, pool.images.shape[1:]))
+    shape = (n, *sequence_shape(cfg, pool.shape))
     z_order = annotate.z_order(draw, present) if cfg.render.combine == "over" else None
     need_mask = bool(want & _MASKED)
     wrap = cfg.motion.boundary == "wrap"
@@ -441,12 +441,14 @@ def _mmnistpp(
     want: set[str],
     out: np.ndarray | None,
     spoilt: corrupt.Record | None,
+    keyed: rng.Keyed,
 ) -> Chunk:
     """MovingMNIST++: digits that turn, grow and shrink, so each frame has its own sprites.
 
     Each digit is warped onto a whole canvas per frame (layers.warp), a block of sequences
     at a time to bound memory, and the layers combined (layers.stack); annotations come
-    from those layers and the mask.
+    from those layers and the mask. A background goes beneath them as in the fixed-sprite
+    path (`_beneath`; grey frames repeated to RGB over RGB images).
     """
     n, length, k = len(idx), cfg.sequence.length, choice.shape[1]
     height, width = cfg.canvas.height, cfg.canvas.width
@@ -471,7 +473,7 @@ def _mmnistpp(
     path = motion.move(cfg.motion.preset, draw, n, k, spec)
     assert path.pixels is not None and path.shift is not None and path.look is not None
     look = path.look
-    shape = (n, *sequence_shape(cfg, pool.images.shape[1:]))
+    shape = (n, *sequence_shape(cfg, pool.shape))
     frames = np.zeros(shape, np.uint8) if out is None else out.reshape(-1)[: int(np.prod(shape))].reshape(shape)
     masks = np.zeros((n, length, height, width), dtype=np.uint8)
     ink = np.zeros((n, length, k, 4), dtype=np.int64)
@@ -504,9 +506,10 @@ def _mmnistpp(
             per(look.gain, lo, hi),
             (height, width),
         ).reshape(hi - lo, length, k, height, width)
-        frames[lo:hi], masks[lo:hi] = layers.stack(
+        grey, masks[lo:hi] = layers.stack(
             drawn, cfg.render.combine, present[lo:hi], None if z_order is None else z_order[lo:hi]
         )
+        frames[lo:hi] = grey if frames.ndim == 4 else grey[..., None]
         if want:
             box, count = annotate.ink_boxes(drawn, colour=False)
             ink[lo:hi], ink_count[lo:hi] = box, count
@@ -549,6 +552,8 @@ def _mmnistpp(
         notes["tracks"], notes["occluded"] = track.result(cfg.render.combine, z_order)
     if motion_flow is not None:
         notes["flow"], notes["flow_valid"] = motion_flow
+    if pool.backgrounds is not None:  # beneath the digits, before any corruption of the inputs
+        notes |= _beneath(cfg, pool, frames, keyed, idx, draw)
     if spoilt is not None:
         spoilt.apply(frames)
     notes |= _records(spoilt, None, present)

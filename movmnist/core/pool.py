@@ -34,6 +34,15 @@ class Pool:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(h, w) or (h, w, C) of what its frames are drawn from: a sprite's shape, with the backgrounds'
+        3 channels where digits kept grey (render.colour tints them, mmnist++ warps them) lie over RGB."""
+        shape = tuple(self.images.shape[1:])
+        if self.backgrounds is not None and self.backgrounds.ndim == 4 and self.images.ndim == 3:
+            return (*shape, 3)
+        return shape
+
     def __repr__(self) -> str:
         shape = "x".join(str(d) for d in self.images.shape[1:])
         return f"<Pool {self.spec}: {len(self)} x {shape} {self.images.dtype}>"

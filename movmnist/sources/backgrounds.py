@@ -29,10 +29,13 @@ def _rgb(images: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def dressed_pool(source: Source, pool: PoolSpec, size: int | None, background: Background, tinted: bool) -> Pool:
+def dressed_pool(
+    source: Source, pool: PoolSpec, size: int | None, background: Background, tinted: bool, warped: bool
+) -> Pool:
     """`load_pool(source, pool, size)` with `background`'s images attached; memoised per process.
 
-    tinted: render.colour is on, so the digits are kept grey and the backgrounds made RGB."""
+    tinted: render.colour is on, so the digits are kept grey and the backgrounds made RGB.
+    warped: mmnist++ warps grey digits every frame, so they are kept grey and the backgrounds as they are."""
     digits = load_pool(source, pool, size)
     spec = PoolSpec.parse(background.pool) if background.pool is not None else pool
     try:
@@ -42,7 +45,7 @@ def dressed_pool(source: Source, pool: PoolSpec, size: int | None, background: B
     images, backgrounds = digits.images, below.images
     if tinted:
         backgrounds = _rgb(backgrounds)
-    elif images.ndim != backgrounds.ndim:
+    elif not warped and images.ndim != backgrounds.ndim:
         images, backgrounds = _rgb(images), _rgb(backgrounds)
     if background.binarize:  # OpenSTL's `digit_image[digit_image > 1] = 255`
         images = np.where(images > 1, np.uint8(255), images)

@@ -35,7 +35,9 @@ def pool_key(cfg: Config, split: str) -> tuple[Any, ...]:
     what identifies its pool."""
     key = (cfg.source, getattr(cfg.splits, split).pool, cfg.digits.size)
     background = cfg.render.background
-    return key if background.kind == "none" else (*key, background, cfg.render.colour is not None)
+    if background.kind == "none":
+        return key
+    return (*key, background, cfg.render.colour is not None, PRESETS[cfg.motion.preset].warped)
 
 
 def pool_for(cfg: Config, split: str) -> Pool:
@@ -59,7 +61,7 @@ def check_pools(cfg: Config) -> tuple[dict[str, int], tuple[int, ...]]:
     for name, _ in active:
         pool = pool_for(cfg, name)
         sizes[name] = len(pool.labels)
-        sprite = tuple(pool.images.shape[1:])
+        sprite = pool.shape
     # The config refused pools that overlap in any large split; slices counted from different
     # ends (train[:50000], train[-20000:]) are decided here, with the split's real size.
     for i, (a, sa) in enumerate(active):

@@ -7,10 +7,12 @@ is at least the background and equals the ink where the ink is brighter; a clipp
 the same digits, positions and image. OpenCV's bicubic resize is matched byte for byte at 32 ->
 64. The other arrays keep their bytes; a build stores what the procedural dataset gives. With
 render.colour, each frame is the per-channel combine of the tinted sprites and the background.
+mmnist++'s warped digits take their background the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -338,7 +340,6 @@ def test_a_build_stores_the_procedural_backgrounds_with_the_same_bytes_on_1_or_2
         ("render.background.pool=tr ain", "render.background.pool must look like 'train'"),
         ("render.background.kind=picture", "render.background.kind must be"),
         ("render.background.source.kind=npz", "render.background.source.path is required for kind 'npz'"),
-        ("motion.preset=mmnist++", "takes no render.background"),
     ],
 )
 def test_bad_background_values_are_one_line_and_exit_2(value: str, says: str) -> None:
@@ -354,3 +355,63 @@ def test_a_background_pool_past_its_source_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["build", "-o", str(tmp_path / "d"), "-q", *[f"--set={s}" for s in sets]])
     assert result.exit_code == 2 and "render.background: pool train[:100] ends past" in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+# mmnist++ (warped digits): the same rules beneath the digits as drawn alone, per combine rule.
+WARPED = {
+    "max": ("render.background.source.colour=true", "render.background.drift=2"),
+    "sum": ("render.background.source.colour=true",),
+    "over": ("render.background.drift=1",),  # a grey background: the frames stay grey
+}
+
+
+@pytest.mark.parametrize("combine", list(WARPED))
+def test_warped_digits_take_the_background_beneath_and_keep_every_other_array(combine: str) -> None:
+    sets = (
+        "motion.preset=mmnist++",
+        f"render.combine={combine}",
+        "digits.count=[1, 3]",
+        "annotations.tracks=4",
+        "annotations.flow=true",
+    )
+    cfg, on, off = _pair("render.background.source.kind=synthetic", *sets, *WARPED[combine], n=8)
+    frames, below = np.asarray(on.frames), _beneath(cfg, "train", on)
+    grey = np.asarray(off.frames)
+    assert grey.ndim == 4 and frames.shape == below.shape
+    ink = grey if below.ndim == 4 else np.repeat(grey[..., None], 3, axis=-1)
+    assert on.masks is not None and (on.masks > 0).any() and (on.masks == 0).any()
+    if combine == "max":  # the background never lowers a digit's ink, and shows where it is brighter
+        assert (frames >= ink).all() and (frames >= below).all()
+        assert np.array_equal(frames[ink > below], ink[ink > below])
+        assert np.array_equal(frames, np.maximum(ink, below))
+    elif combine == "sum":
+        assert np.array_equal(frames, np.minimum(ink.astype(np.int64) + below, 255))
+    else:
+        assert np.array_equal(frames, np.where(ink > 0, ink, below))
+    assert np.array_equal(frames[on.masks == 0], below[on.masks == 0])  # no digit: the background alone
+    assert (on.background_shift is None) == (combine == "sum")
+    drawn = ("frames", "background_index", "background_shift")
+    for name in (f.name for f in dataclasses.fields(Chunk) if f.name not in drawn):
+        assert np.asarray(getattr(on, name)).tobytes() == np.asarray(getattr(off, name)).tobytes(), name
+    assert on.tracks is not None and (combine != "over" or on.z_order is not None)
+
+
+def test_a_build_stores_the_procedural_warped_digits_over_backgrounds_on_1_or_2_workers(tmp_path: Path) -> None:
+    cfg = small_config(
+        "motion.preset=mmnist++",
+        "render.background.kind=image",
+        "render.background.source.kind=synthetic",
+        "render.background.source.colour=true",
+        "render.background.drift=1.5",
+        "splits.val.sequences=0",
+        "splits.train.sequences=12",
+        "splits.test.sequences=8",
+    )
+    built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
+    for split in ("train", "test"):
+        stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
+        assert set(stored) == set(generated) and {"background_index", "background_shift"} <= set(stored)
+        for name in stored:
+            assert stored[name].dtype == generated[name].dtype
+            assert stored[name].tobytes() == generated[name].tobytes(), f"{split} {name}"
+        assert stored["frames"].shape[-1] == 3
