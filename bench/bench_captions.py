@@ -9,18 +9,13 @@ ratios. `python bench/bench_captions.py`.
 
 from __future__ import annotations
 
-from common import best_of, generation_rate, machine, mnist_dir, record
+from common import best_of, default_config, generation_rate, machine, mnist_dir, record
 
 from movmnist.config import Config
 
 
 def config(preset: str, captions: bool) -> Config:
-    data = Config().to_data()
-    where = mnist_dir()
-    data["source"] = {"kind": "idx", "path": str(where)} if where else {"kind": "synthetic"}
-    data["motion"]["preset"] = preset
-    data["annotations"]["captions"] = captions
-    return Config.from_data(data)
+    return default_config(motion={"preset": preset}, annotations={"captions": captions})
 
 
 SIDES = {

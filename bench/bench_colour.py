@@ -9,7 +9,7 @@ ratios. `python bench/bench_colour.py`.
 
 from __future__ import annotations
 
-from common import best_of, generation_rate, machine, mnist_dir, record
+from common import best_of, default_config, generation_rate, machine, mnist_dir, record
 
 from movmnist.config import Config
 
@@ -17,12 +17,7 @@ COLOUR = {"label_correlation": 0.9}
 
 
 def config(combine: str, colour: dict[str, float] | None) -> Config:
-    data = Config().to_data()
-    where = mnist_dir()
-    data["source"] = {"kind": "idx", "path": str(where)} if where else {"kind": "synthetic"}
-    data["render"]["combine"] = combine
-    data["render"]["colour"] = colour
-    return Config.from_data(data)
+    return default_config(render={"combine": combine, "colour": colour})
 
 
 SIDES = {

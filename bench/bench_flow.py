@@ -14,7 +14,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from common import GENERATION_CHUNK, best_of, generation_rate, machine, mnist_dir, record
+from common import GENERATION_CHUNK, best_of, default_config, generation_rate, machine, mnist_dir, record
 
 from movmnist.config import Config
 from movmnist.core.generate import generate
@@ -22,12 +22,7 @@ from movmnist.sources.pools import pool_for
 
 
 def config(preset: str, flow: bool) -> Config:
-    data = Config().to_data()
-    where = mnist_dir()
-    data["source"] = {"kind": "idx", "path": str(where)} if where else {"kind": "synthetic"}
-    data["motion"]["preset"] = preset
-    data["annotations"]["flow"] = flow
-    return Config.from_data(data)
+    return default_config(motion={"preset": preset}, annotations={"flow": flow})
 
 
 SIDES = {

@@ -23,6 +23,19 @@ def mnist_dir() -> Path | None:
     return None
 
 
+def default_config(**sections: dict[str, Any]) -> Any:
+    """The default Config on the real MNIST files where $MOVMNIST_MNIST_DIR names them (else the
+    synthetic digits), with each section's fields replaced: default_config(motion={"preset": "elastic"})."""
+    from movmnist.config import Config
+
+    data = Config().to_data()
+    where = mnist_dir()
+    data["source"] = {"kind": "idx", "path": str(where)} if where else {"kind": "synthetic"}
+    for section, fields in sections.items():
+        data[section].update(fields)
+    return Config.from_data(data)
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {
