@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import settings
 
 from movmnist.config import Config
@@ -54,3 +55,17 @@ def mnist_dir() -> Path:
     if not (path / "train-images-idx3-ubyte.gz").exists() and not (path / "train-images-idx3-ubyte").exists():
         pytest.skip(f"MOVMNIST_MNIST_DIR={value} holds no MNIST IDX files")
     return path
+
+
+def refused_in_one_line(args: list[str], sets: tuple[str, ...] | list[str] = ()) -> str:
+    """Run `movmnist ARGS --set S ...` (on the synthetic digits), check that it is refused with
+    exit 2 in one line and no traceback, and return that line."""
+    from movmnist.cli import cli
+
+    argv = [*args, *(a for s in (*sets, "source.kind=synthetic") for a in ("--set", s))]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]

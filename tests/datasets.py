@@ -71,6 +71,17 @@ def built_on_1_and_2_workers(cfg: Config, tmp_path: Path) -> tuple[Any, Any]:
     return movmnist.open(tmp_path / "1"), movmnist.procedural(cfg)
 
 
+def stored_as_computed(built: Any, fresh: Any, split: str) -> dict[str, np.ndarray]:
+    """Every array of `split` as the build `built` stored it, after checking that the procedural
+    dataset `fresh` of the same config computes the same names, dtypes and bytes."""
+    stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
+    assert set(stored) == set(generated), split
+    for name in stored:
+        assert stored[name].dtype == generated[name].dtype, f"{split} {name}"
+        assert stored[name].tobytes() == generated[name].tobytes(), f"{split} {name}"
+    return stored
+
+
 def chunk_digest(chunk: Any) -> str:
     """The first 16 hex digits of a sha256 over every array of a generated chunk (its name,
     dtype, shape and bytes): one line to pin that a change leaves a config's arrays as they were."""

@@ -24,7 +24,7 @@ from movmnist.core.generate import Chunk, generate
 from movmnist.core.motion import mmnistpp
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
-from tests.datasets import built_on_1_and_2_workers
+from tests.datasets import built_on_1_and_2_workers, stored_as_computed
 
 CASES = {
     "max, bounce": ("render.combine=max", "motion.boundary=bounce"),
@@ -261,7 +261,5 @@ def test_a_build_stores_the_procedural_flow_with_the_same_bytes_on_1_or_2_worker
     cfg = small_config("annotations.flow=true", "render.combine=over", "splits.val.sequences=0", *motion)
     built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
-        stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
-        for name in ("flow", "flow_valid"):
-            assert stored[name].dtype == generated[name].dtype
-            assert stored[name].tobytes() == generated[name].tobytes(), f"{split} {name}"
+        stored = stored_as_computed(built, fresh, split)
+        assert {"flow", "flow_valid"} <= set(stored)

@@ -23,7 +23,7 @@ from movmnist.core.generate import Chunk, generate
 from movmnist.errors import ConfigError
 from movmnist.sources.pools import pool_for
 from tests.conftest import small_config
-from tests.datasets import built_on_1_and_2_workers
+from tests.datasets import built_on_1_and_2_workers, stored_as_computed
 
 CASES = {
     "max, bounce": ("render.combine=max", "motion.boundary=bounce"),
@@ -187,7 +187,6 @@ def test_a_build_stores_the_procedural_tracks_with_the_same_bytes_on_1_or_2_work
     cfg = small_config("annotations.tracks=16", "render.combine=over", "motion.boundary=open", "splits.val.sequences=0")
     built, fresh = built_on_1_and_2_workers(cfg, tmp_path)
     for split in ("train", "test"):
-        stored, generated = built[split].with_annotations()[:], fresh[split].with_annotations()[:]
+        stored = stored_as_computed(built, fresh, split)
         for name in ("tracks", "occluded"):
-            assert stored[name].shape[1] == 16 and stored[name].dtype == generated[name].dtype
-            assert stored[name].tobytes() == generated[name].tobytes(), f"{split} {name}"
+            assert stored[name].shape[1] == 16
